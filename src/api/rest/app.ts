@@ -1,0 +1,41 @@
+/** Composes the REST front end: error mapping, OpenAPI docs at /swagger, one plugin per resource. */
+import { swagger } from "@elysiajs/swagger";
+import { Elysia } from "elysia";
+import type { ModelsService } from "../../inference/models-service.ts";
+import type { InferenceService } from "../../inference/service.ts";
+import type { WorkerPool } from "../../lifecycle/pool.ts";
+import type { Logger } from "../../observability/logger.ts";
+import { errorsPlugin } from "./errors-plugin.ts";
+import { type Readiness, healthPlugin } from "./health.ts";
+import { inferPlugin } from "./infer.ts";
+import { managePlugin } from "./manage.ts";
+import { modelsPlugin } from "./models.ts";
+
+export interface RestDependencies {
+  models: ModelsService;
+  inference: InferenceService;
+  pool: WorkerPool;
+  readiness: Readiness;
+  logger: Logger;
+  maxBodyBytes: number;
+}
+
+export function createRestApp(dependencies: RestDependencies) {
+  const { models, inference, pool, readiness, logger } = dependencies;
+  return new Elysia({ serve: { maxRequestBodySize: dependencies.maxBodyBytes } })
+    .use(errorsPlugin(logger))
+    .use(
+      swagger({
+        path: "/swagger",
+        documentation: {
+          info: { title: "ModelMora", version: "0.1.0", description: "ONNX model server: registry, lazy worker processes, REST inference" },
+        },
+      }),
+    )
+    .use(healthPlugin(readiness, models, pool))
+    .use(modelsPlugin(models))
+    .use(managePlugin(models, pool))
+    .use(inferPlugin(inference));
+}
+
+export type RestApp = ReturnType<typeof createRestApp>;

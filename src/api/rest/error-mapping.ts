@@ -1,0 +1,42 @@
+/**
+ * The REST mapping of domain error codes: HTTP status and the body
+ * `{ error, code, details? }` (the `error` key keeps KServe v2 clients working).
+ * Handlers never choose status codes; they throw ModelMoraError and this table answers.
+ */
+import type { ErrorCode, ModelMoraError } from "../../errors.ts";
+
+export const HTTP_STATUS: Record<ErrorCode, number> = {
+  MODEL_NOT_FOUND: 404,
+  VERSION_NOT_FOUND: 404,
+  ROUTE_NOT_FOUND: 404,
+  JOB_NOT_FOUND: 404,
+  MODEL_ALREADY_EXISTS: 409,
+  JOB_NOT_READY: 409,
+  INVALID_INPUT: 400,
+  SOURCE_UNAVAILABLE: 400,
+  CHECKSUM_MISMATCH: 400,
+  PAYLOAD_TOO_LARGE: 413,
+  MODEL_LOAD_FAILED: 422,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  QUEUE_FULL: 429,
+  INFERENCE_FAILED: 500,
+  INTERNAL: 500,
+  UNHEALTHY_MODEL: 503,
+  INSUFFICIENT_MEMORY: 503,
+  SHUTTING_DOWN: 503,
+  INFERENCE_TIMEOUT: 504,
+};
+
+export interface ErrorBody {
+  error: string;
+  code: ErrorCode;
+  details?: Record<string, unknown>;
+}
+
+export function errorResponse(error: ModelMoraError): Response {
+  const body: ErrorBody = { error: error.message, code: error.code, ...(error.details && { details: error.details }) };
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (error.code === "QUEUE_FULL" || error.code === "SHUTTING_DOWN") headers["retry-after"] = "1";
+  return new Response(JSON.stringify(body), { status: HTTP_STATUS[error.code], headers });
+}

@@ -1,0 +1,44 @@
+/** `/health/live` (the process answers), `/health/ready` (database reachable, not shutting down), `/health/models`. */
+import { Elysia } from "elysia";
+import type { ModelsService } from "../../inference/models-service.ts";
+import type { WorkerPool } from "../../lifecycle/pool.ts";
+
+export interface Readiness {
+  /** False once shutdown has begun. */
+  accepting(): boolean;
+  /** Throws when the database cannot be reached. */
+  checkDatabase(): Promise<void>;
+}
+
+export function healthPlugin(readiness: Readiness, models: ModelsService, pool: WorkerPool) {
+  return new Elysia({ name: "health", prefix: "/health", detail: { tags: ["health"] } })
+    .get("/live", () => ({ status: "live" }), { detail: { summary: "Liveness: the server process answers" } })
+    .get(
+      "/ready",
+      async ({ set }) => {
+        if (!readiness.accepting()) {
+          set.status = 503;
+          return { status: "shutting_down" };
+        }
+        try {
+          await readiness.checkDatabase();
+          return { status: "ready" };
+        } catch {
+          set.status = 503;
+          return { status: "database_unavailable" };
+        }
+      },
+      { detail: { summary: "Readiness: accepting requests and the database answers" } },
+    )
+    .get(
+      "/models",
+      async () => {
+        const workers = pool.status();
+        return (await models.list()).map((model) => {
+          const worker = workers.find((candidate) => candidate.name === model.name && candidate.version === model.activeVersion);
+          return { name: model.name, version: model.activeVersion, state: model.state, pid: worker?.pid ?? null, provider: worker?.provider ?? null, lastError: worker?.lastError ?? null };
+        });
+      },
+      { detail: { summary: "Per-model state of the active version" } },
+    );
+}

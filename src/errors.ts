@@ -1,0 +1,56 @@
+/**
+ * The one domain error type. Every layer throws `ModelMoraError`; each transport maps its `code`
+ * once (REST: src/api/rest/error-mapping.ts). Messages are for humans and never carry stack traces.
+ *
+ * @example
+ * throw new ModelMoraError("MODEL_NOT_FOUND", `model "${name}" is not registered`, { name });
+ */
+export const ERROR_CODES = [
+  "MODEL_NOT_FOUND",
+  "MODEL_ALREADY_EXISTS",
+  "VERSION_NOT_FOUND",
+  "INVALID_INPUT",
+  "PAYLOAD_TOO_LARGE",
+  "ROUTE_NOT_FOUND",
+  "MODEL_LOAD_FAILED",
+  "UNHEALTHY_MODEL",
+  "INSUFFICIENT_MEMORY",
+  "INFERENCE_FAILED",
+  "INFERENCE_TIMEOUT",
+  "QUEUE_FULL",
+  "JOB_NOT_FOUND",
+  "JOB_NOT_READY",
+  "CHECKSUM_MISMATCH",
+  "SOURCE_UNAVAILABLE",
+  "UNAUTHENTICATED",
+  "FORBIDDEN",
+  "SHUTTING_DOWN",
+  "INTERNAL",
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export type ErrorDetails = Record<string, unknown>;
+
+export class ModelMoraError extends Error {
+  override readonly name = "ModelMoraError";
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: ErrorDetails,
+  ) {
+    super(message);
+  }
+}
+
+/** Shorthand for the most common failure: a request that does not fit the contract. */
+export function invalidInput(message: string, details?: ErrorDetails): ModelMoraError {
+  return new ModelMoraError("INVALID_INPUT", message, details);
+}
+
+/** Anything that is not a ModelMoraError is a bug or an outside failure: hide its internals. */
+export function toModelMoraError(error: unknown): ModelMoraError {
+  if (error instanceof ModelMoraError) return error;
+  return new ModelMoraError("INTERNAL", "internal server error");
+}

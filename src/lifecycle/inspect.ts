@@ -1,0 +1,25 @@
+/**
+ * Reads a model's input/output signature by opening it in a short-lived worker process, so the
+ * server itself never loads onnxruntime. A file onnxruntime cannot open fails with MODEL_LOAD_FAILED.
+ */
+import type { TensorSpec } from "../../workers/protocol.ts";
+import type { SpawnWorker } from "./worker-process.ts";
+
+export interface ModelSignature {
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+}
+
+export type InspectModel = (modelPath: string) => Promise<ModelSignature>;
+
+export function createInspector(spawnWorker: SpawnWorker): InspectModel {
+  return async (modelPath) => {
+    const worker = spawnWorker();
+    try {
+      const { inputs, outputs } = await worker.load({ modelPath, device: "cpu", healthCheck: false });
+      return { inputs, outputs };
+    } finally {
+      await worker.terminate();
+    }
+  };
+}

@@ -1,0 +1,156 @@
+/**
+ * The server's handle on one worker process (one model version, one onnxruntime session).
+ * Correlates IPC requests with replies, and fails every pending request when the process exits.
+ * Only the pool (src/lifecycle/pool.ts) creates and owns these.
+ */
+import path from "node:path";
+import type { Subprocess } from "bun";
+import { ModelMoraError } from "../errors.ts";
+import type { LoadMessage, Provider, TensorSpec, WireTensor, WorkerToServer } from "../../workers/protocol.ts";
+
+export interface LoadedSignature {
+  provider: Provider;
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+  loadMilliseconds: number;
+  notes: string[];
+}
+
+export interface InferResult {
+  outputs: WireTensor[];
+  computeMicroseconds: number;
+}
+
+export interface WorkerExit {
+  exitCode: number | null;
+  signalCode: string | null;
+}
+
+/** What the pool needs from a worker; tests of pool policy inject fakes of this. */
+export interface WorkerHandle {
+  readonly pid: number;
+  /** Resolves once the process has exited, whatever the reason. */
+  readonly exited: Promise<WorkerExit>;
+  load(request: Omit<LoadMessage, "type">): Promise<LoadedSignature>;
+  infer(inputs: WireTensor[], outputNames?: string[]): Promise<InferResult>;
+  /** SIGTERM, then SIGKILL after `graceMilliseconds`; resolves when the process is gone. */
+  terminate(graceMilliseconds?: number): Promise<WorkerExit>;
+}
+
+export type SpawnWorker = () => WorkerHandle;
+
+const WORKER_ENTRY = path.join(import.meta.dir, "..", "..", "workers", "main.ts");
+
+/** Spawns a real worker process: `bun workers/main.ts` with an IPC channel. */
+export const spawnWorkerProcess: SpawnWorker = () => new WorkerProcess();
+
+interface Pending {
+  resolve: (value: never) => void;
+  reject: (error: Error) => void;
+}
+
+class WorkerProcess implements WorkerHandle {
+  readonly pid: number;
+  readonly exited: Promise<WorkerExit>;
+  private readonly process: Subprocess;
+  private readonly pending = new Map<number, Pending>();
+  private nextRequestId = 1;
+  private pendingLoad: Pending | undefined;
+  private readonly readyForLoad: Promise<void>;
+  private signalReady!: () => void;
+  private exitInfo: WorkerExit | undefined;
+
+  constructor() {
+    this.readyForLoad = new Promise((resolve) => (this.signalReady = resolve));
+    this.process = Bun.spawn({
+      cmd: [process.execPath, WORKER_ENTRY],
+      stdio: ["ignore", "inherit", "inherit"],
+      serialization: "advanced",
+      ipc: (message: WorkerToServer) => this.onMessage(message),
+    });
+    this.pid = this.process.pid;
+    this.exited = this.process.exited.then(() => {
+      const signal = this.process.signalCode;
+      const exit: WorkerExit = { exitCode: this.process.exitCode, signalCode: signal === null || signal === undefined ? null : String(signal) };
+      this.exitInfo = exit;
+      this.failAll(exit);
+      return exit;
+    });
+  }
+
+  async load(request: Omit<LoadMessage, "type">): Promise<LoadedSignature> {
+    await Promise.race([this.readyForLoad, this.exited]);
+    if (this.exitInfo) throw exitError(this.exitInfo, "MODEL_LOAD_FAILED");
+    return new Promise<LoadedSignature>((resolve, reject) => {
+      this.pendingLoad = { resolve: resolve as (value: never) => void, reject };
+      this.process.send({ type: "load", ...request } satisfies LoadMessage);
+    });
+  }
+
+  infer(inputs: WireTensor[], outputNames?: string[]): Promise<InferResult> {
+    if (this.exitInfo) return Promise.reject(exitError(this.exitInfo, "INFERENCE_FAILED"));
+    const requestId = this.nextRequestId++;
+    return new Promise<InferResult>((resolve, reject) => {
+      this.pending.set(requestId, { resolve: resolve as (value: never) => void, reject });
+      this.process.send({ type: "infer", requestId, inputs, outputNames });
+    });
+  }
+
+  async terminate(graceMilliseconds = 2000): Promise<WorkerExit> {
+    if (!this.exitInfo) {
+      this.process.kill("SIGTERM");
+      const timer = setTimeout(() => this.process.kill("SIGKILL"), graceMilliseconds);
+      await this.exited;
+      clearTimeout(timer);
+    }
+    return this.exited;
+  }
+
+  private onMessage(message: WorkerToServer): void {
+    switch (message.type) {
+      case "ready-for-load":
+        this.signalReady();
+        return;
+      case "loaded": {
+        const { type: _type, ...signature } = message;
+        this.settleLoad((pending) => pending.resolve(signature as never));
+        return;
+      }
+      case "load-failed":
+        this.settleLoad((pending) => pending.reject(new ModelMoraError("MODEL_LOAD_FAILED", `model failed to load: ${message.message}`)));
+        return;
+      case "inferred":
+        this.settle(message.requestId, (pending) => pending.resolve({ outputs: message.outputs, computeMicroseconds: message.computeMicroseconds } as never));
+        return;
+      case "infer-failed":
+        this.settle(message.requestId, (pending) =>
+          pending.reject(new ModelMoraError(message.invalidInput ? "INVALID_INPUT" : "INFERENCE_FAILED", `inference failed: ${message.message}`)),
+        );
+        return;
+    }
+  }
+
+  private settleLoad(action: (pending: Pending) => void): void {
+    const pending = this.pendingLoad;
+    this.pendingLoad = undefined;
+    if (pending) action(pending);
+  }
+
+  private settle(requestId: number, action: (pending: Pending) => void): void {
+    const pending = this.pending.get(requestId);
+    if (!pending) return;
+    this.pending.delete(requestId);
+    action(pending);
+  }
+
+  private failAll(exit: WorkerExit): void {
+    this.settleLoad((pending) => pending.reject(exitError(exit, "MODEL_LOAD_FAILED")));
+    for (const pending of this.pending.values()) pending.reject(exitError(exit, "INFERENCE_FAILED"));
+    this.pending.clear();
+  }
+}
+
+function exitError(exit: WorkerExit, code: "MODEL_LOAD_FAILED" | "INFERENCE_FAILED"): ModelMoraError {
+  const reason = exit.signalCode ? `signal ${exit.signalCode}` : `exit code ${exit.exitCode}`;
+  return new ModelMoraError(code, `worker process exited unexpectedly (${reason})`, { exitCode: exit.exitCode, signal: exit.signalCode });
+}

@@ -1,0 +1,53 @@
+/**
+ * Per-model serving configuration, stored as JSON with the model. Names follow Triton's
+ * model_config vocabulary and carry their units. Missing keys take the defaults below.
+ */
+export type Device = "auto" | "cpu" | "cuda" | "webgpu";
+
+export interface ModelConfig {
+  /** Largest batch the batch former may send; 0 = never batch (the scheduler issue uses it). */
+  maxBatchSize: number;
+  /** How long the batch former may hold the first request waiting for more. */
+  maxQueueDelayMicroseconds: number;
+  /** Queued requests allowed for this model; 0 = unbounded. */
+  maxQueueSize: number;
+  /** Deadline for a request that names none; 0 = no deadline. */
+  defaultTimeoutMicroseconds: number;
+  /** Worker processes serving this model. */
+  replicas: number;
+  /** Execution provider preference; `auto` tries CUDA then falls back to CPU. */
+  device: Device;
+  /** Load at server start instead of on the first request. */
+  preload: boolean;
+  /** Unload after this long idle; 0 = right after use, -1 = never. */
+  keepAliveSeconds: number;
+  /** Footprint estimate before load; default 1.5 × the model file size. */
+  memoryMb: number | undefined;
+  /**
+   * Shapes for the health-check inference run right after load, per input name. Dynamic
+   * dimensions not given here are 1, which suits most models; convolutional models whose
+   * spatial dims are dynamic need a realistic shape here (e.g. `{ "x": [1, 3, 48, 192] }`).
+   */
+  warmupShapes: Record<string, number[]> | undefined;
+}
+
+export const DEFAULT_MODEL_CONFIG: ModelConfig = {
+  maxBatchSize: 0,
+  maxQueueDelayMicroseconds: 0,
+  maxQueueSize: 0,
+  defaultTimeoutMicroseconds: 0,
+  replicas: 1,
+  device: "auto",
+  preload: false,
+  keepAliveSeconds: 300,
+  memoryMb: undefined,
+  warmupShapes: undefined,
+};
+
+export function withDefaults(partial: Partial<ModelConfig> | undefined): ModelConfig {
+  return { ...DEFAULT_MODEL_CONFIG, ...stripUndefined(partial ?? {}) };
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as Partial<T>;
+}

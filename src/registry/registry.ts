@@ -1,0 +1,241 @@
+/**
+ * The model catalogue: models and their versions, stored with Drizzle, files in the
+ * content-addressed cache. It knows nothing of workers; reading a model's signature is injected
+ * (`inspectModel`), so the registry can be tested on its own.
+ */
+import { and, asc, eq } from "drizzle-orm";
+import { ModelMoraError, invalidInput } from "../errors.ts";
+import type { InspectModel } from "../lifecycle/inspect.ts";
+import type { TensorSpec } from "../inference/tensor-spec.ts";
+import type { Database } from "./database.ts";
+import type { ModelCache } from "./model-cache.ts";
+import { type ModelConfig, withDefaults } from "./model-config.ts";
+import { modelVersions, models, type ModelRow, type ModelVersionRow } from "./schema.ts";
+import { openSource, parseSource } from "./sources.ts";
+
+export const TASKS = ["tensor"] as const;
+export type Task = (typeof TASKS)[number];
+
+export interface RegisterModelInput {
+  name: string;
+  version: string;
+  task: string;
+  source: string;
+  sha256?: string;
+  config?: Partial<ModelConfig>;
+}
+
+export interface VersionRecord {
+  version: string;
+  sha256: string;
+  sizeBytes: number;
+  source: string;
+  createdAt: string;
+}
+
+export interface ModelRecord {
+  name: string;
+  task: string;
+  activeVersion: string;
+  versions: VersionRecord[];
+  config: ModelConfig;
+  /** Signature of the active version. */
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** One model version, resolved for serving. */
+export interface ResolvedVersion {
+  name: string;
+  task: string;
+  version: string;
+  modelPath: string;
+  sha256: string;
+  config: ModelConfig;
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+}
+
+const UNIQUE_VIOLATION = "23505";
+
+export class ModelRegistry {
+  constructor(
+    private readonly db: Database,
+    private readonly cache: ModelCache,
+    private readonly inspectModel: InspectModel,
+  ) {}
+
+  /**
+   * Copies the source into the cache (verifying `sha256` when given), reads the model's signature,
+   * and stores the model (first version) or a further version. Nothing is stored on any failure.
+   */
+  async register(input: RegisterModelInput): Promise<ModelRecord> {
+    if (!(TASKS as readonly string[]).includes(input.task)) {
+      throw invalidInput(`task "${input.task}" is not supported; supported tasks: ${TASKS.join(", ")}`, { field: "task" });
+    }
+    const existing = await this.findModel(input.name);
+    if (existing && existing.task !== input.task) {
+      throw invalidInput(`model "${input.name}" has task "${existing.task}"; a new version cannot change it to "${input.task}"`, { field: "task" });
+    }
+    if (existing && (await this.findVersion(input.name, input.version))) throw alreadyExists(input.name, input.version);
+
+    const source = parseSource(input.source);
+    const cached = await this.cache.store(await openSource(source), input.sha256);
+    let signature;
+    try {
+      signature = await this.inspectModel(cached.path);
+    } catch (error) {
+      await this.removeFileIfUnused(cached.sha256);
+      throw error;
+    }
+
+    try {
+      await this.db.transaction(async (transaction) => {
+        await transaction
+          .insert(models)
+          .values({ name: input.name, task: input.task, activeVersion: input.version, config: input.config ?? {} })
+          .onConflictDoNothing();
+        if (existing && input.config) {
+          await transaction.update(models).set({ config: { ...existing.config, ...input.config }, updatedAt: new Date() }).where(eq(models.name, input.name));
+        }
+        await transaction.insert(modelVersions).values({
+          modelName: input.name,
+          version: input.version,
+          source: input.source,
+          sha256: cached.sha256,
+          sizeBytes: cached.sizeBytes,
+          localPath: cached.path,
+          inputs: signature.inputs,
+          outputs: signature.outputs,
+        });
+      });
+    } catch (error) {
+      await this.removeFileIfUnused(cached.sha256);
+      if (isUniqueViolation(error)) throw alreadyExists(input.name, input.version);
+      throw error;
+    }
+    return this.get(input.name);
+  }
+
+  async list(filter: { task?: string } = {}): Promise<ModelRecord[]> {
+    const rows = await this.db
+      .select()
+      .from(models)
+      .where(filter.task ? eq(models.task, filter.task) : undefined)
+      .orderBy(asc(models.name));
+    const versions = await this.db.select().from(modelVersions).orderBy(asc(modelVersions.createdAt));
+    return rows.map((row) => toRecord(row, versions.filter((version) => version.modelName === row.name)));
+  }
+
+  /** The model with all its versions; MODEL_NOT_FOUND if unknown. */
+  async get(name: string): Promise<ModelRecord> {
+    const row = await this.findModel(name);
+    if (!row) throw modelNotFound(name);
+    const versions = await this.db.select().from(modelVersions).where(eq(modelVersions.modelName, name)).orderBy(asc(modelVersions.createdAt));
+    return toRecord(row, versions);
+  }
+
+  /** The version to serve: the named one, or the active one. */
+  async resolve(name: string, version?: string): Promise<ResolvedVersion> {
+    const row = await this.findModel(name);
+    if (!row) throw modelNotFound(name);
+    const versionRow = await this.findVersion(name, version ?? row.activeVersion);
+    if (!versionRow) throw versionNotFound(name, version ?? row.activeVersion);
+    return {
+      name,
+      task: row.task,
+      version: versionRow.version,
+      modelPath: versionRow.localPath,
+      sha256: versionRow.sha256,
+      config: withDefaults(row.config),
+      inputs: versionRow.inputs,
+      outputs: versionRow.outputs,
+    };
+  }
+
+  /** Merges `config` into the stored config (a key set to null returns to its default). */
+  async updateConfig(name: string, config: Partial<ModelConfig>): Promise<ModelRecord> {
+    const row = await this.findModel(name);
+    if (!row) throw modelNotFound(name);
+    const merged = Object.fromEntries(Object.entries({ ...row.config, ...config }).filter(([, value]) => value !== null));
+    await this.db.update(models).set({ config: merged, updatedAt: new Date() }).where(eq(models.name, name));
+    return this.get(name);
+  }
+
+  async setActiveVersion(name: string, version: string): Promise<ModelRecord> {
+    const row = await this.findModel(name);
+    if (!row) throw modelNotFound(name);
+    if (!(await this.findVersion(name, version))) throw versionNotFound(name, version);
+    await this.db.update(models).set({ activeVersion: version, updatedAt: new Date() }).where(eq(models.name, name));
+    return this.get(name);
+  }
+
+  /** Removes the model, its versions, and cached files that no other version uses. */
+  async delete(name: string): Promise<ModelRecord> {
+    const record = await this.get(name);
+    await this.db.delete(models).where(eq(models.name, name));
+    for (const version of record.versions) await this.removeFileIfUnused(version.sha256);
+    return record;
+  }
+
+  private async findModel(name: string): Promise<ModelRow | undefined> {
+    const [row] = await this.db.select().from(models).where(eq(models.name, name));
+    return row;
+  }
+
+  private async findVersion(name: string, version: string): Promise<ModelVersionRow | undefined> {
+    const [row] = await this.db
+      .select()
+      .from(modelVersions)
+      .where(and(eq(modelVersions.modelName, name), eq(modelVersions.version, version)));
+    return row;
+  }
+
+  private async removeFileIfUnused(sha256: string): Promise<void> {
+    const [user] = await this.db.select({ name: modelVersions.modelName }).from(modelVersions).where(eq(modelVersions.sha256, sha256)).limit(1);
+    if (!user) await this.cache.remove(sha256);
+  }
+}
+
+function toRecord(row: ModelRow, versions: ModelVersionRow[]): ModelRecord {
+  const active = versions.find((version) => version.version === row.activeVersion);
+  if (!active) throw new ModelMoraError("INTERNAL", `model "${row.name}" has no row for its active version ${row.activeVersion} (this is a bug)`);
+  return {
+    name: row.name,
+    task: row.task,
+    activeVersion: row.activeVersion,
+    versions: versions.map((version) => ({
+      version: version.version,
+      sha256: version.sha256,
+      sizeBytes: version.sizeBytes,
+      source: version.source,
+      createdAt: version.createdAt.toISOString(),
+    })),
+    config: withDefaults(row.config),
+    inputs: active.inputs,
+    outputs: active.outputs,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  for (let cause: unknown = error; cause; cause = (cause as { cause?: unknown }).cause) {
+    if ((cause as { code?: unknown }).code === UNIQUE_VIOLATION) return true;
+  }
+  return false;
+}
+
+function modelNotFound(name: string): ModelMoraError {
+  return new ModelMoraError("MODEL_NOT_FOUND", `model "${name}" is not registered`, { name });
+}
+
+function versionNotFound(name: string, version: string): ModelMoraError {
+  return new ModelMoraError("VERSION_NOT_FOUND", `model "${name}" has no version "${version}"`, { name, version });
+}
+
+function alreadyExists(name: string, version: string): ModelMoraError {
+  return new ModelMoraError("MODEL_ALREADY_EXISTS", `model "${name}" version "${version}" is already registered`, { name, version });
+}

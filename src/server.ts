@@ -1,0 +1,104 @@
+/**
+ * Composition root: database → registry → worker pool → services → REST, and graceful shutdown.
+ * `createServerCore` builds everything without listening (route tests call `app.handle`);
+ * `startServer` also listens and prints the `"event":"listening"` line.
+ */
+import { sql } from "drizzle-orm";
+import { createRestApp, type RestApp } from "./api/rest/app.ts";
+import type { Config } from "./config.ts";
+import { ModelsService } from "./inference/models-service.ts";
+import { InferenceService } from "./inference/service.ts";
+import { createInspector } from "./lifecycle/inspect.ts";
+import { probeProcessRss } from "./lifecycle/memory-probe.ts";
+import { WorkerPool } from "./lifecycle/pool.ts";
+import { type SpawnWorker, spawnWorkerProcess } from "./lifecycle/worker-process.ts";
+import type { Logger } from "./observability/logger.ts";
+import { openDatabase } from "./registry/database.ts";
+import { ModelCache } from "./registry/model-cache.ts";
+import { ModelRegistry } from "./registry/registry.ts";
+
+export interface ServerCore {
+  app: RestApp;
+  pool: WorkerPool;
+  models: ModelsService;
+  inference: InferenceService;
+  /** Stops workers and closes the database (the listener, if any, is stopped by the caller). */
+  close(): Promise<void>;
+  beginShutdown(): void;
+}
+
+export async function createServerCore(config: Config, logger: Logger, spawnWorker: SpawnWorker = spawnWorkerProcess): Promise<ServerCore> {
+  const database = await openDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+  const cache = new ModelCache(config.dataDir);
+  const registry = new ModelRegistry(database.db, cache, createInspector(spawnWorker));
+  const pool = new WorkerPool({
+    spawnWorker,
+    probeMemory: probeProcessRss,
+    verifyModelFile: (path, sha256) => cache.verify(path, sha256),
+    logger,
+  });
+  const models = new ModelsService(registry, pool);
+  const inference = new InferenceService(registry, pool);
+  let accepting = true;
+  const app = createRestApp({
+    models,
+    inference,
+    pool,
+    logger,
+    maxBodyBytes: config.maxBodyMb * 1024 * 1024,
+    readiness: {
+      accepting: () => accepting,
+      checkDatabase: async () => void (await database.db.execute(sql`select 1`)),
+    },
+  });
+  return {
+    app,
+    pool,
+    models,
+    inference,
+    beginShutdown: () => void (accepting = false),
+    async close() {
+      accepting = false;
+      await pool.close();
+      await database.close();
+    },
+  };
+}
+
+export interface RunningServer {
+  httpPort: number;
+  stop(): Promise<void>;
+}
+
+export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  const core = await createServerCore(config, logger);
+  core.app.listen({ hostname: config.host, port: config.httpPort });
+  const server = core.app.server!;
+  logger.info(
+    {
+      event: "listening",
+      host: config.host,
+      http_port: server.port,
+      // The gRPC front end is not built yet; null says so rather than naming a port nobody answers on.
+      grpc_port: null,
+      data_dir: config.dataDir,
+      database: config.databaseUrl ? "postgres" : "pglite",
+    },
+    "modelmora listening",
+  );
+  let stopping: Promise<void> | undefined;
+  return {
+    httpPort: server.port!,
+    stop() {
+      stopping ??= (async () => {
+        core.beginShutdown();
+        const drained = server.stop(false);
+        const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceSeconds * 1000).unref());
+        await Promise.race([drained, grace]);
+        await core.close();
+        logger.info({ event: "stopped" }, "modelmora stopped");
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,64 @@
+/**
+ * Creates the onnxruntime session for a worker, choosing the execution provider:
+ * `cpu` → CPU; `cuda` and `auto` → CUDA when its provider library is installed, else CPU with a
+ * note; `webgpu` → WebGPU when an adapter comes up, else CPU with a note (never chosen by `auto`).
+ */
+import { existsSync } from "node:fs";
+import path from "node:path";
+import * as ort from "onnxruntime-node";
+import { kserveDatatype } from "./datatypes.ts";
+import type { LoadMessage, Provider, TensorSpec } from "./protocol.ts";
+
+export interface OpenedSession {
+  session: ort.InferenceSession;
+  provider: Provider;
+  /** Human-readable remarks about provider fallbacks, logged by the server. */
+  notes: string[];
+}
+
+export async function openSession(modelPath: string, device: LoadMessage["device"]): Promise<OpenedSession> {
+  const notes: string[] = [];
+  const preferred: Provider[] = device === "cpu" ? [] : device === "webgpu" ? ["webgpu"] : ["cuda"];
+  for (const provider of preferred) {
+    if (provider === "cuda" && !cudaProviderInstalled()) {
+      if (device === "cuda") notes.push("CUDA provider library is not installed (reinstall with ONNXRUNTIME_NODE_INSTALL=cuda12); using CPU");
+      continue;
+    }
+    try {
+      const session = await ort.InferenceSession.create(modelPath, { executionProviders: [provider] });
+      return { session, provider, notes };
+    } catch (error) {
+      notes.push(`${provider} provider unavailable (${firstLine(error)}); using CPU`);
+    }
+  }
+  const session = await ort.InferenceSession.create(modelPath, { executionProviders: ["cpu"] });
+  return { session, provider: "cpu", notes };
+}
+
+function cudaProviderInstalled(): boolean {
+  const bindingDirectory = path.join(path.dirname(require.resolve("onnxruntime-node")), "..", "bin", "napi-v6", process.platform, process.arch);
+  return existsSync(path.join(bindingDirectory, "libonnxruntime_providers_cuda.so"));
+}
+
+/** Input/output signatures in KServe terms; dynamic dimensions (named or unknown) become -1. */
+export function describeSession(session: ort.InferenceSession): { inputs: TensorSpec[]; outputs: TensorSpec[] } {
+  return {
+    inputs: session.inputMetadata.map(describeValue),
+    outputs: session.outputMetadata.map(describeValue),
+  };
+}
+
+function describeValue(metadata: ort.InferenceSession.ValueMetadata): TensorSpec {
+  if (!metadata.isTensor) throw new Error(`value "${metadata.name}" is not a tensor; only tensor inputs and outputs are supported`);
+  const datatype = kserveDatatype(metadata.type);
+  if (!datatype) throw new Error(`value "${metadata.name}" has type ${metadata.type}, which KServe v2 cannot express`);
+  return {
+    name: metadata.name,
+    datatype,
+    shape: metadata.shape.map((dimension) => (typeof dimension === "number" && dimension >= 0 ? dimension : -1)),
+  };
+}
+
+function firstLine(error: unknown): string {
+  return String(error instanceof Error ? error.message : error).split("\n")[0]!.slice(0, 200);
+}
