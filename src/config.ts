@@ -78,10 +78,13 @@ export function flagOverrides(argv: readonly string[]): Overrides {
   for (let index = 0; index < argv.length; index++) {
     const argument = argv[index]!;
     const [flag, inlineValue] = argument.includes("=") ? argument.split(/=(.*)/s, 2) : [argument, undefined];
-    const key = SERVE_FLAGS[flag!];
+    const key = Object.hasOwn(SERVE_FLAGS, flag!) ? SERVE_FLAGS[flag!] : undefined; // not "constructor", "toString"…
     if (!key) throw new ConfigError(`unknown flag ${flag}`);
     const value = inlineValue ?? argv[++index];
-    if (value === undefined) throw new ConfigError(`flag ${flag} needs a value`);
+    // `--port=` and `--host --port 80` are missing values, not "" (port 0) or "--port".
+    if (value === undefined || value === "" || (inlineValue === undefined && value.startsWith("--"))) {
+      throw new ConfigError(`flag ${flag} needs a value`);
+    }
     overrides[key] = value;
   }
   return overrides;
@@ -111,7 +114,8 @@ export function loadConfig(argv: readonly string[], environment = process.env): 
 }
 
 function port(name: string, raw: string): number {
-  const value = Number(raw);
+  // Decimal digits only: Number() would read "", " " as 0 and "0x50", "1e3" as other ports.
+  const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isInteger(value) || value < 0 || value > 65535) throw new ConfigError(`${name} must be a port number 0..65535, got "${raw}"`);
   return value;
 }

@@ -11,6 +11,7 @@ export function parsePriority(value: unknown, field = "priority"): Priority {
   if (value === undefined || value === null || value === "") return Priority.NORMAL;
   const numeric = typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
   if (numeric === 1 || numeric === 2 || numeric === 3 || numeric === 4) return numeric;
-  if (typeof value === "string" && NAMES[value.toLowerCase()]) return NAMES[value.toLowerCase()]!;
+  // Own keys only: "constructor" and "__proto__" are inherited members of NAMES, not priorities.
+  if (typeof value === "string" && Object.hasOwn(NAMES, value.toLowerCase())) return NAMES[value.toLowerCase()]!;
   throw invalidInput(`${field} must be 1..4 or critical|high|normal|low, got ${JSON.stringify(value)}`, { field });
 }

@@ -14,18 +14,27 @@ export type SourceEnvironment = Record<string, string | undefined>;
 export type ParsedSource = { kind: "file"; path: string } | { kind: "http"; url: string; headers: Record<string, string> };
 
 export function parseSource(source: string, environment: SourceEnvironment = process.env): ParsedSource {
-  if (source.startsWith("file://")) return { kind: "file", path: fileURLToPath(source) };
+  if (source.startsWith("file://")) return { kind: "file", path: fileUrlPath(source) };
   if (source.startsWith("http://") || source.startsWith("https://")) return { kind: "http", url: source, headers: {} };
   if (source.startsWith("hf://")) return parseHuggingFace(source, environment);
   if (path.isAbsolute(source)) return { kind: "file", path: source };
   throw invalidInput(`source must be an absolute path, file://, http(s):// or hf:// URL, got "${source}"`, { field: "source" });
 }
 
+/** `file://models/a.onnx` (a host, i.e. a relative path in disguise) is the caller's mistake, not a 500. */
+function fileUrlPath(source: string): string {
+  try {
+    return fileURLToPath(source);
+  } catch (error) {
+    throw invalidInput(`source "${source}" is not a usable file URL (write file:///absolute/path): ${error instanceof Error ? error.message : String(error)}`, { field: "source" });
+  }
+}
+
 function parseHuggingFace(source: string, environment: SourceEnvironment): ParsedSource {
   const match = /^hf:\/\/([^/@]+)\/([^/@]+)(?:@([^/]+))?\/(.+)$/.exec(source);
   if (!match) throw invalidInput(`hf:// source must look like hf://<org>/<repo>[@revision]/<path>, got "${source}"`, { field: "source" });
   const [, organisation, repository, revision = "main", filePath] = match;
-  const endpoint = (environment.HF_ENDPOINT ?? "https://huggingface.co").replace(/\/+$/, "");
+  const endpoint = (environment.HF_ENDPOINT || "https://huggingface.co").replace(/\/+$/, "");
   const url = `${endpoint}/${organisation}/${repository}/resolve/${encodeURIComponent(revision)}/${filePath}`;
   const headers: Record<string, string> = environment.HF_TOKEN ? { authorization: `Bearer ${environment.HF_TOKEN}` } : {};
   return { kind: "http", url, headers };

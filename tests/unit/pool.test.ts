@@ -1,0 +1,580 @@
+/**
+ * Pins the worker pool's policy with the outside world injected: a fake `spawnWorker` whose workers
+ * load, infer and exit when the test says so, a fake memory probe, a fake checksum check and a fake
+ * clock. No processes are started.
+ */
+import { describe, expect, test } from "bun:test";
+import pino from "pino";
+import { type ErrorCode, ModelMoraError } from "../../src/errors.ts";
+import { type LoadTarget, type PoolDependencies, WorkerPool } from "../../src/lifecycle/pool.ts";
+import type { InferResult, LoadedSignature, WorkerExit, WorkerHandle } from "../../src/lifecycle/worker-process.ts";
+import { DEFAULT_MODEL_CONFIG } from "../../src/registry/model-config.ts";
+import type { LoadMessage, WireTensor } from "../../workers/protocol.ts";
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+  reject: (error: unknown) => void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((onResolve, onReject) => {
+    resolve = onResolve;
+    reject = onReject;
+  });
+  return { promise, resolve, reject };
+}
+
+const SIGNATURE: LoadedSignature = {
+  provider: "cpu",
+  inputs: [{ name: "x", datatype: "FP32", shape: [-1, 4] }],
+  outputs: [{ name: "y", datatype: "FP32", shape: [-1, 4] }],
+  loadMilliseconds: 12.5,
+  notes: [],
+};
+
+const INPUTS: WireTensor[] = [{ name: "x", datatype: "FP32", shape: [1, 4], data: Float32Array.from([1, 2, 3, 4]) }];
+
+function resultFor(pid: number): InferResult {
+  return { outputs: [{ name: "y", datatype: "FP32", shape: [1, 1], data: Float32Array.from([pid]) }], computeMicroseconds: 5 };
+}
+
+/** A worker whose load, inferences and exit the test controls. */
+class FakeWorker implements WorkerHandle {
+  readonly exited: Promise<WorkerExit>;
+  readonly loadRequests: Omit<LoadMessage, "type">[] = [];
+  readonly inferCalls: { inputs: WireTensor[]; outputNames: string[] | undefined; reply: Deferred<InferResult> }[] = [];
+  terminateCalls = 0;
+  private readonly loadReply = deferred<LoadedSignature>();
+  private readonly exit = deferred<WorkerExit>();
+
+  constructor(
+    readonly pid: number,
+    private readonly options: { autoLoad: boolean; autoInfer: boolean },
+  ) {
+    this.exited = this.exit.promise;
+  }
+
+  load(request: Omit<LoadMessage, "type">): Promise<LoadedSignature> {
+    this.loadRequests.push(request);
+    if (this.options.autoLoad) this.loadReply.resolve(SIGNATURE);
+    return this.loadReply.promise;
+  }
+
+  infer(inputs: WireTensor[], outputNames?: string[]): Promise<InferResult> {
+    const reply = deferred<InferResult>();
+    this.inferCalls.push({ inputs, outputNames, reply });
+    if (this.options.autoInfer) reply.resolve(resultFor(this.pid));
+    return reply.promise;
+  }
+
+  terminate(): Promise<WorkerExit> {
+    this.terminateCalls++;
+    this.exit.resolve({ exitCode: null, signalCode: "SIGTERM" });
+    return this.exited;
+  }
+
+  finishLoad(signature: LoadedSignature = SIGNATURE): void {
+    this.loadReply.resolve(signature);
+  }
+
+  failLoad(error: unknown): void {
+    this.loadReply.reject(error);
+  }
+
+  /** The process dies by itself. */
+  crash(exitCode = 1): void {
+    this.exit.resolve({ exitCode, signalCode: null });
+  }
+}
+
+const START = Date.parse("2025-01-01T00:00:00.000Z");
+
+interface Harness {
+  pool: WorkerPool;
+  workers: FakeWorker[];
+  /** Resolves with the next worker spawned from now on. */
+  nextSpawn: () => Promise<FakeWorker>;
+  verifyCalls: [string, string][];
+  probeCalls: number[];
+  /** Makes the next verifyModelFile call reject with `error`. */
+  failNextVerify: (error: unknown) => void;
+  advanceMilliseconds: (milliseconds: number) => void;
+}
+
+function harness(options: { autoLoad?: boolean; autoInfer?: boolean; rssBytes?: (pid: number) => number | undefined } = {}): Harness {
+  const workers: FakeWorker[] = [];
+  const spawnWaiters: Deferred<FakeWorker>[] = [];
+  const verifyCalls: [string, string][] = [];
+  const probeCalls: number[] = [];
+  let verifyFailure: unknown;
+  let clockMilliseconds = START;
+  const dependencies: PoolDependencies = {
+    spawnWorker: () => {
+      const worker = new FakeWorker(1000 + workers.length, { autoLoad: options.autoLoad ?? true, autoInfer: options.autoInfer ?? true });
+      workers.push(worker);
+      for (const waiter of spawnWaiters.splice(0)) waiter.resolve(worker);
+      return worker;
+    },
+    probeMemory: (pid) => {
+      probeCalls.push(pid);
+      return options.rssBytes ? options.rssBytes(pid) : pid * 1024;
+    },
+    verifyModelFile: async (path, sha256) => {
+      verifyCalls.push([path, sha256]);
+      if (verifyFailure !== undefined) {
+        const error = verifyFailure;
+        verifyFailure = undefined;
+        throw error;
+      }
+    },
+    logger: pino({ level: "silent" }),
+    now: () => new Date(clockMilliseconds),
+  };
+  return {
+    pool: new WorkerPool(dependencies),
+    workers,
+    nextSpawn: () => {
+      const waiter = deferred<FakeWorker>();
+      spawnWaiters.push(waiter);
+      return waiter.promise;
+    },
+    verifyCalls,
+    probeCalls,
+    failNextVerify: (error) => {
+      verifyFailure = error;
+    },
+    advanceMilliseconds: (milliseconds) => {
+      clockMilliseconds += milliseconds;
+    },
+  };
+}
+
+function target(overrides: Partial<LoadTarget> = {}): LoadTarget {
+  return {
+    name: "add",
+    version: "1",
+    modelPath: "/data/models/add/1/model.onnx",
+    sha256: "ab".repeat(32),
+    config: { ...DEFAULT_MODEL_CONFIG, device: "cpu", warmupShapes: { x: [1, 4] } },
+    ...overrides,
+  };
+}
+
+/** Lets queued promise reactions run until `condition` holds (at most 100 turns; no timers involved). */
+async function until(condition: () => boolean): Promise<void> {
+  for (let turn = 0; turn < 100 && !condition(); turn++) await Promise.resolve();
+  expect(condition()).toBe(true);
+}
+
+async function untilInferCalls(worker: FakeWorker, count: number): Promise<void> {
+  await until(() => worker.inferCalls.length >= count);
+  expect(worker.inferCalls).toHaveLength(count);
+}
+
+async function rejectionOf(promise: Promise<unknown>): Promise<ModelMoraError> {
+  let thrown: unknown;
+  try {
+    await promise;
+  } catch (error) {
+    thrown = error;
+  }
+  expect(thrown).toBeInstanceOf(ModelMoraError);
+  return thrown as ModelMoraError;
+}
+
+async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<ModelMoraError> {
+  const error = await rejectionOf(promise);
+  expect(error.code).toBe(code);
+  return error;
+}
+
+describe("lazy loading", () => {
+  test("nothing is spawned until the first inference", () => {
+    const { pool, workers } = harness();
+    expect(workers).toHaveLength(0);
+    expect(pool.status()).toEqual([]);
+    expect(pool.stateOf("add", "1")).toBe("unloaded");
+  });
+
+  test("the first inference verifies the file, spawns one worker, loads it and runs on it", async () => {
+    const { pool, workers, verifyCalls } = harness();
+    const result = await pool.infer(target(), INPUTS, ["y"]);
+    expect(verifyCalls).toEqual([["/data/models/add/1/model.onnx", "ab".repeat(32)]]);
+    expect(workers).toHaveLength(1);
+    const worker = workers[0]!;
+    expect(worker.loadRequests).toEqual([
+      { modelPath: "/data/models/add/1/model.onnx", device: "cpu", healthCheck: true, warmupShapes: { x: [1, 4] } },
+    ]);
+    expect(worker.inferCalls).toHaveLength(1);
+    expect(worker.inferCalls[0]!.inputs).toBe(INPUTS);
+    expect(worker.inferCalls[0]!.outputNames).toEqual(["y"]);
+    expect(result).toEqual(resultFor(worker.pid));
+    expect(pool.stateOf("add", "1")).toBe("ready");
+  });
+
+  test("later inferences reuse the loaded worker", async () => {
+    const { pool, workers } = harness();
+    await pool.infer(target(), INPUTS);
+    await pool.infer(target(), INPUTS);
+    await pool.infer(target(), INPUTS);
+    expect(workers).toHaveLength(1);
+    expect(workers[0]!.loadRequests).toHaveLength(1);
+    expect(workers[0]!.inferCalls).toHaveLength(3);
+  });
+
+  test("each version of a model gets its own worker", async () => {
+    const { pool, workers } = harness();
+    await pool.infer(target({ version: "1" }), INPUTS);
+    await pool.infer(target({ version: "2" }), INPUTS);
+    expect(workers).toHaveLength(2);
+    expect(pool.status().map((status) => [status.version, status.pid])).toEqual([
+      ["1", workers[0]!.pid],
+      ["2", workers[1]!.pid],
+    ]);
+  });
+});
+
+describe("concurrent requests during a load", () => {
+  test("share one spawn and one load, and all run once it is ready", async () => {
+    const { pool, workers, nextSpawn, verifyCalls } = harness({ autoLoad: false });
+    const spawned = nextSpawn();
+    const inferences = [pool.infer(target(), INPUTS), pool.infer(target(), INPUTS), pool.infer(target(), INPUTS)];
+    const worker = await spawned;
+    await until(() => worker.loadRequests.length === 1);
+    expect(pool.stateOf("add", "1")).toBe("loading");
+    const loading = pool.status()[0]!;
+    expect(loading.state).toBe("loading");
+    expect(loading.pid).toBe(worker.pid);
+
+    worker.finishLoad();
+    const results = await Promise.all(inferences);
+    expect(workers).toHaveLength(1);
+    expect(verifyCalls).toHaveLength(1);
+    expect(worker.loadRequests).toHaveLength(1);
+    expect(worker.inferCalls).toHaveLength(3);
+    expect(results).toEqual([resultFor(worker.pid), resultFor(worker.pid), resultFor(worker.pid)]);
+  });
+
+  test("an explicit load during a lazy load joins it instead of spawning again", async () => {
+    const { pool, workers, nextSpawn } = harness({ autoLoad: false });
+    const spawned = nextSpawn();
+    const inference = pool.infer(target(), INPUTS);
+    const loaded = pool.load(target());
+    (await spawned).finishLoad();
+    await inference;
+    expect((await loaded).state).toBe("ready");
+    expect(workers).toHaveLength(1);
+  });
+
+  test("all requests waiting on a failing load get its error", async () => {
+    const { pool, nextSpawn } = harness({ autoLoad: false });
+    const spawned = nextSpawn();
+    const inferences = [pool.infer(target(), INPUTS), pool.infer(target(), INPUTS)];
+    (await spawned).failLoad(new ModelMoraError("MODEL_LOAD_FAILED", "model failed to load: bad graph"));
+    for (const inference of inferences) expect((await expectCode(inference, "MODEL_LOAD_FAILED")).message).toContain("bad graph");
+  });
+});
+
+describe("a failed load marks the model unhealthy", () => {
+  test("the first request gets MODEL_LOAD_FAILED and the worker is terminated", async () => {
+    const { pool, workers, nextSpawn } = harness({ autoLoad: false });
+    const spawned = nextSpawn();
+    const inference = pool.infer(target(), INPUTS);
+    (await spawned).failLoad(new ModelMoraError("MODEL_LOAD_FAILED", "model failed to load: bad graph"));
+    await expectCode(inference, "MODEL_LOAD_FAILED");
+    expect(workers[0]!.terminateCalls).toBe(1);
+    expect(pool.stateOf("add", "1")).toBe("unhealthy");
+    const [status] = pool.status();
+    expect(status).toMatchObject({ state: "unhealthy", pid: null, rssBytes: null, loads: 0 });
+    expect(status!.lastError).toContain("bad graph");
+  });
+
+  test("a load failure that is not a ModelMoraError is reported as MODEL_LOAD_FAILED", async () => {
+    const { pool, nextSpawn } = harness({ autoLoad: false });
+    const spawned = nextSpawn();
+    const inference = pool.infer(target(), INPUTS);
+    (await spawned).failLoad(new Error("IPC channel closed"));
+    expect((await expectCode(inference, "MODEL_LOAD_FAILED")).message).toContain("IPC channel closed");
+  });
+
+  test("a worker that crashes during load fails the load as MODEL_LOAD_FAILED, not as an inference error", async () => {
+    const { pool, nextSpawn } = harness({ autoLoad: false });
+    const spawned = nextSpawn();
+    const inference = pool.infer(target(), INPUTS);
+    (await spawned).failLoad(new ModelMoraError("INFERENCE_FAILED", "worker process exited unexpectedly (exit code 1)"));
+    await expectCode(inference, "MODEL_LOAD_FAILED");
+    expect(pool.stateOf("add", "1")).toBe("unhealthy");
+  });
+
+  test("the next request gets UNHEALTHY_MODEL without spawning", async () => {
+    const { pool, workers, nextSpawn } = harness({ autoLoad: false });
+    const spawned = nextSpawn();
+    const first = pool.infer(target(), INPUTS);
+    (await spawned).failLoad(new ModelMoraError("MODEL_LOAD_FAILED", "model failed to load: bad graph"));
+    await expectCode(first, "MODEL_LOAD_FAILED");
+
+    const error = await expectCode(pool.infer(target(), INPUTS), "UNHEALTHY_MODEL");
+    expect(error.message).toContain("bad graph");
+    expect(error.details).toEqual({ name: "add", version: "1" });
+    expect(workers).toHaveLength(1);
+  });
+
+  test("an explicit load clears the mark and spawns a fresh worker", async () => {
+    const { pool, workers, nextSpawn } = harness({ autoLoad: false });
+    const firstSpawn = nextSpawn();
+    const first = pool.infer(target(), INPUTS);
+    (await firstSpawn).failLoad(new ModelMoraError("MODEL_LOAD_FAILED", "model failed to load: bad graph"));
+    await expectCode(first, "MODEL_LOAD_FAILED");
+
+    const secondSpawn = nextSpawn();
+    const loaded = pool.load(target());
+    const second = await secondSpawn;
+    second.finishLoad();
+    const status = await loaded;
+    expect(workers).toHaveLength(2);
+    expect(status).toMatchObject({ state: "ready", pid: second.pid, loads: 1, lastError: null });
+    expect(await pool.infer(target(), INPUTS)).toEqual(resultFor(second.pid));
+  });
+
+  test("unloading an unhealthy model clears the mark, so the next request loads again", async () => {
+    const { pool, workers, nextSpawn } = harness({ autoLoad: false });
+    const spawned = nextSpawn();
+    const first = pool.infer(target(), INPUTS);
+    (await spawned).failLoad(new ModelMoraError("MODEL_LOAD_FAILED", "bad graph"));
+    await expectCode(first, "MODEL_LOAD_FAILED");
+    await pool.unload("add");
+    expect(pool.stateOf("add", "1")).toBe("unloaded");
+
+    const respawned = nextSpawn();
+    const second = pool.infer(target(), INPUTS);
+    (await respawned).finishLoad();
+    await second;
+    expect(workers).toHaveLength(2);
+  });
+});
+
+describe("checksum verification", () => {
+  test("a file that no longer matches its checksum is never spawned", async () => {
+    const { pool, workers, failNextVerify } = harness();
+    failNextVerify(new ModelMoraError("CHECKSUM_MISMATCH", "model file hash changed", { expected: "ab".repeat(32) }));
+    await expectCode(pool.infer(target(), INPUTS), "CHECKSUM_MISMATCH");
+    expect(workers).toHaveLength(0);
+    expect(pool.stateOf("add", "1")).toBe("unhealthy");
+    await expectCode(pool.infer(target(), INPUTS), "UNHEALTHY_MODEL");
+    expect(workers).toHaveLength(0);
+  });
+
+  test("an explicit load verifies again and spawns once the file matches", async () => {
+    const { pool, workers, failNextVerify, verifyCalls } = harness();
+    failNextVerify(new ModelMoraError("CHECKSUM_MISMATCH", "model file hash changed"));
+    await expectCode(pool.load(target()), "CHECKSUM_MISMATCH");
+    expect((await pool.load(target())).state).toBe("ready");
+    expect(verifyCalls).toHaveLength(2);
+    expect(workers).toHaveLength(1);
+  });
+});
+
+describe("a worker that exits by itself", () => {
+  test("is forgotten while ready, and the next request spawns a new one", async () => {
+    const { pool, workers } = harness();
+    await pool.infer(target(), INPUTS);
+    const first = workers[0]!;
+    first.crash(137);
+    await first.exited;
+    expect(pool.stateOf("add", "1")).toBe("unloaded");
+    expect(pool.status()).toEqual([]);
+
+    const result = await pool.infer(target(), INPUTS);
+    expect(workers).toHaveLength(2);
+    expect(result).toEqual(resultFor(workers[1]!.pid));
+    expect(pool.status()[0]).toMatchObject({ state: "ready", pid: workers[1]!.pid });
+  });
+
+  test("an old worker's exit does not forget its replacement", async () => {
+    const { pool, workers } = harness();
+    await pool.infer(target(), INPUTS);
+    const first = workers[0]!;
+    first.crash();
+    await first.exited;
+    await pool.infer(target(), INPUTS);
+    first.crash(); // a second exit report from the first process changes nothing
+    await first.exited;
+    expect(pool.stateOf("add", "1")).toBe("ready");
+    expect(pool.status()[0]!.pid).toBe(workers[1]!.pid);
+  });
+});
+
+describe("unload", () => {
+  test("terminates the worker and the model becomes unloaded", async () => {
+    const { pool, workers } = harness();
+    await pool.infer(target(), INPUTS);
+    await pool.unload("add", "1");
+    expect(workers[0]!.terminateCalls).toBe(1);
+    expect(pool.stateOf("add", "1")).toBe("unloaded");
+    expect(pool.status()).toEqual([]);
+  });
+
+  test("the next request after an unload spawns a new worker", async () => {
+    const { pool, workers } = harness();
+    await pool.infer(target(), INPUTS);
+    await pool.unload("add", "1");
+    await pool.infer(target(), INPUTS);
+    expect(workers).toHaveLength(2);
+  });
+
+  test("without a version it stops every version of that model and no other model", async () => {
+    const { pool, workers } = harness();
+    await pool.infer(target({ version: "1" }), INPUTS);
+    await pool.infer(target({ version: "2" }), INPUTS);
+    await pool.infer(target({ name: "other" }), INPUTS);
+    await pool.unload("add");
+    expect(workers.map((worker) => worker.terminateCalls)).toEqual([1, 1, 0]);
+    expect(pool.status().map((status) => status.name)).toEqual(["other"]);
+  });
+
+  test("with a version it stops only that version", async () => {
+    const { pool, workers } = harness();
+    await pool.infer(target({ version: "1" }), INPUTS);
+    await pool.infer(target({ version: "2" }), INPUTS);
+    await pool.unload("add", "2");
+    expect(workers.map((worker) => worker.terminateCalls)).toEqual([0, 1]);
+    expect(pool.stateOf("add", "1")).toBe("ready");
+    expect(pool.stateOf("add", "2")).toBe("unloaded");
+  });
+
+  test("during a load waits for it, then terminates the loaded worker", async () => {
+    const { pool, nextSpawn } = harness({ autoLoad: false });
+    const spawned = nextSpawn();
+    const inference = pool.infer(target(), INPUTS);
+    const worker = await spawned;
+    const unloading = pool.unload("add", "1");
+    worker.finishLoad();
+    await unloading;
+    await inference.catch(() => undefined);
+    expect(worker.terminateCalls).toBe(1);
+    expect(pool.stateOf("add", "1")).toBe("unloaded");
+  });
+
+  test("of a model that is not loaded does nothing", async () => {
+    const { pool } = harness();
+    await pool.unload("missing");
+    expect(pool.status()).toEqual([]);
+  });
+});
+
+describe("status", () => {
+  test("reports pid, rss from the probe, provider, load time and counters of a loaded worker", async () => {
+    const { pool, workers, probeCalls } = harness({ rssBytes: () => 123_456_789 });
+    await pool.load(target());
+    const worker = workers[0]!;
+    expect(pool.status()).toEqual([
+      {
+        name: "add",
+        version: "1",
+        state: "ready",
+        pid: worker.pid,
+        rssBytes: 123_456_789,
+        provider: "cpu",
+        loadedAt: "2025-01-01T00:00:00.000Z",
+        lastUsedAt: null,
+        inFlight: 0,
+        loads: 1,
+        lastError: null,
+      },
+    ]);
+    expect(probeCalls).toContain(worker.pid);
+  });
+
+  test("reports the provider the worker actually chose", async () => {
+    const { pool, nextSpawn } = harness({ autoLoad: false });
+    const spawned = nextSpawn();
+    const loaded = pool.load(target({ config: { ...DEFAULT_MODEL_CONFIG, device: "auto" } }));
+    (await spawned).finishLoad({ ...SIGNATURE, provider: "cuda" });
+    expect((await loaded).provider).toBe("cuda");
+  });
+
+  test("rssBytes is null when the probe cannot read the process", async () => {
+    const { pool } = harness({ rssBytes: () => undefined });
+    await pool.load(target());
+    expect(pool.status()[0]!.rssBytes).toBeNull();
+  });
+
+  test("counts in-flight inferences and stamps lastUsedAt from the clock at start and at finish", async () => {
+    const { pool, workers, advanceMilliseconds } = harness({ autoInfer: false });
+    await pool.load(target());
+    advanceMilliseconds(5_000);
+    const first = pool.infer(target(), INPUTS);
+    const second = pool.infer(target(), INPUTS);
+    const worker = workers[0]!;
+    await untilInferCalls(worker, 2);
+
+    expect(pool.status()[0]).toMatchObject({ inFlight: 2, lastUsedAt: "2025-01-01T00:00:05.000Z", loadedAt: "2025-01-01T00:00:00.000Z" });
+
+    advanceMilliseconds(1_500);
+    worker.inferCalls[0]!.reply.resolve(resultFor(worker.pid));
+    await first;
+    expect(pool.status()[0]).toMatchObject({ inFlight: 1, lastUsedAt: "2025-01-01T00:00:06.500Z" });
+
+    advanceMilliseconds(500);
+    worker.inferCalls[1]!.reply.reject(new ModelMoraError("INFERENCE_FAILED", "inference failed: boom"));
+    await expectCode(second, "INFERENCE_FAILED");
+    expect(pool.status()[0]).toMatchObject({ state: "ready", inFlight: 0, lastUsedAt: "2025-01-01T00:00:07.000Z" });
+  });
+
+  test("a failed inference leaves the model ready for the next request", async () => {
+    const { pool, workers } = harness({ autoInfer: false });
+    await pool.load(target());
+    const failing = pool.infer(target(), INPUTS);
+    const worker = workers[0]!;
+    await untilInferCalls(worker, 1);
+    worker.inferCalls[0]!.reply.reject(new ModelMoraError("INVALID_INPUT", "inference failed: bad shape"));
+    await expectCode(failing, "INVALID_INPUT");
+    expect(pool.stateOf("add", "1")).toBe("ready");
+    expect(workers).toHaveLength(1);
+  });
+
+  test("an explicit load of a ready model reports it without spawning again", async () => {
+    const { pool, workers } = harness();
+    await pool.infer(target(), INPUTS);
+    const status = await pool.load(target());
+    expect(status).toMatchObject({ state: "ready", pid: workers[0]!.pid, loads: 1 });
+    expect(workers).toHaveLength(1);
+  });
+});
+
+describe("close", () => {
+  test("terminates every worker and empties the pool", async () => {
+    const { pool, workers } = harness();
+    await pool.infer(target({ name: "a" }), INPUTS);
+    await pool.infer(target({ name: "b" }), INPUTS);
+    await pool.close();
+    expect(workers.map((worker) => worker.terminateCalls)).toEqual([1, 1]);
+    expect(pool.status()).toEqual([]);
+  });
+
+  test("later inferences and loads fail with SHUTTING_DOWN without spawning", async () => {
+    const { pool, workers } = harness();
+    await pool.infer(target(), INPUTS);
+    await pool.close();
+    await expectCode(pool.infer(target(), INPUTS), "SHUTTING_DOWN");
+    await expectCode(pool.infer(target({ name: "never-loaded" }), INPUTS), "SHUTTING_DOWN");
+    await expectCode(pool.load(target()), "SHUTTING_DOWN");
+    expect(workers).toHaveLength(1);
+  });
+
+  test("waits for a load in progress and terminates its worker", async () => {
+    const { pool, nextSpawn } = harness({ autoLoad: false });
+    const spawned = nextSpawn();
+    const loading = pool.load(target());
+    const worker = await spawned;
+    const closing = pool.close();
+    worker.finishLoad();
+    await closing;
+    await loading.catch(() => undefined);
+    expect(worker.terminateCalls).toBe(1);
+    expect(pool.status()).toEqual([]);
+  });
+});
