@@ -3,7 +3,7 @@
  * live state, explicit load/unload, deletion (workers stop before rows go), version switches.
  */
 import type { WorkerPool, WorkerState, WorkerStatus } from "../lifecycle/pool.ts";
-import type { ModelConfig } from "../registry/model-config.ts";
+import type { ModelConfigPatch } from "../registry/model-config.ts";
 import type { ModelRecord, ModelRegistry, RegisterModelInput } from "../registry/registry.ts";
 
 export interface ModelView extends ModelRecord {
@@ -30,7 +30,7 @@ export class ModelsService {
   }
 
   /** Config changes apply to workers started afterwards; a loaded worker keeps its settings. */
-  async updateConfig(name: string, config: Partial<ModelConfig>): Promise<ModelView> {
+  async updateConfig(name: string, config: ModelConfigPatch): Promise<ModelView> {
     return this.view(await this.registry.updateConfig(name, config));
   }
 

@@ -51,3 +51,6 @@ export function withDefaults(partial: Partial<ModelConfig> | undefined): ModelCo
 function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as Partial<T>;
 }
+
+/** A config update: keys to change; `null` returns a key to its default. */
+export type ModelConfigPatch = { [Key in keyof ModelConfig]?: ModelConfig[Key] | null };

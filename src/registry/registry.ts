@@ -9,7 +9,7 @@ import type { InspectModel } from "../lifecycle/inspect.ts";
 import type { TensorSpec } from "../inference/tensor-spec.ts";
 import type { Database } from "./database.ts";
 import type { ModelCache } from "./model-cache.ts";
-import { type ModelConfig, withDefaults } from "./model-config.ts";
+import { type ModelConfig, type ModelConfigPatch, withDefaults } from "./model-config.ts";
 import { modelVersions, models, type ModelRow, type ModelVersionRow } from "./schema.ts";
 import { openSource, parseSource } from "./sources.ts";
 
@@ -156,7 +156,7 @@ export class ModelRegistry {
   }
 
   /** Merges `config` into the stored config (a key set to null returns to its default). */
-  async updateConfig(name: string, config: Partial<ModelConfig>): Promise<ModelRecord> {
+  async updateConfig(name: string, config: ModelConfigPatch): Promise<ModelRecord> {
     const row = await this.findModel(name);
     if (!row) throw modelNotFound(name);
     const merged = Object.fromEntries(Object.entries({ ...row.config, ...config }).filter(([, value]) => value !== null));

@@ -170,7 +170,7 @@ describe("model registry", () => {
   test("config updates merge, and null returns a key to its default", async () => {
     await using h = await harness();
     await h.registry.register({ name: "m", version: "1", task: "tensor", source: fixtures.add, config: { maxBatchSize: 4, keepAliveSeconds: 10 } });
-    const updated = await h.registry.updateConfig("m", { replicas: 2, keepAliveSeconds: null as unknown as number });
+    const updated = await h.registry.updateConfig("m", { replicas: 2, keepAliveSeconds: null });
     expect(updated.config).toMatchObject({ maxBatchSize: 4, replicas: 2, keepAliveSeconds: 300 });
   });
 

@@ -22,7 +22,8 @@ export interface RestDependencies {
 
 export function createRestApp(dependencies: RestDependencies) {
   const { models, inference, pool, readiness, logger } = dependencies;
-  return new Elysia({ serve: { maxRequestBodySize: dependencies.maxBodyBytes } })
+  // normalize: false makes `additionalProperties: false` reject unknown keys instead of dropping them.
+  return new Elysia({ serve: { maxRequestBodySize: dependencies.maxBodyBytes }, normalize: false })
     .use(errorsPlugin(logger))
     .use(
       swagger({

@@ -1,7 +1,7 @@
 /** `/api/v1/models`: register, list, get, update config, delete, switch the active version. */
 import { Elysia, t } from "elysia";
 import type { ModelsService } from "../../inference/models-service.ts";
-import { ErrorModel, ModelConfigModel, ModelView, RegisterModelBody } from "./schemas.ts";
+import { ErrorModel, ModelConfigPatchModel, ModelView, RegisterModelBody } from "./schemas.ts";
 
 export function modelsPlugin(models: ModelsService) {
   return new Elysia({ name: "models", prefix: "/api/v1/models", detail: { tags: ["models"] } })
@@ -20,7 +20,7 @@ export function modelsPlugin(models: ModelsService) {
     })
     .get("/:name", ({ params }) => models.get(params.name), { response: { 200: ModelView, 404: ErrorModel }, detail: { summary: "One model" } })
     .put("/:name", ({ params, body }) => models.updateConfig(params.name, body.config), {
-      body: t.Object({ config: ModelConfigModel }),
+      body: t.Object({ config: ModelConfigPatchModel }),
       response: { 200: ModelView, 404: ErrorModel },
       detail: { summary: "Update a model's config (applies to workers started afterwards)" },
     })

@@ -8,18 +8,49 @@ export const TensorSpecModel = t.Object({
   shape: t.Array(t.Integer(), { description: "-1 marks a dynamic dimension" }),
 });
 
+const modelConfigFields = {
+  maxBatchSize: t.Integer({ minimum: 0 }),
+  maxQueueDelayMicroseconds: t.Integer({ minimum: 0 }),
+  maxQueueSize: t.Integer({ minimum: 0 }),
+  defaultTimeoutMicroseconds: t.Integer({ minimum: 0 }),
+  replicas: t.Integer({ minimum: 1, maximum: 64 }),
+  device: t.UnionEnum(["auto", "cpu", "cuda", "webgpu"]),
+  preload: t.Boolean(),
+  keepAliveSeconds: t.Integer({ minimum: -1 }),
+  memoryMb: t.Number({ exclusiveMinimum: 0 }),
+  warmupShapes: t.Record(t.String(), t.Array(t.Integer({ minimum: 1 }))),
+};
+
+/** Per-model config at registration; unknown keys are rejected so typos do not pass silently. */
 export const ModelConfigModel = t.Object(
   {
-    maxBatchSize: t.Optional(t.Integer({ minimum: 0 })),
-    maxQueueDelayMicroseconds: t.Optional(t.Integer({ minimum: 0 })),
-    maxQueueSize: t.Optional(t.Integer({ minimum: 0 })),
-    defaultTimeoutMicroseconds: t.Optional(t.Integer({ minimum: 0 })),
-    replicas: t.Optional(t.Integer({ minimum: 1, maximum: 64 })),
-    device: t.Optional(t.Union([t.Literal("auto"), t.Literal("cpu"), t.Literal("cuda"), t.Literal("webgpu")])),
-    preload: t.Optional(t.Boolean()),
-    keepAliveSeconds: t.Optional(t.Integer({ minimum: -1 })),
-    memoryMb: t.Optional(t.Number({ exclusiveMinimum: 0 })),
-    warmupShapes: t.Optional(t.Record(t.String(), t.Array(t.Integer({ minimum: 1 })))),
+    maxBatchSize: t.Optional(modelConfigFields.maxBatchSize),
+    maxQueueDelayMicroseconds: t.Optional(modelConfigFields.maxQueueDelayMicroseconds),
+    maxQueueSize: t.Optional(modelConfigFields.maxQueueSize),
+    defaultTimeoutMicroseconds: t.Optional(modelConfigFields.defaultTimeoutMicroseconds),
+    replicas: t.Optional(modelConfigFields.replicas),
+    device: t.Optional(modelConfigFields.device),
+    preload: t.Optional(modelConfigFields.preload),
+    keepAliveSeconds: t.Optional(modelConfigFields.keepAliveSeconds),
+    memoryMb: t.Optional(modelConfigFields.memoryMb),
+    warmupShapes: t.Optional(modelConfigFields.warmupShapes),
+  },
+  { additionalProperties: false },
+);
+
+/** A config update: like ModelConfigModel, and `null` returns a key to its default. */
+export const ModelConfigPatchModel = t.Object(
+  {
+    maxBatchSize: t.Optional(t.Nullable(modelConfigFields.maxBatchSize)),
+    maxQueueDelayMicroseconds: t.Optional(t.Nullable(modelConfigFields.maxQueueDelayMicroseconds)),
+    maxQueueSize: t.Optional(t.Nullable(modelConfigFields.maxQueueSize)),
+    defaultTimeoutMicroseconds: t.Optional(t.Nullable(modelConfigFields.defaultTimeoutMicroseconds)),
+    replicas: t.Optional(t.Nullable(modelConfigFields.replicas)),
+    device: t.Optional(t.Nullable(modelConfigFields.device)),
+    preload: t.Optional(t.Nullable(modelConfigFields.preload)),
+    keepAliveSeconds: t.Optional(t.Nullable(modelConfigFields.keepAliveSeconds)),
+    memoryMb: t.Optional(t.Nullable(modelConfigFields.memoryMb)),
+    warmupShapes: t.Optional(t.Nullable(modelConfigFields.warmupShapes)),
   },
   { additionalProperties: false },
 );
