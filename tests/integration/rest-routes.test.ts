@@ -32,7 +32,7 @@ beforeAll(async () => {
   fixtures = await writeFixtureModels(path.join(directory.path, "fixtures"));
   const dataDir = path.join(directory.path, "data");
   database = await testDatabase(dataDir);
-  const config = resolveConfig({ dataDir, databaseUrl: database.databaseUrl, httpPort: "0" });
+  const config = resolveConfig({ dataDir, databaseUrl: database.databaseUrl, httpPort: "0", maxBodyMb: "1" });
   core = await createServerCore(config, pino({ level: "silent" }));
 });
 
@@ -255,6 +255,19 @@ describe("REST: inference", () => {
     expect(malformed.body).toEqual({ error: expect.any(String), code: "INVALID_INPUT", details: { field: "body" } });
     const fine = await call("POST", "/api/v1/infer/i-fixed", { inputs: [good] }, { "x-priority": "high" });
     expect(fine.status).toBe(200);
+  });
+
+  test("a body over MODELMORA_MAX_BODY_MB is 413 PAYLOAD_TOO_LARGE with the error body", async () => {
+    const body = JSON.stringify({ inputs: [{ name: "x", shape: [1, 300_000], datatype: "FP32", data: new Array(300_000).fill(0.5) }] });
+    const response = await core.app.handle(
+      new Request("http://localhost/api/v1/infer/i-fixed", {
+        method: "POST",
+        body,
+        headers: { "content-type": "application/json", "content-length": String(body.length) },
+      }),
+    );
+    expect(response.status).toBe(413);
+    expect(await response.json()).toMatchObject({ code: "PAYLOAD_TOO_LARGE", details: { limitBytes: 1024 * 1024 } });
   });
 
   test("inference on an unknown model is 404 MODEL_NOT_FOUND; an unknown route is 404 ROUTE_NOT_FOUND", async () => {

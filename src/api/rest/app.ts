@@ -5,6 +5,7 @@ import type { ModelsService } from "../../inference/models-service.ts";
 import type { InferenceService } from "../../inference/service.ts";
 import type { WorkerPool } from "../../lifecycle/pool.ts";
 import type { Logger } from "../../observability/logger.ts";
+import { bodyLimitPlugin, bunBodyCapBytes } from "./body-limit.ts";
 import { errorsPlugin } from "./errors-plugin.ts";
 import { type Readiness, healthPlugin } from "./health.ts";
 import { inferPlugin } from "./infer.ts";
@@ -23,7 +24,8 @@ export interface RestDependencies {
 export function createRestApp(dependencies: RestDependencies) {
   const { models, inference, pool, readiness, logger } = dependencies;
   // normalize: false makes `additionalProperties: false` reject unknown keys instead of dropping them.
-  return new Elysia({ serve: { maxRequestBodySize: dependencies.maxBodyBytes }, normalize: false })
+  return new Elysia({ serve: { maxRequestBodySize: bunBodyCapBytes(dependencies.maxBodyBytes) }, normalize: false })
+    .use(bodyLimitPlugin(dependencies.maxBodyBytes))
     .use(errorsPlugin(logger))
     .use(
       swagger({
