@@ -13,7 +13,7 @@ import type { Logger } from "../observability/logger.ts";
 import type { ModelConfig } from "../registry/model-config.ts";
 import type { Provider, WireTensor } from "../../workers/protocol.ts";
 import type { ProbeMemory } from "./memory-probe.ts";
-import type { InferResult, SpawnWorker, WorkerHandle } from "./worker-process.ts";
+import { type InferResult, type SpawnWorker, WorkerGoneError, type WorkerHandle } from "./worker-process.ts";
 
 /** Everything the pool needs to start a worker for one model version. */
 export interface LoadTarget {
@@ -72,8 +72,22 @@ export class WorkerPool {
     this.now = dependencies.now ?? (() => new Date());
   }
 
-  /** Runs one inference on the target's worker, loading it first if needed. */
+  /**
+   * Runs one inference on the target's worker, loading it first if needed. A worker found dead
+   * before the request was sent (WorkerGoneError) is forgotten and the request goes to a fresh one,
+   * once; a worker that dies after receiving a request fails that request.
+   */
   async infer(target: LoadTarget, inputs: WireTensor[], outputNames?: string[]): Promise<InferResult> {
+    try {
+      return await this.inferOnce(target, inputs, outputNames);
+    } catch (error) {
+      if (!(error instanceof WorkerGoneError)) throw error;
+      this.forgetWorker(target, error.pid);
+      return this.inferOnce(target, inputs, outputNames);
+    }
+  }
+
+  private async inferOnce(target: LoadTarget, inputs: WireTensor[], outputNames?: string[]): Promise<InferResult> {
     const entry = await this.acquire(target);
     entry.inFlight++;
     entry.lastUsedAt = this.now();
@@ -182,6 +196,13 @@ export class WorkerPool {
         ? failure
         : new ModelMoraError("MODEL_LOAD_FAILED", failure.message);
     }
+  }
+
+  /** Forgets the entry only if it still holds the dead worker (another caller may have respawned it). */
+  private forgetWorker(target: LoadTarget, deadPid: number): void {
+    const key = keyOf(target.name, target.version);
+    const entry = this.entries.get(key);
+    if (entry?.state === "ready" && entry.worker?.pid === deadPid) this.entries.delete(key);
   }
 
   /** A worker that exits while still current is forgotten, so the next request respawns it. */

@@ -3,6 +3,7 @@
  * Correlates IPC requests with replies, and fails every pending request when the process exits.
  * Only the pool (src/lifecycle/pool.ts) creates and owns these.
  */
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { Subprocess } from "bun";
 import { ModelMoraError } from "../errors.ts";
@@ -39,6 +40,16 @@ export interface WorkerHandle {
 
 export type SpawnWorker = () => WorkerHandle;
 
+/**
+ * The worker was already gone when a request was about to be sent: the request never reached
+ * it, so the pool may safely send it to a fresh worker instead of failing it.
+ */
+export class WorkerGoneError extends ModelMoraError {
+  constructor(readonly pid: number) {
+    super("INFERENCE_FAILED", `worker process ${pid} was gone before the request was sent`);
+  }
+}
+
 const WORKER_ENTRY = path.join(import.meta.dir, "..", "..", "workers", "main.ts");
 
 /** Spawns a real worker process: `bun workers/main.ts` with an IPC channel. */
@@ -59,6 +70,7 @@ class WorkerProcess implements WorkerHandle {
   private readonly readyForLoad: Promise<void>;
   private signalReady!: () => void;
   private exitInfo: WorkerExit | undefined;
+  private channelOpen = true;
 
   constructor() {
     this.readyForLoad = new Promise((resolve) => (this.signalReady = resolve));
@@ -67,6 +79,7 @@ class WorkerProcess implements WorkerHandle {
       stdio: ["ignore", "inherit", "inherit"],
       serialization: "advanced",
       ipc: (message: WorkerToServer) => this.onMessage(message),
+      onDisconnect: () => void (this.channelOpen = false),
     });
     this.pid = this.process.pid;
     this.exited = this.process.exited.then(() => {
@@ -88,11 +101,16 @@ class WorkerProcess implements WorkerHandle {
   }
 
   infer(inputs: WireTensor[], outputNames?: string[]): Promise<InferResult> {
-    if (this.exitInfo) return Promise.reject(exitError(this.exitInfo, "INFERENCE_FAILED"));
+    if (!this.channelOpen || this.exitInfo || !isRunning(this.pid)) return Promise.reject(new WorkerGoneError(this.pid));
     const requestId = this.nextRequestId++;
     return new Promise<InferResult>((resolve, reject) => {
       this.pending.set(requestId, { resolve: resolve as (value: never) => void, reject });
-      this.process.send({ type: "infer", requestId, inputs, outputNames });
+      try {
+        this.process.send({ type: "infer", requestId, inputs, outputNames });
+      } catch {
+        this.pending.delete(requestId);
+        reject(new WorkerGoneError(this.pid));
+      }
     });
   }
 
@@ -148,6 +166,22 @@ class WorkerProcess implements WorkerHandle {
     for (const pending of this.pending.values()) pending.reject(exitError(exit, "INFERENCE_FAILED"));
     this.pending.clear();
   }
+}
+
+/**
+ * Whether the process still runs (not exited, not a zombie awaiting reaping). Reading
+ * /proc/<pid>/stat costs microseconds and closes most of the window between a worker's death and
+ * the server noticing it; elsewhere than Linux it answers true and the IPC disconnect flag serves.
+ */
+function isRunning(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== "ENOENT";
+  }
+  const state = stat.charAt(stat.lastIndexOf(")") + 2);
+  return state !== "Z" && state !== "X";
 }
 
 function exitError(exit: WorkerExit, code: "MODEL_LOAD_FAILED" | "INFERENCE_FAILED"): ModelMoraError {

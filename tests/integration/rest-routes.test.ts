@@ -325,7 +325,7 @@ describe("REST: management and health", () => {
     expect(await call("GET", "/health/ready")).toMatchObject({ status: 200, body: { status: "ready" } });
     const document = await call("GET", "/swagger/json");
     expect(document.status).toBe(200);
-    expect(Object.keys(document.body.paths)).toEqual(expect.arrayContaining(["/api/v1/models/", "/api/v1/infer/{name}", "/api/v1/status", "/health/ready"]));
+    expect(Object.keys(document.body.paths)).toEqual(expect.arrayContaining(["/api/v1/models", "/api/v1/infer/{name}", "/api/v1/status", "/health/ready"]));
     const page = await core.app.handle(new Request("http://localhost/swagger"));
     expect(page.status).toBe(200);
     expect(page.headers.get("content-type")).toContain("text/html");

@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import pino from "pino";
 import { type ErrorCode, ModelMoraError } from "../../src/errors.ts";
 import { type LoadTarget, type PoolDependencies, WorkerPool } from "../../src/lifecycle/pool.ts";
-import type { InferResult, LoadedSignature, WorkerExit, WorkerHandle } from "../../src/lifecycle/worker-process.ts";
+import { type InferResult, type LoadedSignature, type WorkerExit, WorkerGoneError, type WorkerHandle } from "../../src/lifecycle/worker-process.ts";
 import { DEFAULT_MODEL_CONFIG } from "../../src/registry/model-config.ts";
 import type { LoadMessage, WireTensor } from "../../workers/protocol.ts";
 
@@ -404,6 +404,50 @@ describe("a worker that exits by itself", () => {
     await first.exited;
     expect(pool.stateOf("add", "1")).toBe("ready");
     expect(pool.status()[0]!.pid).toBe(workers[1]!.pid);
+  });
+});
+
+describe("a worker found dead before a request is sent", () => {
+  test("is forgotten and the request runs on a fresh worker instead of failing", async () => {
+    const { pool, workers } = harness();
+    await pool.infer(target(), INPUTS);
+    const dead = workers[0]!;
+    dead.infer = () => Promise.reject(new WorkerGoneError(dead.pid));
+    const result = await pool.infer(target(), INPUTS);
+    expect(workers).toHaveLength(2);
+    expect(result).toEqual(resultFor(workers[1]!.pid));
+    expect(pool.status()[0]).toMatchObject({ state: "ready", pid: workers[1]!.pid });
+  });
+
+  test("is retried once only: a second gone worker fails the request", async () => {
+    const { pool, workers } = harness();
+    await pool.infer(target(), INPUTS);
+    workers[0]!.infer = () => Promise.reject(new WorkerGoneError(workers[0]!.pid));
+    const spawned = pool.infer(target(), INPUTS);
+    await until(() => workers.length === 2);
+    workers[1]!.infer = () => Promise.reject(new WorkerGoneError(workers[1]!.pid));
+    await expectCode(spawned, "INFERENCE_FAILED");
+  });
+
+  test("does not forget a replacement another request already spawned", async () => {
+    const { pool, workers } = harness();
+    await pool.infer(target(), INPUTS);
+    const dead = workers[0]!;
+    dead.crash();
+    await dead.exited;
+    await pool.infer(target(), INPUTS);
+    // A late WorkerGoneError naming the old pid must leave the new worker in place.
+    const replacement = workers[1]!;
+    const original = replacement.infer.bind(replacement);
+    let first = true;
+    replacement.infer = (inputs, outputNames) => {
+      if (!first) return original(inputs, outputNames);
+      first = false;
+      return Promise.reject(new WorkerGoneError(dead.pid));
+    };
+    await pool.infer(target(), INPUTS);
+    expect(workers).toHaveLength(2);
+    expect(pool.status()[0]!.pid).toBe(replacement.pid);
   });
 });
 

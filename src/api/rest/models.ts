@@ -6,14 +6,14 @@ import { ErrorModel, ModelConfigPatchModel, ModelView, RegisterModelBody } from 
 export function modelsPlugin(models: ModelsService) {
   return new Elysia({ name: "models", prefix: "/api/v1/models", detail: { tags: ["models"] } })
     .post(
-      "/",
+      "",
       async ({ body, set }) => {
         set.status = 201;
         return models.register(body);
       },
       { body: RegisterModelBody, response: { 201: ModelView, 400: ErrorModel, 409: ErrorModel, 422: ErrorModel }, detail: { summary: "Register a model version" } },
     )
-    .get("/", ({ query }) => models.list({ task: query.task }), {
+    .get("", ({ query }) => models.list({ task: query.task }), {
       query: t.Object({ task: t.Optional(t.String()) }),
       response: t.Array(ModelView),
       detail: { summary: "List models, optionally by task" },
