@@ -7,7 +7,7 @@ import { sql } from "drizzle-orm";
 import { createRestApp, type RestApp } from "./api/rest/app.ts";
 import type { Config } from "./config.ts";
 import { ModelsService } from "./inference/models-service.ts";
-import { InferenceService } from "./inference/service.ts";
+import { type InferenceScheduler, InferenceService } from "./inference/service.ts";
 import { createInspector } from "./lifecycle/inspect.ts";
 import { probeProcessRss } from "./lifecycle/memory-probe.ts";
 import { WorkerPool } from "./lifecycle/pool.ts";
@@ -16,6 +16,7 @@ import type { Logger } from "./observability/logger.ts";
 import { openDatabase } from "./registry/database.ts";
 import { ModelCache } from "./registry/model-cache.ts";
 import { ModelRegistry } from "./registry/registry.ts";
+import { Scheduler } from "./scheduler/scheduler.ts";
 
 export interface ServerCore {
   app: RestApp;
@@ -37,8 +38,9 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
     verifyModelFile: (path, sha256) => cache.verify(path, sha256),
     logger,
   });
-  const models = new ModelsService(registry, pool);
-  const inference = new InferenceService(registry, pool);
+  const scheduler: InferenceScheduler = new Scheduler();
+  const inference = new InferenceService(registry, pool, scheduler);
+  const models = new ModelsService(registry, pool, inference);
   let accepting = true;
   const app = createRestApp({
     models,
@@ -59,6 +61,7 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
     beginShutdown: () => void (accepting = false),
     async close() {
       accepting = false;
+      scheduler.close();
       await pool.close();
       await database.close();
     },

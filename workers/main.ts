@@ -4,6 +4,7 @@
  * conversation. The worker never outlives its parent: when the IPC channel closes it exits.
  */
 import * as ort from "onnxruntime-node";
+import { concatenateItems, splitOutputs } from "./batch.ts";
 import { ortType, zeros } from "./datatypes.ts";
 import type { Datatype, InferMessage, LoadMessage, ServerToWorker, TensorSpec, WireTensor, WorkerToServer } from "./protocol.ts";
 import { describeSession, openSession } from "./session.ts";
@@ -54,8 +55,9 @@ async function infer(message: InferMessage): Promise<void> {
   }
   const startedAt = performance.now();
   try {
+    const { inputs, rowsPerItem } = concatenateItems(message.items);
     const feeds: Record<string, ort.Tensor> = {};
-    for (const input of message.inputs) feeds[input.name] = toOrtTensor(input);
+    for (const input of inputs) feeds[input.name] = toOrtTensor(input);
     const { session, outputDatatypes } = loaded;
     const results = message.outputNames ? await session.run(feeds, message.outputNames) : await session.run(feeds);
     const outputs: WireTensor[] = [];
@@ -63,7 +65,8 @@ async function infer(message: InferMessage): Promise<void> {
       outputs.push({ name, datatype: outputDatatypes.get(name) ?? "FP32", shape: [...tensor.dims], data: tensor.data as WireTensor["data"] });
     }
     for (const tensor of Object.values(feeds)) tensor.dispose();
-    send({ type: "inferred", requestId: message.requestId, outputs, computeMicroseconds: Math.round((performance.now() - startedAt) * 1000) });
+    const itemOutputs = splitOutputs(outputs, rowsPerItem);
+    send({ type: "inferred", requestId: message.requestId, itemOutputs, computeMicroseconds: Math.round((performance.now() - startedAt) * 1000) });
   } catch (error) {
     send({ type: "infer-failed", requestId: message.requestId, message: errorMessage(error), invalidInput: false });
   }

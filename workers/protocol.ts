@@ -46,11 +46,15 @@ export interface LoadMessage {
   warmupShapes?: Record<string, number[]>;
 }
 
+/**
+ * One batch: each item is one request's full set of inputs. The worker concatenates the items
+ * along dim 0, runs once, and splits every output back per item (a single item runs as is).
+ */
 export interface InferMessage {
   type: "infer";
   requestId: number;
-  inputs: WireTensor[];
-  /** Output names to return; all outputs when absent. */
+  items: WireTensor[][];
+  /** Output names to return; all outputs when absent. Equal for every item of a batch. */
   outputNames?: string[];
 }
 
@@ -60,5 +64,5 @@ export type WorkerToServer =
   | { type: "ready-for-load" }
   | { type: "loaded"; provider: Provider; inputs: TensorSpec[]; outputs: TensorSpec[]; loadMilliseconds: number; notes: string[] }
   | { type: "load-failed"; message: string }
-  | { type: "inferred"; requestId: number; outputs: WireTensor[]; computeMicroseconds: number }
+  | { type: "inferred"; requestId: number; itemOutputs: WireTensor[][]; computeMicroseconds: number }
   | { type: "infer-failed"; requestId: number; message: string; invalidInput: boolean };

@@ -5,6 +5,7 @@
 import type { WorkerPool, WorkerState, WorkerStatus } from "../lifecycle/pool.ts";
 import type { ModelConfigPatch } from "../registry/model-config.ts";
 import type { ModelRecord, ModelRegistry, RegisterModelInput } from "../registry/registry.ts";
+import type { InferenceService } from "./service.ts";
 
 export interface ModelView extends ModelRecord {
   /** State of the active version's worker. */
@@ -15,6 +16,7 @@ export class ModelsService {
   constructor(
     private readonly registry: ModelRegistry,
     private readonly pool: WorkerPool,
+    private readonly inference: InferenceService,
   ) {}
 
   async register(input: RegisterModelInput): Promise<ModelView> {
@@ -44,7 +46,8 @@ export class ModelsService {
 
   /** Stops the model's workers, then removes its rows and unused cached files. */
   async delete(name: string): Promise<ModelView> {
-    await this.registry.get(name);
+    const existing = await this.registry.get(name);
+    for (const version of existing.versions) this.inference.forget({ name, version: version.version, sha256: version.sha256 });
     await this.pool.unload(name);
     const record = await this.registry.delete(name);
     return { ...record, state: "unloaded" };

@@ -1,11 +1,15 @@
 /**
- * The one inference service every protocol calls: resolve the model in the registry, validate
- * the request against its signature, run it on the model's worker, shape the response.
- * Adapters build an `InferenceRequest`; they never touch the pool or workers themselves.
+ * The one inference service every protocol calls: resolve the model in the registry, validate the
+ * request against its signature, queue it on the model's scheduler (priority, deadline, batching),
+ * and shape the response. Adapters build an `InferenceRequest`; they never touch the scheduler,
+ * the pool, or workers themselves.
  */
 import { ModelMoraError, invalidInput } from "../errors.ts";
 import type { WorkerPool } from "../lifecycle/pool.ts";
-import type { ModelRegistry } from "../registry/registry.ts";
+import type { ResolvedVersion, ModelRegistry } from "../registry/registry.ts";
+import type { ItemOutcome, ModelQueueStats, QueuePolicy, RunBatch } from "../scheduler/model-scheduler.ts";
+import type { Scheduler } from "../scheduler/scheduler.ts";
+import type { WireTensor } from "../../workers/protocol.ts";
 import type { Priority } from "./priority.ts";
 import { decodeInputs, encodeOutputs, type JsonOutputTensor, type JsonTensor } from "./tensor-codec.ts";
 
@@ -21,6 +25,8 @@ export interface InferenceRequest {
   priority: Priority;
   /** Per-request deadline; may only shorten the model's `defaultTimeoutMicroseconds`. */
   timeoutMicroseconds?: number;
+  /** Aborted when the client goes away: a queued request is dropped and never runs. */
+  signal?: AbortSignal;
 }
 
 export interface InferenceResponse {
@@ -30,10 +36,19 @@ export interface InferenceResponse {
   outputs: JsonOutputTensor[];
 }
 
+/** What the scheduler carries per request, and what it hands back. */
+export interface QueuedInference {
+  inputs: WireTensor[];
+  outputNames: string[] | undefined;
+}
+
+export type InferenceScheduler = Scheduler<QueuedInference, WireTensor[]>;
+
 export class InferenceService {
   constructor(
     private readonly registry: ModelRegistry,
     private readonly pool: WorkerPool,
+    private readonly scheduler: InferenceScheduler,
   ) {}
 
   async infer(request: InferenceRequest): Promise<InferenceResponse> {
@@ -45,16 +60,90 @@ export class InferenceService {
       }
       return output.name;
     });
+    const batchable = isBatchable(target);
+    const rows = batchable ? batchRows(inputs) : 1;
+    const modelScheduler = this.scheduler.forModel(schedulerKey(target), queuePolicy(target, batchable), () => this.runBatchFor(target));
+    const work = modelScheduler.enqueue({
+      payload: { inputs, outputNames },
+      priority: request.priority,
+      signature: batchable ? batchSignature(inputs, outputNames) : "",
+      rows,
+      timeoutMicroseconds: request.timeoutMicroseconds,
+      signal: request.signal,
+    });
+    // The queue drops requests whose deadline passes while queued; this bounds the whole answer.
     const timeoutMicroseconds = effectiveTimeout(request.timeoutMicroseconds, target.config.defaultTimeoutMicroseconds);
-    const work = this.pool.infer(target, inputs, outputNames);
-    const result = timeoutMicroseconds > 0 ? await withDeadline(work, timeoutMicroseconds, request.model) : await work;
+    const outputs = timeoutMicroseconds > 0 ? await withDeadline(work, timeoutMicroseconds, request.model) : await work;
     return {
       model_name: target.name,
       model_version: target.version,
       ...(request.id !== undefined && { id: request.id }),
-      outputs: encodeOutputs(result.outputs),
+      outputs: encodeOutputs(outputs),
     };
   }
+
+  /** Queue counters per model version (`name@version#sha256`). */
+  queueStats(): Record<string, ModelQueueStats> {
+    return this.scheduler.stats();
+  }
+
+  /** Drops the queued requests of a model version (it was deleted or replaced). */
+  forget(target: Pick<ResolvedVersion, "name" | "version" | "sha256">): void {
+    this.scheduler.remove(schedulerKey(target), new ModelMoraError("MODEL_NOT_FOUND", `model "${target.name}" version ${target.version} was removed`));
+  }
+
+  private runBatchFor(target: ResolvedVersion): RunBatch<QueuedInference, WireTensor[]> {
+    return async (payloads) => {
+      const result = await this.pool.infer(
+        target,
+        payloads.map((payload) => payload.inputs),
+        payloads[0]!.outputNames,
+      );
+      return result.itemOutputs.map((outputs): ItemOutcome<WireTensor[]> => ({ ok: true, value: outputs }));
+    };
+  }
+}
+
+/** A model batches when every input and output has a dynamic dim 0. */
+export function isBatchable(target: Pick<ResolvedVersion, "inputs" | "outputs">): boolean {
+  return [...target.inputs, ...target.outputs].every((spec) => spec.shape.length > 0 && spec.shape[0] === -1);
+}
+
+function queuePolicy(target: ResolvedVersion, batchable: boolean): QueuePolicy {
+  const { config } = target;
+  return {
+    maxBatchSize: batchable ? config.maxBatchSize : 0,
+    preferredBatchSizes: config.preferredBatchSizes,
+    maxQueueDelayMicroseconds: config.maxQueueDelayMicroseconds,
+    maxQueueSize: config.maxQueueSize,
+    defaultTimeoutMicroseconds: config.defaultTimeoutMicroseconds,
+    timeoutAction: config.timeoutAction,
+    concurrency: Math.max(1, config.replicas),
+  };
+}
+
+/** The file's hash is part of the key: a version re-registered from another file gets a fresh queue. */
+function schedulerKey(target: Pick<ResolvedVersion, "name" | "version" | "sha256">): string {
+  return `${target.name}@${target.version}#${target.sha256}`;
+}
+
+function batchRows(inputs: WireTensor[]): number {
+  const rows = inputs[0]!.shape[0]!;
+  inputs.forEach((input, index) => {
+    if (input.shape[0] !== rows) {
+      throw invalidInput(`inputs[${index}].shape: dimension 0 is ${input.shape[0]} but inputs[0] has ${rows}; batch dimensions must agree`, {
+        field: `inputs[${index}].shape`,
+      });
+    }
+  });
+  return rows;
+}
+
+/** Requests batch together when everything but dim 0 matches, and they ask for the same outputs. */
+function batchSignature(inputs: WireTensor[], outputNames: string[] | undefined): string {
+  let signature = outputNames ? outputNames.join(",") : "*";
+  for (const input of inputs) signature += `|${input.name}:${input.datatype}:${input.shape.slice(1).join("x")}`;
+  return signature;
 }
 
 function effectiveTimeout(requested: number | undefined, modelDefault: number): number {

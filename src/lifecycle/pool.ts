@@ -1,12 +1,14 @@
 /**
- * The worker pool: one worker process per loaded model version, spawned lazily on first use.
+ * The worker pool: `replicas` worker processes per loaded model version, spawned lazily on first
+ * use. Only the pool creates, routes to, and stops workers.
  *
  * Invariants:
  * - at most one load of a model version runs at a time; concurrent callers share it;
  * - a model whose load or health check failed is `unhealthy` and never routed to, until an
  *   explicit `load` (or a new version) resets it;
- * - a worker that exits unexpectedly fails only its own in-flight requests (WorkerHandle does
- *   that) and is forgotten, so the next request spawns a fresh one.
+ * - a worker that exits unexpectedly fails only its own in-flight batches (WorkerHandle does
+ *   that) and is dropped from its model; when none is left the model is forgotten, so the next
+ *   request spawns fresh workers.
  */
 import { ModelMoraError } from "../errors.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -15,7 +17,7 @@ import type { Provider, WireTensor } from "../../workers/protocol.ts";
 import type { ProbeMemory } from "./memory-probe.ts";
 import { type InferResult, type SpawnWorker, WorkerGoneError, type WorkerHandle } from "./worker-process.ts";
 
-/** Everything the pool needs to start a worker for one model version. */
+/** Everything the pool needs to start workers for one model version. */
 export interface LoadTarget {
   name: string;
   version: string;
@@ -30,11 +32,16 @@ export interface WorkerStatus {
   name: string;
   version: string;
   state: WorkerState;
+  /** The first replica's pid (null when none runs). */
   pid: number | null;
+  /** Every replica's pid. */
+  pids: number[];
+  /** Resident memory of all replicas together. */
   rssBytes: number | null;
   provider: Provider | null;
   loadedAt: string | null;
   lastUsedAt: string | null;
+  /** Batches running on this model's workers. */
   inFlight: number;
   loads: number;
   lastError: string | null;
@@ -49,16 +56,20 @@ export interface PoolDependencies {
   now?: () => Date;
 }
 
+interface Replica {
+  worker: WorkerHandle;
+  inFlight: number;
+}
+
 interface Entry {
   name: string;
   version: string;
   state: Exclude<WorkerState, "unloaded">;
-  worker: WorkerHandle | undefined;
+  replicas: Replica[];
   loading: Promise<Entry> | undefined;
   provider: Provider | undefined;
   loadedAt: Date | undefined;
   lastUsedAt: Date | undefined;
-  inFlight: number;
   loads: number;
   lastError: string | undefined;
 }
@@ -73,36 +84,37 @@ export class WorkerPool {
   }
 
   /**
-   * Runs one inference on the target's worker, loading it first if needed. A worker found dead
-   * before the request was sent (WorkerGoneError) is forgotten and the request goes to a fresh one,
-   * once; a worker that dies after receiving a request fails that request.
+   * Runs one batch on the least busy replica of the target, loading the model first if needed.
+   * A worker found dead before the batch was sent (WorkerGoneError) is dropped and the batch goes
+   * to another (or a fresh) worker, once; a worker that dies holding a batch fails that batch.
    */
-  async infer(target: LoadTarget, inputs: WireTensor[], outputNames?: string[]): Promise<InferResult> {
+  async infer(target: LoadTarget, items: WireTensor[][], outputNames?: string[]): Promise<InferResult> {
     try {
-      return await this.inferOnce(target, inputs, outputNames);
+      return await this.inferOnce(target, items, outputNames);
     } catch (error) {
       if (!(error instanceof WorkerGoneError)) throw error;
-      this.forgetWorker(target, error.pid);
-      return this.inferOnce(target, inputs, outputNames);
+      this.dropReplica(keyOf(target.name, target.version), error.pid);
+      return this.inferOnce(target, items, outputNames);
     }
   }
 
-  private async inferOnce(target: LoadTarget, inputs: WireTensor[], outputNames?: string[]): Promise<InferResult> {
+  private async inferOnce(target: LoadTarget, items: WireTensor[][], outputNames?: string[]): Promise<InferResult> {
     const entry = await this.acquire(target);
-    entry.inFlight++;
+    const replica = leastBusy(entry.replicas);
+    replica.inFlight++;
     entry.lastUsedAt = this.now();
     try {
-      return await entry.worker!.infer(inputs, outputNames);
+      return await replica.worker.infer(items, outputNames);
     } finally {
-      entry.inFlight--;
+      replica.inFlight--;
       entry.lastUsedAt = this.now();
     }
   }
 
-  /** Explicit load: clears an `unhealthy` mark, then loads (or returns the loaded worker). */
+  /** Explicit load: clears an `unhealthy` mark, then loads (or returns the loaded model). */
   async load(target: LoadTarget): Promise<WorkerStatus> {
-    const existing = this.entries.get(keyOf(target.name, target.version));
-    if (existing?.state === "unhealthy") this.entries.delete(keyOf(target.name, target.version));
+    const key = keyOf(target.name, target.version);
+    if (this.entries.get(key)?.state === "unhealthy") this.entries.delete(key);
     return this.describe(await this.acquire(target));
   }
 
@@ -143,106 +155,120 @@ export class WorkerPool {
         version: target.version,
       });
     }
-    return this.startLoad(key, target);
-  }
-
-  private startLoad(key: string, target: LoadTarget): Promise<Entry> {
-    const entry: Entry = {
+    const fresh: Entry = {
       name: target.name,
       version: target.version,
       state: "loading",
-      worker: undefined,
+      replicas: [],
       loading: undefined,
       provider: undefined,
       loadedAt: undefined,
       lastUsedAt: undefined,
-      inFlight: 0,
       loads: 0,
       lastError: undefined,
     };
-    entry.loading = this.loadInto(key, entry, target);
-    this.entries.set(key, entry);
-    return entry.loading;
+    fresh.loading = this.loadInto(key, fresh, target);
+    this.entries.set(key, fresh);
+    return fresh.loading;
   }
 
   private async loadInto(key: string, entry: Entry, target: LoadTarget): Promise<Entry> {
     const { logger } = this.dependencies;
-    let worker: WorkerHandle | undefined;
+    const spawned: WorkerHandle[] = [];
     try {
       await this.dependencies.verifyModelFile(target.modelPath, target.sha256);
-      worker = this.dependencies.spawnWorker();
-      entry.worker = worker;
-      this.watchExit(key, entry, worker);
-      const signature = await worker.load({
-        modelPath: target.modelPath,
-        device: target.config.device,
-        healthCheck: true,
-        warmupShapes: target.config.warmupShapes,
-      });
-      for (const note of signature.notes) logger.warn({ event: "provider_fallback", model: target.name, version: target.version }, note);
-      Object.assign(entry, { state: "ready", provider: signature.provider, loadedAt: this.now(), loading: undefined });
+      const replicaCount = Math.max(1, target.config.replicas);
+      const signatures = await Promise.all(
+        Array.from({ length: replicaCount }, () => {
+          const worker = this.dependencies.spawnWorker();
+          spawned.push(worker);
+          // Visible in status while loading; routing waits for `ready`.
+          entry.replicas.push({ worker, inFlight: 0 });
+          this.watchExit(key, entry, worker);
+          return worker.load({ modelPath: target.modelPath, device: target.config.device, healthCheck: true, warmupShapes: target.config.warmupShapes });
+        }),
+      );
+      const first = signatures[0]!;
+      for (const note of first.notes) logger.warn({ event: "provider_fallback", model: target.name, version: target.version }, note);
+      Object.assign(entry, { state: "ready", provider: first.provider, loadedAt: this.now(), loading: undefined });
       entry.loads++;
       logger.info(
-        { event: "model_loaded", model: target.name, version: target.version, pid: worker.pid, provider: signature.provider, load_ms: Math.round(signature.loadMilliseconds) },
+        {
+          event: "model_loaded",
+          model: target.name,
+          version: target.version,
+          pids: spawned.map((worker) => worker.pid),
+          provider: first.provider,
+          load_ms: Math.round(Math.max(...signatures.map((signature) => signature.loadMilliseconds))),
+        },
         "model loaded",
       );
       return entry;
     } catch (error) {
       const failure = error instanceof ModelMoraError ? error : new ModelMoraError("MODEL_LOAD_FAILED", String(error));
-      Object.assign(entry, { state: "unhealthy", lastError: failure.message, loading: undefined, worker: undefined });
+      Object.assign(entry, { state: "unhealthy", lastError: failure.message, loading: undefined, replicas: [] });
       logger.error({ event: "model_load_failed", model: target.name, version: target.version, error: failure.message }, "model load failed");
-      if (worker) await worker.terminate();
+      await Promise.all(spawned.map((worker) => worker.terminate()));
       throw failure.code === "CHECKSUM_MISMATCH" || failure.code === "MODEL_LOAD_FAILED"
         ? failure
         : new ModelMoraError("MODEL_LOAD_FAILED", failure.message);
     }
   }
 
-  /** Forgets the entry only if it still holds the dead worker (another caller may have respawned it). */
-  private forgetWorker(target: LoadTarget, deadPid: number): void {
-    const key = keyOf(target.name, target.version);
-    const entry = this.entries.get(key);
-    if (entry?.state === "ready" && entry.worker?.pid === deadPid) this.entries.delete(key);
-  }
-
-  /** A worker that exits while still current is forgotten, so the next request respawns it. */
+  /** A replica that exits while its model is ready is dropped; the model is forgotten when none is left. */
   private watchExit(key: string, entry: Entry, worker: WorkerHandle): void {
     void worker.exited.then((exit) => {
-      if (this.entries.get(key) !== entry || entry.worker !== worker || entry.state !== "ready") return;
-      this.entries.delete(key);
+      if (this.entries.get(key) !== entry || entry.state !== "ready") return;
+      if (!entry.replicas.some((replica) => replica.worker === worker)) return;
+      this.dropReplica(key, worker.pid);
       this.dependencies.logger.warn(
         { event: "worker_exited", model: entry.name, version: entry.version, pid: worker.pid, exit_code: exit.exitCode, signal: exit.signalCode },
-        "worker exited unexpectedly; it will be respawned on the next request",
+        "worker exited unexpectedly; the next request respawns the model if no replica is left",
       );
     });
+  }
+
+  /** Drops the replica with `pid` (if its entry still holds it); forgets the entry when it was the last. */
+  private dropReplica(key: string, pid: number): void {
+    const entry = this.entries.get(key);
+    if (entry?.state !== "ready") return;
+    entry.replicas = entry.replicas.filter((replica) => replica.worker.pid !== pid);
+    if (entry.replicas.length === 0) this.entries.delete(key);
   }
 
   private async stop(key: string, entry: Entry): Promise<void> {
     if (entry.loading) await entry.loading.catch(() => undefined);
     if (this.entries.get(key) === entry) this.entries.delete(key);
-    if (entry.worker) {
-      const pid = entry.worker.pid;
-      await entry.worker.terminate();
-      this.dependencies.logger.info({ event: "model_unloaded", model: entry.name, version: entry.version, pid }, "model unloaded");
-    }
+    const workers = entry.replicas.map((replica) => replica.worker);
+    if (workers.length === 0) return;
+    await Promise.all(workers.map((worker) => worker.terminate()));
+    this.dependencies.logger.info({ event: "model_unloaded", model: entry.name, version: entry.version, pids: workers.map((worker) => worker.pid) }, "model unloaded");
   }
 
   private describe(entry: Entry): WorkerStatus {
-    const pid = entry.worker?.pid ?? null;
+    const pids = entry.replicas.map((replica) => replica.worker.pid);
+    const rss = pids.map((pid) => this.dependencies.probeMemory(pid));
     return {
       name: entry.name,
       version: entry.version,
       state: entry.state,
-      pid,
-      rssBytes: pid === null ? null : (this.dependencies.probeMemory(pid) ?? null),
+      pid: pids[0] ?? null,
+      pids,
+      rssBytes: rss.length === 0 || rss.some((value) => value === undefined) ? null : rss.reduce((total, value) => total! + value!, 0)!,
       provider: entry.provider ?? null,
       loadedAt: entry.loadedAt?.toISOString() ?? null,
       lastUsedAt: entry.lastUsedAt?.toISOString() ?? null,
-      inFlight: entry.inFlight,
+      inFlight: entry.replicas.reduce((total, replica) => total + replica.inFlight, 0),
       loads: entry.loads,
       lastError: entry.lastError ?? null,
     };
   }
+}
+
+function leastBusy(replicas: Replica[]): Replica {
+  let best = replicas[0]!;
+  for (const replica of replicas) if (replica.inFlight < best.inFlight) best = replica;
+  return best;
 }
 
 function keyOf(name: string, version: string): string {

@@ -18,7 +18,8 @@ export interface LoadedSignature {
 }
 
 export interface InferResult {
-  outputs: WireTensor[];
+  /** One output set per item of the batch, in order. */
+  itemOutputs: WireTensor[][];
   computeMicroseconds: number;
 }
 
@@ -33,7 +34,8 @@ export interface WorkerHandle {
   /** Resolves once the process has exited, whatever the reason. */
   readonly exited: Promise<WorkerExit>;
   load(request: Omit<LoadMessage, "type">): Promise<LoadedSignature>;
-  infer(inputs: WireTensor[], outputNames?: string[]): Promise<InferResult>;
+  /** Runs one batch: each item is one request's inputs (see workers/protocol.ts InferMessage). */
+  infer(items: WireTensor[][], outputNames?: string[]): Promise<InferResult>;
   /** SIGTERM, then SIGKILL after `graceMilliseconds`; resolves when the process is gone. */
   terminate(graceMilliseconds?: number): Promise<WorkerExit>;
 }
@@ -100,13 +102,13 @@ class WorkerProcess implements WorkerHandle {
     });
   }
 
-  infer(inputs: WireTensor[], outputNames?: string[]): Promise<InferResult> {
+  infer(items: WireTensor[][], outputNames?: string[]): Promise<InferResult> {
     if (!this.channelOpen || this.exitInfo || !isRunning(this.pid)) return Promise.reject(new WorkerGoneError(this.pid));
     const requestId = this.nextRequestId++;
     return new Promise<InferResult>((resolve, reject) => {
       this.pending.set(requestId, { resolve: resolve as (value: never) => void, reject });
       try {
-        this.process.send({ type: "infer", requestId, inputs, outputNames });
+        this.process.send({ type: "infer", requestId, items, outputNames });
       } catch {
         this.pending.delete(requestId);
         reject(new WorkerGoneError(this.pid));
@@ -138,7 +140,7 @@ class WorkerProcess implements WorkerHandle {
         this.settleLoad((pending) => pending.reject(new ModelMoraError("MODEL_LOAD_FAILED", `model failed to load: ${message.message}`)));
         return;
       case "inferred":
-        this.settle(message.requestId, (pending) => pending.resolve({ outputs: message.outputs, computeMicroseconds: message.computeMicroseconds } as never));
+        this.settle(message.requestId, (pending) => pending.resolve({ itemOutputs: message.itemOutputs, computeMicroseconds: message.computeMicroseconds } as never));
         return;
       case "infer-failed":
         this.settle(message.requestId, (pending) =>

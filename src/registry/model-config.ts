@@ -5,14 +5,18 @@
 export type Device = "auto" | "cpu" | "cuda" | "webgpu";
 
 export interface ModelConfig {
-  /** Largest batch the batch former may send; 0 = never batch (the scheduler issue uses it). */
+  /** Largest batch in rows (dim 0) the batch former may send; 0 or 1 = never batch. */
   maxBatchSize: number;
+  /** Batch sizes (rows) the model runs best at; the batch former sends them as soon as reachable. */
+  preferredBatchSizes: number[];
   /** How long the batch former may hold the first request waiting for more. */
   maxQueueDelayMicroseconds: number;
   /** Queued requests allowed for this model; 0 = unbounded. */
   maxQueueSize: number;
   /** Deadline for a request that names none; 0 = no deadline. */
   defaultTimeoutMicroseconds: number;
+  /** A request whose deadline passes while queued: `reject` (504) or `delay` (drops behind every priority). */
+  timeoutAction: "reject" | "delay";
   /** Worker processes serving this model. */
   replicas: number;
   /** Execution provider preference; `auto` tries CUDA then falls back to CPU. */
@@ -33,9 +37,11 @@ export interface ModelConfig {
 
 export const DEFAULT_MODEL_CONFIG: ModelConfig = {
   maxBatchSize: 0,
+  preferredBatchSizes: [],
   maxQueueDelayMicroseconds: 0,
   maxQueueSize: 0,
   defaultTimeoutMicroseconds: 0,
+  timeoutAction: "reject",
   replicas: 1,
   device: "auto",
   preload: false,

@@ -35,17 +35,18 @@ const SIGNATURE: LoadedSignature = {
   notes: [],
 };
 
-const INPUTS: WireTensor[] = [{ name: "x", datatype: "FP32", shape: [1, 4], data: Float32Array.from([1, 2, 3, 4]) }];
+/** One batch of one request. */
+const INPUTS: WireTensor[][] = [[{ name: "x", datatype: "FP32", shape: [1, 4], data: Float32Array.from([1, 2, 3, 4]) }]];
 
 function resultFor(pid: number): InferResult {
-  return { outputs: [{ name: "y", datatype: "FP32", shape: [1, 1], data: Float32Array.from([pid]) }], computeMicroseconds: 5 };
+  return { itemOutputs: [[{ name: "y", datatype: "FP32", shape: [1, 1], data: Float32Array.from([pid]) }]], computeMicroseconds: 5 };
 }
 
 /** A worker whose load, inferences and exit the test controls. */
 class FakeWorker implements WorkerHandle {
   readonly exited: Promise<WorkerExit>;
   readonly loadRequests: Omit<LoadMessage, "type">[] = [];
-  readonly inferCalls: { inputs: WireTensor[]; outputNames: string[] | undefined; reply: Deferred<InferResult> }[] = [];
+  readonly inferCalls: { inputs: WireTensor[][]; outputNames: string[] | undefined; reply: Deferred<InferResult> }[] = [];
   terminateCalls = 0;
   private readonly loadReply = deferred<LoadedSignature>();
   private readonly exit = deferred<WorkerExit>();
@@ -63,7 +64,7 @@ class FakeWorker implements WorkerHandle {
     return this.loadReply.promise;
   }
 
-  infer(inputs: WireTensor[], outputNames?: string[]): Promise<InferResult> {
+  infer(inputs: WireTensor[][], outputNames?: string[]): Promise<InferResult> {
     const reply = deferred<InferResult>();
     this.inferCalls.push({ inputs, outputNames, reply });
     if (this.options.autoInfer) reply.resolve(resultFor(this.pid));
@@ -520,6 +521,7 @@ describe("status", () => {
         version: "1",
         state: "ready",
         pid: worker.pid,
+        pids: [worker.pid],
         rssBytes: 123_456_789,
         provider: "cpu",
         loadedAt: "2025-01-01T00:00:00.000Z",

@@ -37,7 +37,7 @@ export function createRestApp(dependencies: RestDependencies) {
     )
     .use(healthPlugin(readiness, models, pool))
     .use(modelsPlugin(models))
-    .use(managePlugin(models, pool))
+    .use(managePlugin(models, inference, pool))
     .use(inferPlugin(inference));
 }
 

@@ -26,6 +26,8 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   INSUFFICIENT_MEMORY: 503,
   SHUTTING_DOWN: 503,
   INFERENCE_TIMEOUT: 504,
+  /** nginx's "client closed request": nobody reads it, but logs and metrics do. */
+  CANCELLED: 499,
 };
 
 export interface ErrorBody {

@@ -7,7 +7,7 @@ import { ErrorModel, InferBody } from "./schemas.ts";
 export function inferPlugin(inference: InferenceService) {
   return new Elysia({ name: "infer", prefix: "/api/v1/infer", detail: { tags: ["inference"] } }).post(
     "/:name",
-    ({ params, body, headers, query }) =>
+    ({ params, body, headers, query, request }) =>
       inference.infer({
         model: params.name,
         version: query.version,
@@ -16,10 +16,11 @@ export function inferPlugin(inference: InferenceService) {
         outputs: body.outputs,
         priority: parsePriority(body.parameters?.priority ?? headers["x-priority"], body.parameters?.priority !== undefined ? "parameters.priority" : "x-priority"),
         timeoutMicroseconds: body.parameters?.timeout_ms === undefined ? undefined : Math.round(body.parameters.timeout_ms * 1000),
+        signal: request.signal,
       }),
     {
       body: InferBody,
-      response: { 400: ErrorModel, 404: ErrorModel, 500: ErrorModel, 503: ErrorModel, 504: ErrorModel },
+      response: { 400: ErrorModel, 404: ErrorModel, 429: ErrorModel, 500: ErrorModel, 503: ErrorModel, 504: ErrorModel },
       detail: { summary: "Run inference (priority from parameters.priority or the x-priority header)" },
     },
   );

@@ -10,9 +10,11 @@ export const TensorSpecModel = t.Object({
 
 const modelConfigFields = {
   maxBatchSize: t.Integer({ minimum: 0 }),
+  preferredBatchSizes: t.Array(t.Integer({ minimum: 1 })),
   maxQueueDelayMicroseconds: t.Integer({ minimum: 0 }),
   maxQueueSize: t.Integer({ minimum: 0 }),
   defaultTimeoutMicroseconds: t.Integer({ minimum: 0 }),
+  timeoutAction: t.UnionEnum(["reject", "delay"]),
   replicas: t.Integer({ minimum: 1, maximum: 64 }),
   device: t.UnionEnum(["auto", "cpu", "cuda", "webgpu"]),
   preload: t.Boolean(),
@@ -25,9 +27,11 @@ const modelConfigFields = {
 export const ModelConfigModel = t.Object(
   {
     maxBatchSize: t.Optional(modelConfigFields.maxBatchSize),
+    preferredBatchSizes: t.Optional(modelConfigFields.preferredBatchSizes),
     maxQueueDelayMicroseconds: t.Optional(modelConfigFields.maxQueueDelayMicroseconds),
     maxQueueSize: t.Optional(modelConfigFields.maxQueueSize),
     defaultTimeoutMicroseconds: t.Optional(modelConfigFields.defaultTimeoutMicroseconds),
+    timeoutAction: t.Optional(modelConfigFields.timeoutAction),
     replicas: t.Optional(modelConfigFields.replicas),
     device: t.Optional(modelConfigFields.device),
     preload: t.Optional(modelConfigFields.preload),
@@ -42,9 +46,11 @@ export const ModelConfigModel = t.Object(
 export const ModelConfigPatchModel = t.Object(
   {
     maxBatchSize: t.Optional(t.Nullable(modelConfigFields.maxBatchSize)),
+    preferredBatchSizes: t.Optional(t.Nullable(modelConfigFields.preferredBatchSizes)),
     maxQueueDelayMicroseconds: t.Optional(t.Nullable(modelConfigFields.maxQueueDelayMicroseconds)),
     maxQueueSize: t.Optional(t.Nullable(modelConfigFields.maxQueueSize)),
     defaultTimeoutMicroseconds: t.Optional(t.Nullable(modelConfigFields.defaultTimeoutMicroseconds)),
+    timeoutAction: t.Optional(t.Nullable(modelConfigFields.timeoutAction)),
     replicas: t.Optional(t.Nullable(modelConfigFields.replicas)),
     device: t.Optional(t.Nullable(modelConfigFields.device)),
     preload: t.Optional(t.Nullable(modelConfigFields.preload)),

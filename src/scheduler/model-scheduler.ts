@@ -1,0 +1,345 @@
+/**
+ * One model version's queue and dispatcher. The only owner of its heap: callers get a promise from
+ * `enqueue`; nothing else touches queued entries.
+ *
+ * - Order: strict priority (1 = highest), FIFO within a level (heap key = priority, sequence).
+ * - Limits: `maxQueueSize` (0 = unbounded) → QUEUE_FULL; a deadline (`defaultTimeoutMicroseconds`,
+ *   which a request's own timeout may only shorten) that passes while queued → INFERENCE_TIMEOUT,
+ *   or with `timeoutAction: "delay"` the request drops behind every other priority level instead.
+ * - Cancellation: an aborted `signal` removes a queued request; it never runs.
+ * - Dispatch: at most `concurrency` batches in flight (one per worker replica); batches are formed
+ *   by `formBatch` from requests with the same `signature` (same inputs apart from dim 0).
+ *
+ * Entries leave the heap lazily: a cancelled or expired entry is marked dead and skipped when popped.
+ */
+import { ModelMoraError } from "../errors.ts";
+import { type BatchCandidate, type BatchPolicy, formBatch } from "./batch-former.ts";
+import type { SchedulerClock } from "./clock.ts";
+import { BinaryHeap, schedulingKey } from "./heap.ts";
+
+export interface QueuePolicy extends BatchPolicy {
+  maxQueueSize: number;
+  defaultTimeoutMicroseconds: number;
+  timeoutAction: "reject" | "delay";
+  /** Batches in flight at once: the number of worker replicas. */
+  concurrency: number;
+}
+
+export type ItemOutcome<R> = { ok: true; value: R } | { ok: false; error: Error };
+
+/** Runs one batch; resolves with one outcome per payload, in order. */
+export type RunBatch<P, R> = (payloads: P[]) => Promise<ItemOutcome<R>[]>;
+
+export interface EnqueueOptions<P> {
+  payload: P;
+  priority: number;
+  /** Requests batch together only when their signatures are equal. */
+  signature: string;
+  /** dim 0 of the request's inputs. */
+  rows: number;
+  timeoutMicroseconds?: number;
+  signal?: AbortSignal;
+}
+
+export interface SchedulerObserver {
+  onDispatch?(model: string, batchSize: number, rows: number, queueMicroseconds: readonly number[]): void;
+  onComplete?(model: string, batchSize: number, computeMicroseconds: number): void;
+}
+
+export interface ModelQueueStats {
+  queued: number;
+  inFlightBatches: number;
+  enqueued: number;
+  dispatched: number;
+  batches: number;
+  rejectedQueueFull: number;
+  expired: number;
+  cancelled: number;
+}
+
+const QUEUED = 0;
+const DISPATCHED = 1;
+const DEAD = 2;
+/** Priority below LOW, where `timeoutAction: "delay"` parks expired requests. */
+const DELAYED_PRIORITY = 5;
+/** How many incompatible requests batch gathering may look past. */
+const GATHER_LOOKAHEAD = 64;
+
+interface Entry<P, R> {
+  key: number;
+  state: number;
+  payload: P;
+  priority: number;
+  signature: string;
+  rows: number;
+  enqueuedAtMicroseconds: number;
+  resolve: (value: R) => void;
+  reject: (error: Error) => void;
+  cancelDeadline: (() => void) | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+export class ModelScheduler<P, R> {
+  private readonly heap = new BinaryHeap<Entry<P, R>>();
+  private sequence = 0;
+  private live = 0;
+  private dead = 0;
+  private inFlightBatches = 0;
+  private cancelWaitTimer: (() => void) | undefined;
+  private waitTimerDueMicroseconds = Number.POSITIVE_INFINITY;
+  private pumping = false;
+  private closedWith: ModelMoraError | undefined;
+  private readonly counters = { enqueued: 0, dispatched: 0, batches: 0, rejectedQueueFull: 0, expired: 0, cancelled: 0 };
+
+  constructor(
+    readonly model: string,
+    private policy: QueuePolicy,
+    private runBatch: RunBatch<P, R>,
+    private readonly clock: SchedulerClock,
+    private readonly observer: SchedulerObserver = {},
+  ) {}
+
+  /** Replaces the policy and the batch runner (config changed); queued requests stay queued. */
+  reconfigure(policy: QueuePolicy, runBatch: RunBatch<P, R>): void {
+    this.policy = policy;
+    this.runBatch = runBatch;
+    this.pump();
+  }
+
+  get currentPolicy(): QueuePolicy {
+    return this.policy;
+  }
+
+  enqueue(options: EnqueueOptions<P>): Promise<R> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
+    const { policy } = this;
+    if (policy.maxBatchSize > 1 && options.rows > policy.maxBatchSize) {
+      return Promise.reject(
+        new ModelMoraError("INVALID_INPUT", `batch dimension ${options.rows} exceeds the model's maxBatchSize ${policy.maxBatchSize}`, {
+          field: "inputs[0].shape[0]",
+        }),
+      );
+    }
+    if (policy.maxQueueSize > 0 && this.live >= policy.maxQueueSize) {
+      this.counters.rejectedQueueFull++;
+      return Promise.reject(
+        new ModelMoraError("QUEUE_FULL", `queue of "${this.model}" is full (${policy.maxQueueSize} requests)`, { maxQueueSize: policy.maxQueueSize, retryAfterSeconds: 1 }),
+      );
+    }
+    if (options.signal?.aborted) return Promise.reject(cancelledError(this.model));
+
+    return new Promise<R>((resolve, reject) => {
+      const entry: Entry<P, R> = {
+        key: schedulingKey(options.priority, this.sequence++),
+        state: QUEUED,
+        payload: options.payload,
+        priority: options.priority,
+        signature: options.signature,
+        rows: options.rows,
+        enqueuedAtMicroseconds: this.clock.nowMicroseconds(),
+        resolve,
+        reject,
+        cancelDeadline: undefined,
+        signal: options.signal,
+        onAbort: undefined,
+      };
+      const timeoutMicroseconds = effectiveTimeout(options.timeoutMicroseconds, policy.defaultTimeoutMicroseconds);
+      if (timeoutMicroseconds > 0) entry.cancelDeadline = this.clock.setTimer(() => this.onDeadline(entry), timeoutMicroseconds);
+      if (options.signal) {
+        entry.onAbort = () => this.onAbort(entry);
+        options.signal.addEventListener("abort", entry.onAbort, { once: true });
+      }
+      this.heap.push(entry.key, entry);
+      this.live++;
+      this.counters.enqueued++;
+      this.pump();
+    });
+  }
+
+  stats(): ModelQueueStats {
+    return { queued: this.live, inFlightBatches: this.inFlightBatches, ...this.counters };
+  }
+
+  /** Rejects every queued request with `error`; later enqueues fail with it too. */
+  close(error: ModelMoraError): void {
+    this.closedWith = error;
+    this.cancelWaitTimer?.();
+    for (let entry = this.heap.pop(); entry; entry = this.heap.pop()) {
+      if (entry.state !== QUEUED) continue;
+      this.retire(entry);
+      entry.reject(error);
+    }
+  }
+
+  private onDeadline(entry: Entry<P, R>): void {
+    if (entry.state !== QUEUED) return;
+    entry.cancelDeadline = undefined;
+    if (this.policy.timeoutAction === "delay") {
+      // Re-queue behind every priority level: the old heap slot dies, a new one takes its place.
+      const moved: Entry<P, R> = { ...entry, key: schedulingKey(DELAYED_PRIORITY, this.sequence++), priority: DELAYED_PRIORITY };
+      entry.state = DEAD;
+      this.dead++;
+      if (entry.signal && entry.onAbort) {
+        entry.signal.removeEventListener("abort", entry.onAbort);
+        moved.onAbort = () => this.onAbort(moved);
+        entry.signal.addEventListener("abort", moved.onAbort, { once: true });
+      }
+      this.heap.push(moved.key, moved);
+      this.pump();
+      return;
+    }
+    this.retire(entry);
+    this.counters.expired++;
+    entry.reject(new ModelMoraError("INFERENCE_TIMEOUT", `request to "${this.model}" passed its deadline while queued`));
+    this.pump();
+  }
+
+  private onAbort(entry: Entry<P, R>): void {
+    if (entry.state !== QUEUED) return;
+    this.retire(entry);
+    this.counters.cancelled++;
+    entry.reject(cancelledError(this.model));
+  }
+
+  /** Takes a queued entry out of the live count; its heap slot is skipped when popped. */
+  private retire(entry: Entry<P, R>): void {
+    entry.state = DEAD;
+    this.live--;
+    this.dead++;
+    this.detach(entry);
+    if (this.dead > 1024 && this.dead > this.live) {
+      this.heap.removeWhere((candidate) => candidate.state !== QUEUED);
+      this.dead = 0;
+    }
+  }
+
+  private detach(entry: Entry<P, R>): void {
+    entry.cancelDeadline?.();
+    entry.cancelDeadline = undefined;
+    if (entry.signal && entry.onAbort) entry.signal.removeEventListener("abort", entry.onAbort);
+    entry.onAbort = undefined;
+  }
+
+  /** Dispatches batches while a replica is free; the single place that pops the heap. */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.inFlightBatches < this.policy.concurrency && this.live > 0) {
+        if (this.policy.maxBatchSize <= 1) {
+          const entry = this.popLive();
+          if (!entry) break;
+          this.dispatch([entry]);
+          continue;
+        }
+        if (!this.gatherAndMaybeDispatch()) break;
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private popLive(): Entry<P, R> | undefined {
+    for (let entry = this.heap.pop(); entry; entry = this.heap.pop()) {
+      if (entry.state === QUEUED) return entry;
+      this.dead--;
+    }
+    return undefined;
+  }
+
+  /** Forms one batch from the head; returns false when it decided to wait. */
+  private gatherAndMaybeDispatch(): boolean {
+    const head = this.popLive();
+    if (!head) return false;
+    const { maxBatchSize } = this.policy;
+    const compatible: Entry<P, R>[] = [head];
+    const setAside: Entry<P, R>[] = [];
+    let rows = head.rows;
+    while (rows <= maxBatchSize && setAside.length < GATHER_LOOKAHEAD) {
+      const next = this.popLive();
+      if (!next) break;
+      if (next.signature === head.signature) {
+        compatible.push(next);
+        rows += next.rows;
+      } else {
+        setAside.push(next);
+      }
+    }
+    const now = this.clock.nowMicroseconds();
+    const decision = formBatch(compatible as BatchCandidate[], this.policy, now);
+    const taken = decision.kind === "send" ? decision.count : 0;
+    for (let index = taken; index < compatible.length; index++) this.heap.push(compatible[index]!.key, compatible[index]!);
+    for (const entry of setAside) this.heap.push(entry.key, entry);
+    if (decision.kind === "wait") {
+      this.scheduleWait(now + decision.microseconds);
+      return false;
+    }
+    this.dispatch(compatible.slice(0, taken));
+    return true;
+  }
+
+  private scheduleWait(dueMicroseconds: number): void {
+    if (this.cancelWaitTimer && this.waitTimerDueMicroseconds <= dueMicroseconds) return;
+    this.cancelWaitTimer?.();
+    this.waitTimerDueMicroseconds = dueMicroseconds;
+    this.cancelWaitTimer = this.clock.setTimer(() => {
+      this.cancelWaitTimer = undefined;
+      this.waitTimerDueMicroseconds = Number.POSITIVE_INFINITY;
+      this.pump();
+    }, dueMicroseconds - this.clock.nowMicroseconds());
+  }
+
+  private dispatch(batch: Entry<P, R>[]): void {
+    const now = this.clock.nowMicroseconds();
+    let rows = 0;
+    const queueMicroseconds: number[] = [];
+    for (const entry of batch) {
+      entry.state = DISPATCHED;
+      this.detach(entry);
+      rows += entry.rows;
+      queueMicroseconds.push(now - entry.enqueuedAtMicroseconds);
+    }
+    this.live -= batch.length;
+    this.inFlightBatches++;
+    this.counters.dispatched += batch.length;
+    this.counters.batches++;
+    this.observer.onDispatch?.(this.model, batch.length, rows, queueMicroseconds);
+    const startedAt = now;
+    let outcomes: Promise<ItemOutcome<R>[]>;
+    try {
+      outcomes = this.runBatch(batch.map((entry) => entry.payload));
+    } catch (error) {
+      outcomes = Promise.reject(error);
+    }
+    outcomes
+      .then(
+        (results) => {
+          if (results.length !== batch.length) throw new Error(`batch of ${batch.length} got ${results.length} results (this is a bug)`);
+          batch.forEach((entry, index) => {
+            const outcome = results[index]!;
+            if (outcome.ok) entry.resolve(outcome.value);
+            else entry.reject(outcome.error);
+          });
+        },
+      )
+      .catch((error: unknown) => {
+        const failure = error instanceof Error ? error : new Error(String(error));
+        for (const entry of batch) entry.reject(failure);
+      })
+      .finally(() => {
+        this.inFlightBatches--;
+        this.observer.onComplete?.(this.model, batch.length, this.clock.nowMicroseconds() - startedAt);
+        this.pump();
+      });
+  }
+}
+
+function effectiveTimeout(requested: number | undefined, modelDefault: number): number {
+  if (requested === undefined || requested <= 0) return modelDefault;
+  return modelDefault > 0 ? Math.min(requested, modelDefault) : requested;
+}
+
+function cancelledError(model: string): ModelMoraError {
+  return new ModelMoraError("CANCELLED", `request to "${model}" was cancelled before it ran`);
+}

@@ -1,0 +1,67 @@
+/**
+ * The schedulers of all model versions: one `ModelScheduler` (queue + dispatcher) per
+ * name@version, created on first use and reconfigured when the model's config changes.
+ */
+import { ModelMoraError } from "../errors.ts";
+import { type SchedulerClock, systemClock } from "./clock.ts";
+import { type ModelQueueStats, ModelScheduler, type QueuePolicy, type RunBatch, type SchedulerObserver } from "./model-scheduler.ts";
+
+export interface SchedulerOptions {
+  clock?: SchedulerClock;
+  observer?: SchedulerObserver;
+}
+
+export class Scheduler<P, R> {
+  private readonly models = new Map<string, ModelScheduler<P, R>>();
+  private readonly clock: SchedulerClock;
+  private readonly observer: SchedulerObserver;
+
+  constructor(options: SchedulerOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.observer = options.observer ?? {};
+  }
+
+  /**
+   * The scheduler for `model`, with `policy` in force. `createRunBatch` is called only when the
+   * scheduler is created or its policy changed, so callers may pass a closure without cost.
+   */
+  forModel(model: string, policy: QueuePolicy, createRunBatch: () => RunBatch<P, R>): ModelScheduler<P, R> {
+    const existing = this.models.get(model);
+    if (!existing) {
+      const created = new ModelScheduler(model, policy, createRunBatch(), this.clock, this.observer);
+      this.models.set(model, created);
+      return created;
+    }
+    if (!samePolicy(existing.currentPolicy, policy)) existing.reconfigure(policy, createRunBatch());
+    return existing;
+  }
+
+  /** Rejects the queued requests of `model` (e.g. it was deleted) and forgets its scheduler. */
+  remove(model: string, error: ModelMoraError): void {
+    this.models.get(model)?.close(error);
+    this.models.delete(model);
+  }
+
+  stats(): Record<string, ModelQueueStats> {
+    return Object.fromEntries([...this.models].map(([model, scheduler]) => [model, scheduler.stats()]));
+  }
+
+  close(): void {
+    const error = new ModelMoraError("SHUTTING_DOWN", "server is shutting down");
+    for (const scheduler of this.models.values()) scheduler.close(error);
+    this.models.clear();
+  }
+}
+
+function samePolicy(left: QueuePolicy, right: QueuePolicy): boolean {
+  return (
+    left.maxBatchSize === right.maxBatchSize &&
+    left.maxQueueDelayMicroseconds === right.maxQueueDelayMicroseconds &&
+    left.maxQueueSize === right.maxQueueSize &&
+    left.defaultTimeoutMicroseconds === right.defaultTimeoutMicroseconds &&
+    left.timeoutAction === right.timeoutAction &&
+    left.concurrency === right.concurrency &&
+    left.preferredBatchSizes.length === right.preferredBatchSizes.length &&
+    left.preferredBatchSizes.every((size, index) => size === right.preferredBatchSizes[index])
+  );
+}
