@@ -43,6 +43,8 @@ export interface WorkerStatus {
   lastUsedAt: string | null;
   /** Batches running on this model's workers. */
   inFlight: number;
+  /** Batches running on each replica, in `pids` order. */
+  replicaInFlight: number[];
   loads: number;
   lastError: string | null;
 }
@@ -259,6 +261,7 @@ export class WorkerPool {
       loadedAt: entry.loadedAt?.toISOString() ?? null,
       lastUsedAt: entry.lastUsedAt?.toISOString() ?? null,
       inFlight: entry.replicas.reduce((total, replica) => total + replica.inFlight, 0),
+      replicaInFlight: entry.replicas.map((replica) => replica.inFlight),
       loads: entry.loads,
       lastError: entry.lastError ?? null,
     };

@@ -527,6 +527,7 @@ describe("status", () => {
         loadedAt: "2025-01-01T00:00:00.000Z",
         lastUsedAt: null,
         inFlight: 0,
+        replicaInFlight: [0],
         loads: 1,
         lastError: null,
       },

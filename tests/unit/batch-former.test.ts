@@ -1,0 +1,57 @@
+/** formBatch: Triton-style batch decisions, as a pure function of the queue head and the clock. */
+import { describe, expect, test } from "bun:test";
+import { type BatchCandidate, type BatchPolicy, formBatch } from "../../src/scheduler/batch-former.ts";
+
+const POLICY: BatchPolicy = { maxBatchSize: 8, preferredBatchSizes: [], maxQueueDelayMicroseconds: 1000 };
+
+function candidates(rows: number[], enqueuedAtMicroseconds = 0, priority = 3): BatchCandidate[] {
+  return rows.map((count) => ({ rows: count, priority, enqueuedAtMicroseconds }));
+}
+
+describe("formBatch", () => {
+  test("a model that does not batch sends one request at a time", () => {
+    expect(formBatch(candidates([1, 1, 1]), { ...POLICY, maxBatchSize: 0 }, 0)).toEqual({ kind: "send", count: 1 });
+    expect(formBatch(candidates([1, 1]), { ...POLICY, maxBatchSize: 1 }, 0)).toEqual({ kind: "send", count: 1 });
+  });
+
+  test("waits for company until the head's delay runs out", () => {
+    expect(formBatch(candidates([1, 1], 0), POLICY, 300)).toEqual({ kind: "wait", microseconds: 700 });
+  });
+
+  test("sends what has gathered once the head has waited maxQueueDelayMicroseconds", () => {
+    expect(formBatch(candidates([1, 2], 0), POLICY, 1000)).toEqual({ kind: "send", count: 2 });
+    expect(formBatch(candidates([1], 0), POLICY, 5000)).toEqual({ kind: "send", count: 1 });
+  });
+
+  test("a full batch goes at once, counting rows, not requests", () => {
+    expect(formBatch(candidates([4, 4]), POLICY, 0)).toEqual({ kind: "send", count: 2 });
+    expect(formBatch(candidates([2, 2, 2, 2, 1]), POLICY, 0)).toEqual({ kind: "send", count: 4 });
+  });
+
+  test("a request that does not fit closes the batch before it", () => {
+    expect(formBatch(candidates([3, 3, 3]), POLICY, 0)).toEqual({ kind: "send", count: 2 });
+  });
+
+  test("zero delay sends immediately", () => {
+    expect(formBatch(candidates([1]), { ...POLICY, maxQueueDelayMicroseconds: 0 }, 0)).toEqual({ kind: "send", count: 1 });
+  });
+
+  test("a CRITICAL head flushes at once with whatever has gathered", () => {
+    expect(formBatch(candidates([1, 1], 0, 1), POLICY, 0)).toEqual({ kind: "send", count: 2 });
+  });
+
+  test("reaching the largest preferred size sends the largest exact preferred prefix", () => {
+    const policy = { ...POLICY, preferredBatchSizes: [2, 4] };
+    expect(formBatch(candidates([1, 1, 1, 1]), policy, 0)).toEqual({ kind: "send", count: 4 });
+    expect(formBatch(candidates([2, 1, 2]), policy, 0)).toEqual({ kind: "send", count: 1 });
+    expect(formBatch(candidates([1, 1]), policy, 0)).toEqual({ kind: "wait", microseconds: 1000 });
+  });
+
+  test("an oversized head is sent alone rather than stuck (enqueue rejects these first)", () => {
+    expect(formBatch(candidates([20, 1]), POLICY, 0)).toEqual({ kind: "send", count: 1 });
+  });
+
+  test("needs at least one candidate", () => {
+    expect(() => formBatch([], POLICY, 0)).toThrow("this is a bug");
+  });
+});
