@@ -1,0 +1,110 @@
+/**
+ * Child processes of a bench run. Every process the bench starts goes through one `Children`, and
+ * `stopAll()` (called from `finally` and from SIGINT/SIGTERM) ends each of them: SIGTERM, then
+ * SIGKILL after a grace period. A ModelMora server takes its worker processes down with it.
+ */
+import type { Subprocess } from "bun";
+
+export interface ListeningServer {
+  name: string;
+  httpPort: number;
+  process: Subprocess<"ignore", "pipe", "pipe">;
+  /** The last lines the server wrote, for error messages. */
+  output(): string;
+}
+
+const OUTPUT_LINES_KEPT = 40;
+const STOP_GRACE_MILLISECONDS = 5_000;
+
+export class Children {
+  private readonly running = new Set<Subprocess>();
+
+  /**
+   * Starts a server and resolves once it prints a JSON line with `"event":"listening"` and an
+   * `http_port`. Its stdout and stderr are drained for as long as it runs (a full pipe would
+   * stall it).
+   */
+  async startServer(name: string, cmd: string[], options: { env?: Record<string, string>; timeoutMilliseconds?: number } = {}): Promise<ListeningServer> {
+    const child = Bun.spawn({ cmd, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, ...options.env } });
+    this.running.add(child);
+    void child.exited.then(() => this.running.delete(child));
+    const lines: string[] = [];
+    const keep = (line: string) => {
+      lines.push(line);
+      if (lines.length > OUTPUT_LINES_KEPT) lines.shift();
+    };
+    let onListening!: (port: number) => void;
+    const listening = new Promise<number>((resolve) => (onListening = resolve));
+    void drainLines(child.stdout, (line) => {
+      keep(line);
+      if (!line.includes('"event":"listening"')) return;
+      try {
+        const port = (JSON.parse(line) as { http_port?: unknown }).http_port;
+        if (typeof port === "number") onListening(port);
+      } catch {
+        // Not JSON after all; keep waiting for the real line.
+      }
+    });
+    void drainLines(child.stderr, keep);
+    const output = () => lines.join("\n");
+    const timeoutMilliseconds = options.timeoutMilliseconds ?? 60_000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const failed = Promise.race([
+      child.exited.then((code) => Promise.reject(new Error(`${name} exited with ${code} before listening:\n${output()}`))),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${name} did not print a listening line within ${timeoutMilliseconds} ms:\n${output()}`)), timeoutMilliseconds);
+      }),
+    ]);
+    try {
+      const httpPort = await Promise.race([listening, failed]);
+      return { name, httpPort, process: child, output };
+    } catch (error) {
+      await this.stop(child);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Runs a command to completion and returns its stdout; throws with its stderr on a non-zero exit. */
+  async run(cmd: string[]): Promise<string> {
+    const child = Bun.spawn({ cmd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    this.running.add(child);
+    try {
+      const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+      if (code !== 0) throw new Error(`${cmd.slice(0, 2).join(" ")} exited with ${code}:\n${stderr.slice(-4000)}`);
+      return stdout;
+    } finally {
+      this.running.delete(child);
+    }
+  }
+
+  /** SIGTERM, then SIGKILL after the grace period; resolves once the process is gone. */
+  async stop(child: Subprocess): Promise<void> {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM");
+      const killer = setTimeout(() => child.kill("SIGKILL"), STOP_GRACE_MILLISECONDS);
+      await child.exited;
+      clearTimeout(killer);
+    }
+    this.running.delete(child);
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.running].map((child) => this.stop(child)));
+  }
+}
+
+async function drainLines(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<void> {
+  const decoder = new TextDecoder();
+  let pending = "";
+  for await (const chunk of stream) {
+    pending += decoder.decode(chunk, { stream: true });
+    let newline: number;
+    while ((newline = pending.indexOf("\n")) >= 0) {
+      onLine(pending.slice(0, newline));
+      pending = pending.slice(newline + 1);
+    }
+  }
+  if (pending) onLine(pending);
+}

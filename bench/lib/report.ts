@@ -1,0 +1,52 @@
+/** Shared bits of every bench report: the machine line and markdown tables. */
+import os from "node:os";
+
+export interface Machine {
+  cpuModel: string;
+  cores: number;
+  memoryGiB: number;
+  platform: string;
+  bunVersion: string;
+  date: string;
+}
+
+export function describeMachine(): Machine {
+  const cpus = os.cpus();
+  return {
+    cpuModel: cpus[0]?.model.trim() ?? "unknown CPU",
+    cores: cpus.length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    platform: `${os.platform()} ${os.arch()}`,
+    bunVersion: Bun.version,
+    date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+  };
+}
+
+export function machineLine(machine: Machine): string {
+  return `${machine.date} · ${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB · ${machine.platform} · bun ${machine.bunVersion}`;
+}
+
+/** A GitHub-markdown table; cells are printed as given. */
+export function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const line = (cells: readonly string[]) => `| ${cells.join(" | ")} |`;
+  return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+/** 1234567.8 → "1,234,568". */
+export function integer(value: number): string {
+  return Math.round(value).toLocaleString("en-US");
+}
+
+/** Three significant digits, e.g. 0.0123 → "0.0123", 12.345 → "12.3". */
+export function significant(value: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  return Number(value.toPrecision(3)).toString();
+}
+
+export function ratio(value: number): string {
+  return `${value.toFixed(2)}×`;
+}
+
+export function verdict(met: boolean): string {
+  return met ? "met" : "missed";
+}
