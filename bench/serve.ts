@@ -114,7 +114,7 @@ function benchModels(addModelPath: string): BenchModel[] {
       key: "cls",
       name: "bench-ocr-cls",
       modelPath: CLS_MODEL_PATH,
-      config: { warmupShapes: { x: clsShape }, maxBatchSize: 32, maxQueueDelayMicroseconds: 2000 },
+      config: { warmupShapes: { x: clsShape }, maxBatchSize: 16, maxQueueDelayMicroseconds: 0 },
       inputs: [{ name: "x", shape: clsShape, datatype: "FP32", data: pseudoRandomValues(elementCount(clsShape), 3) }],
     },
   ];
@@ -317,7 +317,7 @@ export async function runServeBench(options: ServeOptions): Promise<void> {
     process.stdout.write(`\`${command}\` · ModelMora at ${gitDescription()} · ${((performance.now() - startedAt) / 1000).toFixed(0)} s\n\n`);
     process.stdout.write(`${resultsTable(measurements)}\n\n${goalsTable(measurements, raw)}\n\n${rawLine(raw)}\n`);
     process.stdout.write(
-      `\ntiny = generated add model (a, b FP32 [1,4]); cls = PaddleOCR ch_ppocr_mobile_v2.0_cls, x FP32 [1,3,48,192], registered with maxBatchSize 32, maxQueueDelayMicroseconds 2000. ` +
+      `\ntiny = generated add model (a, b FP32 [1,4]); cls = PaddleOCR ch_ppocr_mobile_v2.0_cls, x FP32 [1,3,48,192], registered with maxBatchSize 16, maxQueueDelayMicroseconds 0 (batches form from what queues while the worker is busy). ` +
         `Each cell: ${options.durationSeconds} s of autocannon (own node process) after ${options.warmupSeconds} s of warm-up at the same concurrency; c = connections; latencies of 2xx responses; MM mean batch = requests per batch ModelMora ran (from GET /api/v1/status, warm-up included).\n`,
     );
   } finally {

@@ -11,7 +11,7 @@ export interface JsonTensor {
   name: string;
   shape: number[];
   datatype: string;
-  data: unknown[];
+  data: unknown;
   parameters?: Record<string, unknown>;
 }
 
@@ -61,6 +61,7 @@ function decodeTensor(tensor: JsonTensor, spec: TensorSpec, field: string): Wire
   }
   checkShape(tensor.shape, spec, `${field}.shape`);
   const elementCount = tensor.shape.reduce((product, dimension) => product * dimension, 1);
+  if (!Array.isArray(tensor.data)) throw invalidInput(`${field}.data: expected an array of elements`, { field: `${field}.data` });
   const flat = flatten(tensor.data);
   if (flat.length !== elementCount) {
     throw invalidInput(`${field}.data: shape [${tensor.shape.join(", ")}] needs ${elementCount} elements, got ${flat.length}`, {
@@ -90,7 +91,7 @@ function checkShape(shape: number[], spec: TensorSpec, field: string): void {
 
 /** KServe allows row-major nested arrays as well as flat ones. */
 function flatten(data: unknown[]): unknown[] {
-  return data.some(Array.isArray) ? (data as unknown[]).flat(Number.POSITIVE_INFINITY) : data;
+  return Array.isArray(data[0]) || data.some(Array.isArray) ? data.flat(Number.POSITIVE_INFINITY) : data;
 }
 
 function toTypedData(values: unknown[], datatype: Datatype, field: string): TensorData {
@@ -108,9 +109,9 @@ function toTypedData(values: unknown[], datatype: Datatype, field: string): Tens
     case "FP16":
       return Uint16Array.from(values, (value, index) => toHalfBits(finiteOrSpecial(value, field, index)));
     case "FP32":
-      return Float32Array.from(values, (value, index) => finiteOrSpecial(value, field, index));
+      return fillFloats(new Float32Array(values.length), values, field);
     case "FP64":
-      return Float64Array.from(values, (value, index) => finiteOrSpecial(value, field, index));
+      return fillFloats(new Float64Array(values.length), values, field);
     case "INT64":
       return BigInt64Array.from(values, (value, index) => toBigInt(value, field, index, -(2n ** 63n), 2n ** 63n - 1n));
     case "UINT64":
@@ -141,6 +142,15 @@ function typedArrayFor(datatype: Datatype, values: number[]): TensorData {
     default:
       return Int32Array.from(values);
   }
+}
+
+/** The hot path for float tensors: a plain loop, no per-element callback. */
+function fillFloats<T extends Float32Array | Float64Array>(target: T, values: unknown[], field: string): T {
+  for (let index = 0; index < values.length; index++) {
+    const value = values[index];
+    target[index] = typeof value === "number" ? value : finiteOrSpecial(value, field, index);
+  }
+  return target;
 }
 
 /** Numbers, plus the strings "NaN", "Infinity", "-Infinity" that JSON cannot carry as numbers. */

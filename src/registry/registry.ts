@@ -60,7 +60,15 @@ export interface ResolvedVersion {
 
 const UNIQUE_VIOLATION = "23505";
 
+/**
+ * How long a resolved model version is served from memory. Writes through this registry clear the
+ * cache at once; other servers sharing the database see a change within this bound.
+ */
+export const RESOLVE_CACHE_MILLISECONDS = 2000;
+
 export class ModelRegistry {
+  private readonly resolved = new Map<string, { value: Promise<ResolvedVersion>; expiresAt: number }>();
+
   constructor(
     private readonly db: Database,
     private readonly cache: ModelCache,
@@ -72,6 +80,7 @@ export class ModelRegistry {
    * and stores the model (first version) or a further version. Nothing is stored on any failure.
    */
   async register(input: RegisterModelInput): Promise<ModelRecord> {
+    this.resolved.clear();
     if (!(TASKS as readonly string[]).includes(input.task)) {
       throw invalidInput(`task "${input.task}" is not supported; supported tasks: ${TASKS.join(", ")}`, { field: "task" });
     }
@@ -116,6 +125,7 @@ export class ModelRegistry {
       if (isUniqueViolation(error)) throw alreadyExists(input.name, input.version);
       throw error;
     }
+    this.resolved.clear();
     return this.get(input.name);
   }
 
@@ -137,8 +147,22 @@ export class ModelRegistry {
     return toRecord(row, versions);
   }
 
-  /** The version to serve: the named one, or the active one. */
-  async resolve(name: string, version?: string): Promise<ResolvedVersion> {
+  /**
+   * The version to serve: the named one, or the active one. On the request path, so answers are
+   * cached for RESOLVE_CACHE_MILLISECONDS (failures are not cached).
+   */
+  resolve(name: string, version?: string): Promise<ResolvedVersion> {
+    const key = `${name}\u0000${version ?? ""}`;
+    const now = performance.now();
+    const cached = this.resolved.get(key);
+    if (cached && cached.expiresAt > now) return cached.value;
+    const value = this.resolveFromDatabase(name, version);
+    this.resolved.set(key, { value, expiresAt: now + RESOLVE_CACHE_MILLISECONDS });
+    value.catch(() => this.resolved.delete(key));
+    return value;
+  }
+
+  private async resolveFromDatabase(name: string, version?: string): Promise<ResolvedVersion> {
     const row = await this.findModel(name);
     if (!row) throw modelNotFound(name);
     const versionRow = await this.findVersion(name, version ?? row.activeVersion);
@@ -157,25 +181,31 @@ export class ModelRegistry {
 
   /** Merges `config` into the stored config (a key set to null returns to its default). */
   async updateConfig(name: string, config: ModelConfigPatch): Promise<ModelRecord> {
+    this.resolved.clear();
     const row = await this.findModel(name);
     if (!row) throw modelNotFound(name);
     const merged = Object.fromEntries(Object.entries({ ...row.config, ...config }).filter(([, value]) => value !== null));
     await this.db.update(models).set({ config: merged, updatedAt: new Date() }).where(eq(models.name, name));
+    this.resolved.clear();
     return this.get(name);
   }
 
   async setActiveVersion(name: string, version: string): Promise<ModelRecord> {
+    this.resolved.clear();
     const row = await this.findModel(name);
     if (!row) throw modelNotFound(name);
     if (!(await this.findVersion(name, version))) throw versionNotFound(name, version);
     await this.db.update(models).set({ activeVersion: version, updatedAt: new Date() }).where(eq(models.name, name));
+    this.resolved.clear();
     return this.get(name);
   }
 
   /** Removes the model, its versions, and cached files that no other version uses. */
   async delete(name: string): Promise<ModelRecord> {
+    this.resolved.clear();
     const record = await this.get(name);
     await this.db.delete(models).where(eq(models.name, name));
+    this.resolved.clear();
     for (const version of record.versions) await this.removeFileIfUnused(version.sha256);
     return record;
   }

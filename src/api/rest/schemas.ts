@@ -92,7 +92,9 @@ export const InferBody = t.Object({
       name: t.String(),
       shape: t.Array(t.Integer({ minimum: 0 })),
       datatype: t.String(),
-      data: t.Array(t.Any()),
+      // Elements are checked once, by the tensor codec against the model's datatype: a schema check
+      // here would walk every element of a large tensor a second time on the hot path.
+      data: t.Any({ description: "flat or nested row-major array of the tensor's elements" }),
       parameters: t.Optional(t.Record(t.String(), t.Any())),
     }),
     { minItems: 1 },
