@@ -23,7 +23,7 @@ function send(message: WorkerToServer): void {
 async function load(message: LoadMessage): Promise<void> {
   const startedAt = performance.now();
   try {
-    const opened = await openSession(message.modelPath, message.device);
+    const opened = await openSession(message.modelPath, message.device, message.intraOpThreads);
     const signature = describeSession(opened.session);
     if (message.healthCheck) await healthCheck(opened.session, signature.inputs, message.warmupShapes ?? {});
     loaded = { session: opened.session, outputDatatypes: new Map(signature.outputs.map((output) => [output.name, output.datatype])) };

@@ -41,6 +41,8 @@ export interface LoadMessage {
   type: "load";
   modelPath: string;
   device: "auto" | "cpu" | "cuda" | "webgpu";
+  /** onnxruntime intra-op threads; 0 = one fewer than the machine's cores (at least 1). */
+  intraOpThreads: number;
   /** Run a health-check inference before answering `loaded`. */
   healthCheck: boolean;
   warmupShapes?: Record<string, number[]>;

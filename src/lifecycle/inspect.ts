@@ -16,7 +16,7 @@ export function createInspector(spawnWorker: SpawnWorker): InspectModel {
   return async (modelPath) => {
     const worker = spawnWorker();
     try {
-      const { inputs, outputs } = await worker.load({ modelPath, device: "cpu", healthCheck: false });
+      const { inputs, outputs } = await worker.load({ modelPath, device: "cpu", intraOpThreads: 1, healthCheck: false });
       return { inputs, outputs };
     } finally {
       await worker.terminate();

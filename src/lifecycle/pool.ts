@@ -187,7 +187,13 @@ export class WorkerPool {
           // Visible in status while loading; routing waits for `ready`.
           entry.replicas.push({ worker, inFlight: 0 });
           this.watchExit(key, entry, worker);
-          return worker.load({ modelPath: target.modelPath, device: target.config.device, healthCheck: true, warmupShapes: target.config.warmupShapes });
+          return worker.load({
+            modelPath: target.modelPath,
+            device: target.config.device,
+            intraOpThreads: target.config.intraOpThreads,
+            healthCheck: true,
+            warmupShapes: target.config.warmupShapes,
+          });
         }),
       );
       const first = signatures[0]!;

@@ -19,6 +19,12 @@ export interface ModelConfig {
   timeoutAction: "reject" | "delay";
   /** Worker processes serving this model. */
   replicas: number;
+  /**
+   * onnxruntime intra-op threads per worker; 0 = one fewer than the machine's cores (at least 1),
+   * leaving a core for the server's JSON work. More threads speed one big inference; fewer leave
+   * room for replicas and the server.
+   */
+  intraOpThreads: number;
   /** Execution provider preference; `auto` tries CUDA then falls back to CPU. */
   device: Device;
   /** Load at server start instead of on the first request. */
@@ -43,6 +49,7 @@ export const DEFAULT_MODEL_CONFIG: ModelConfig = {
   defaultTimeoutMicroseconds: 0,
   timeoutAction: "reject",
   replicas: 1,
+  intraOpThreads: 0,
   device: "auto",
   preload: false,
   keepAliveSeconds: 300,

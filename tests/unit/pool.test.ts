@@ -207,7 +207,7 @@ describe("lazy loading", () => {
     expect(workers).toHaveLength(1);
     const worker = workers[0]!;
     expect(worker.loadRequests).toEqual([
-      { modelPath: "/data/models/add/1/model.onnx", device: "cpu", healthCheck: true, warmupShapes: { x: [1, 4] } },
+      { modelPath: "/data/models/add/1/model.onnx", device: "cpu", intraOpThreads: 0, healthCheck: true, warmupShapes: { x: [1, 4] } },
     ]);
     expect(worker.inferCalls).toHaveLength(1);
     expect(worker.inferCalls[0]!.inputs).toBe(INPUTS);
