@@ -41,7 +41,7 @@ export interface LoadMessage {
   type: "load";
   modelPath: string;
   device: "auto" | "cpu" | "cuda" | "webgpu";
-  /** onnxruntime intra-op threads; 0 = one fewer than the machine's cores (at least 1). */
+  /** onnxruntime intra-op threads; 0 = onnxruntime's default (one per core). */
   intraOpThreads: number;
   /** Run a health-check inference before answering `loaded`. */
   healthCheck: boolean;

@@ -4,7 +4,6 @@
  * note; `webgpu` → WebGPU when an adapter comes up, else CPU with a note (never chosen by `auto`).
  */
 import { existsSync } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
 import { kserveDatatype } from "./datatypes.ts";
@@ -38,13 +37,13 @@ export async function openSession(modelPath: string, device: LoadMessage["device
 }
 
 /**
- * 0 leaves one core to the server process, which parses and encodes every request's JSON: on a
- * 2-core machine that raised the cls model's throughput at c=32 from 1.08× to 1.37× the naive
- * in-process server (bench/README.md). Set it explicitly for models that own a machine.
+ * 0 keeps onnxruntime's own choice (one thread per core). Measured on the 2-core bench machine,
+ * leaving a core to the server instead cost the cls model a quarter of its throughput at c=32
+ * (1.05× vs 1.38× the naive server, bench/README.md); set it per model when several busy models
+ * or replicas share a machine.
  */
-function resolveIntraOpThreads(requested: number): number {
-  if (requested > 0) return requested;
-  return Math.max(1, os.availableParallelism() - 1);
+function resolveIntraOpThreads(requested: number): number | undefined {
+  return requested > 0 ? requested : undefined;
 }
 
 function cudaProviderInstalled(): boolean {

@@ -20,9 +20,8 @@ export interface ModelConfig {
   /** Worker processes serving this model. */
   replicas: number;
   /**
-   * onnxruntime intra-op threads per worker; 0 = one fewer than the machine's cores (at least 1),
-   * leaving a core for the server's JSON work. More threads speed one big inference; fewer leave
-   * room for replicas and the server.
+   * onnxruntime intra-op threads per worker; 0 = onnxruntime's default (one per core). More threads
+   * speed one big inference; fewer leave room for replicas and other busy models on the machine.
    */
   intraOpThreads: number;
   /** Execution provider preference; `auto` tries CUDA then falls back to CPU. */
