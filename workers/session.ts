@@ -16,9 +16,14 @@ export interface OpenedSession {
   notes: string[];
 }
 
+/**
+ * `intraOpThreads` 0 keeps onnxruntime's own choice (one thread per core). On the 2-core bench
+ * machine, leaving a core to the server instead cost the cls model a quarter of its throughput at
+ * c=32 (bench/README.md); set it per model when several busy models or replicas share a machine.
+ */
 export async function openSession(modelPath: string, device: LoadMessage["device"], intraOpThreads = 0): Promise<OpenedSession> {
   const notes: string[] = [];
-  const intraOpNumThreads = resolveIntraOpThreads(intraOpThreads);
+  const threadOptions = intraOpThreads > 0 ? { intraOpNumThreads: intraOpThreads } : {};
   const preferred: Provider[] = device === "cpu" ? [] : device === "webgpu" ? ["webgpu"] : ["cuda"];
   for (const provider of preferred) {
     if (provider === "cuda" && !cudaProviderInstalled()) {
@@ -26,24 +31,14 @@ export async function openSession(modelPath: string, device: LoadMessage["device
       continue;
     }
     try {
-      const session = await ort.InferenceSession.create(modelPath, { executionProviders: [provider], intraOpNumThreads });
+      const session = await ort.InferenceSession.create(modelPath, { executionProviders: [provider], ...threadOptions });
       return { session, provider, notes };
     } catch (error) {
       notes.push(`${provider} provider unavailable (${firstLine(error)}); using CPU`);
     }
   }
-  const session = await ort.InferenceSession.create(modelPath, { executionProviders: ["cpu"], intraOpNumThreads });
+  const session = await ort.InferenceSession.create(modelPath, { executionProviders: ["cpu"], ...threadOptions });
   return { session, provider: "cpu", notes };
-}
-
-/**
- * 0 keeps onnxruntime's own choice (one thread per core). Measured on the 2-core bench machine,
- * leaving a core to the server instead cost the cls model a quarter of its throughput at c=32
- * (1.05× vs 1.38× the naive server, bench/README.md); set it per model when several busy models
- * or replicas share a machine.
- */
-function resolveIntraOpThreads(requested: number): number | undefined {
-  return requested > 0 ? requested : undefined;
 }
 
 function cudaProviderInstalled(): boolean {
