@@ -7,7 +7,7 @@
 import { ModelMoraError, invalidInput } from "../errors.ts";
 import type { WorkerPool } from "../lifecycle/pool.ts";
 import type { ResolvedVersion, ModelRegistry } from "../registry/registry.ts";
-import type { ItemOutcome, ModelQueueStats, QueuePolicy, RunBatch } from "../scheduler/model-scheduler.ts";
+import { type ItemOutcome, type ModelQueueStats, type QueuePolicy, type RunBatch, effectiveTimeout } from "../scheduler/model-scheduler.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
 import type { WireTensor } from "../../workers/protocol.ts";
 import type { Priority } from "./priority.ts";
@@ -144,11 +144,6 @@ function batchSignature(inputs: WireTensor[], outputNames: string[] | undefined)
   let signature = outputNames ? outputNames.join(",") : "*";
   for (const input of inputs) signature += `|${input.name}:${input.datatype}:${input.shape.slice(1).join("x")}`;
   return signature;
-}
-
-function effectiveTimeout(requested: number | undefined, modelDefault: number): number {
-  if (requested === undefined || requested <= 0) return modelDefault;
-  return modelDefault > 0 ? Math.min(requested, modelDefault) : requested;
 }
 
 async function withDeadline<T>(work: Promise<T>, timeoutMicroseconds: number, model: string): Promise<T> {

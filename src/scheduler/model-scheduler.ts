@@ -335,7 +335,8 @@ export class ModelScheduler<P, R> {
   }
 }
 
-function effectiveTimeout(requested: number | undefined, modelDefault: number): number {
+/** A request's timeout may only shorten the model's default; 0 = none. */
+export function effectiveTimeout(requested: number | undefined, modelDefault: number): number {
   if (requested === undefined || requested <= 0) return modelDefault;
   return modelDefault > 0 ? Math.min(requested, modelDefault) : requested;
 }

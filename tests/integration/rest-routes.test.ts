@@ -3,10 +3,7 @@
  * a real database, real model cache, real worker processes running onnxruntime.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import path from "node:path";
-import pino from "pino";
-import { resolveConfig } from "../../src/config.ts";
-import { type ServerCore, createServerCore } from "../../src/server.ts";
+import type { ServerCore } from "../../src/server.ts";
 import {
   FIXTURE_SIGNATURES,
   type FixtureModels,
@@ -14,33 +11,22 @@ import {
   referenceFixedShape,
   referenceMatmulRelu,
   referenceTwoInTwoOut,
-  writeFixtureModels,
 } from "../fixtures/models.ts";
-import { type TemporaryDirectory, temporaryDirectory } from "../support/temporary-directory.ts";
-import { type TestDatabase, testDatabase } from "../support/test-database.ts";
+import { type CoreFixture, startCore } from "../support/core-fixture.ts";
 
 /** Float outputs of these tiny models are exact in float32; 1e-6 leaves room for summation order. */
 const TOLERANCE = 1e-6;
 
-let directory: TemporaryDirectory;
-let database: TestDatabase;
+let fixture: CoreFixture;
 let core: ServerCore;
 let fixtures: FixtureModels;
 
 beforeAll(async () => {
-  directory = await temporaryDirectory();
-  fixtures = await writeFixtureModels(path.join(directory.path, "fixtures"));
-  const dataDir = path.join(directory.path, "data");
-  database = await testDatabase(dataDir);
-  const config = resolveConfig({ dataDir, databaseUrl: database.databaseUrl, httpPort: "0", maxBodyMb: "1" });
-  core = await createServerCore(config, pino({ level: "silent" }));
+  fixture = await startCore({ maxBodyMb: "1" });
+  ({ core, fixtures } = fixture);
 });
 
-afterAll(async () => {
-  await core.close();
-  await database[Symbol.asyncDispose]();
-  await directory[Symbol.asyncDispose]();
-});
+afterAll(async () => fixture[Symbol.asyncDispose]());
 
 async function call(method: string, route: string, body?: unknown, headers: Record<string, string> = {}) {
   const init: RequestInit = { method, headers: { ...headers } };

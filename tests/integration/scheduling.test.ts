@@ -4,37 +4,24 @@
  * models with none lost or duplicated.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import path from "node:path";
-import pino from "pino";
-import { resolveConfig } from "../../src/config.ts";
-import type { ModelMoraError } from "../../src/errors.ts";
 import type { InferenceRequest } from "../../src/inference/service.ts";
-import { type ServerCore, createServerCore } from "../../src/server.ts";
-import { type FixtureModels, referenceAdd, referenceMatmulRelu, referenceTwoInTwoOut, writeFixtureModels } from "../fixtures/models.ts";
-import { type TemporaryDirectory, temporaryDirectory } from "../support/temporary-directory.ts";
-import { type TestDatabase, testDatabase } from "../support/test-database.ts";
+import type { ServerCore } from "../../src/server.ts";
+import { type FixtureModels, referenceAdd, referenceMatmulRelu, referenceTwoInTwoOut } from "../fixtures/models.ts";
+import { type CoreFixture, codeOf, startCore } from "../support/core-fixture.ts";
 
 /** Batched and single runs do the same float32 arithmetic per row; 1e-6 leaves room for kernel choice. */
 const TOLERANCE = 1e-6;
 
-let directory: TemporaryDirectory;
-let database: TestDatabase;
+let fixture: CoreFixture;
 let core: ServerCore;
 let fixtures: FixtureModels;
 
 beforeAll(async () => {
-  directory = await temporaryDirectory();
-  fixtures = await writeFixtureModels(path.join(directory.path, "fixtures"));
-  const dataDir = path.join(directory.path, "data");
-  database = await testDatabase(dataDir);
-  core = await createServerCore(resolveConfig({ dataDir, databaseUrl: database.databaseUrl }), pino({ level: "silent" }));
+  fixture = await startCore();
+  ({ core, fixtures } = fixture);
 });
 
-afterAll(async () => {
-  await core.close();
-  await database[Symbol.asyncDispose]();
-  await directory[Symbol.asyncDispose]();
-});
+afterAll(async () => fixture[Symbol.asyncDispose]());
 
 function register(name: string, source: string, config: Record<string, unknown> = {}) {
   return core.models.register({ name, version: "1", task: "tensor", source, config });
@@ -50,14 +37,6 @@ function stats(model: string) {
   return entry?.[1] ?? { queued: 0, inFlightBatches: 0, enqueued: 0, dispatched: 0, batches: 0, rejectedQueueFull: 0, expired: 0, cancelled: 0 };
 }
 
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return "resolved";
-  } catch (error) {
-    return (error as ModelMoraError).code;
-  }
-}
 
 async function waitFor(condition: () => boolean, what: string): Promise<void> {
   const deadline = Date.now() + 15_000;

@@ -1,0 +1,44 @@
+/**
+ * The real server core (database, registry, scheduler, pool with real worker processes) without a
+ * listener, over fresh fixture models, for in-process tests. Dispose (`await using`) stops workers
+ * and removes everything it created.
+ */
+import path from "node:path";
+import pino from "pino";
+import { resolveConfig } from "../../src/config.ts";
+import { type ServerCore, createServerCore } from "../../src/server.ts";
+import { type FixtureModels, writeFixtureModels } from "../fixtures/models.ts";
+import { temporaryDirectory } from "./temporary-directory.ts";
+import { testDatabase } from "./test-database.ts";
+
+export interface CoreFixture extends AsyncDisposable {
+  core: ServerCore;
+  fixtures: FixtureModels;
+}
+
+export async function startCore(settings: { maxBodyMb?: string } = {}): Promise<CoreFixture> {
+  const directory = await temporaryDirectory();
+  const fixtures = await writeFixtureModels(path.join(directory.path, "fixtures"));
+  const dataDir = path.join(directory.path, "data");
+  const database = await testDatabase(dataDir);
+  const core = await createServerCore(resolveConfig({ dataDir, databaseUrl: database.databaseUrl, ...settings }), pino({ level: "silent" }));
+  return {
+    core,
+    fixtures,
+    async [Symbol.asyncDispose]() {
+      await core.close();
+      await database[Symbol.asyncDispose]();
+      await directory[Symbol.asyncDispose]();
+    },
+  };
+}
+
+/** The ModelMoraError code a promise rejects with, or "resolved". */
+export async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return "resolved";
+  } catch (error) {
+    return (error as { code?: string }).code ?? String(error);
+  }
+}
