@@ -99,6 +99,44 @@ describe("batching with real workers", () => {
     }
   });
 
+  test("batched outputs equal the same requests run one by one, for every batchable fixture", async () => {
+    const cases: { source: string; inputs: (row: number, rows: number) => InferenceRequest["inputs"] }[] = [
+      {
+        source: fixtures.add,
+        inputs: (seed, rows) => [
+          { name: "a", shape: [rows, 4], datatype: "FP32", data: Array.from({ length: rows * 4 }, (_, k) => Math.sin(seed + k)) },
+          { name: "b", shape: [rows, 4], datatype: "FP32", data: Array.from({ length: rows * 4 }, (_, k) => Math.cos(seed * k)) },
+        ],
+      },
+      {
+        source: fixtures.matmulRelu,
+        inputs: (seed, rows) => [{ name: "x", shape: [rows, 8], datatype: "FP32", data: Array.from({ length: rows * 8 }, (_, k) => Math.sin(seed * 3 + k)) }],
+      },
+      {
+        source: fixtures.twoInTwoOut,
+        inputs: (seed, rows) => [
+          { name: "x", shape: [rows, 3], datatype: "FP32", data: Array.from({ length: rows * 3 }, (_, k) => Math.cos(seed + k)) },
+          { name: "n", shape: [rows, 3], datatype: "INT64", data: Array.from({ length: rows * 3 }, (_, k) => seed * 7 - k) },
+        ],
+      },
+    ];
+    for (const [index, { source, inputs }] of cases.entries()) {
+      await register(`eq-batched-${index}`, source, { maxBatchSize: 16, maxQueueDelayMicroseconds: 20_000 });
+      await register(`eq-single-${index}`, source);
+      const requests = Array.from({ length: 10 }, (_, seed) => inputs(seed, (seed % 3) + 1));
+      const batched = await Promise.all(requests.map((request) => infer(`eq-batched-${index}`, request)));
+      const single: Awaited<ReturnType<typeof infer>>[] = [];
+      for (const request of requests) single.push(await infer(`eq-single-${index}`, request));
+      expect(stats(`eq-batched-${index}`).batches).toBeLessThan(10);
+      expect(stats(`eq-single-${index}`).batches).toBe(10);
+      batched.forEach((response, position) => {
+        const alone = single[position]!;
+        expect(response.outputs.map((output) => [output.name, output.shape])).toEqual(alone.outputs.map((output) => [output.name, output.shape]));
+        response.outputs.forEach((output, outputIndex) => expectClose(output.data as number[], alone.outputs[outputIndex]!.data as number[]));
+      });
+    }
+  });
+
   test("a model without a dynamic batch dimension is never batched", async () => {
     await register("b-fixed", fixtures.fixedShape, { maxBatchSize: 16, maxQueueDelayMicroseconds: 20_000 });
     const data = [1, 2, 3, 4, 5, 6];
