@@ -56,6 +56,8 @@ export interface PoolDependencies {
   verifyModelFile: (path: string, sha256: string) => Promise<void>;
   logger: Logger;
   now?: () => Date;
+  /** Runs `callback` after `delayMilliseconds`; returns a cancel function (injected in tests). */
+  setTimer?: (callback: () => void, delayMilliseconds: number) => () => void;
 }
 
 interface Replica {
@@ -74,15 +76,26 @@ interface Entry {
   lastUsedAt: Date | undefined;
   loads: number;
   lastError: string | undefined;
+  /** Seconds idle before unloading: 0 = as soon as idle, -1 = never. */
+  keepAliveSeconds: number;
+  cancelIdleTimer: (() => void) | undefined;
 }
 
 export class WorkerPool {
   private readonly entries = new Map<string, Entry>();
   private readonly now: () => Date;
+  private readonly setTimer: (callback: () => void, delayMilliseconds: number) => () => void;
   private closed = false;
 
   constructor(private readonly dependencies: PoolDependencies) {
     this.now = dependencies.now ?? (() => new Date());
+    this.setTimer =
+      dependencies.setTimer ??
+      ((callback, delayMilliseconds) => {
+        const timer = setTimeout(callback, delayMilliseconds);
+        timer.unref();
+        return () => clearTimeout(timer);
+      });
   }
 
   /**
@@ -105,12 +118,31 @@ export class WorkerPool {
     const replica = leastBusy(entry.replicas);
     replica.inFlight++;
     entry.lastUsedAt = this.now();
+    entry.cancelIdleTimer?.();
+    entry.cancelIdleTimer = undefined;
     try {
       return await replica.worker.infer(items, outputNames);
     } finally {
       replica.inFlight--;
       entry.lastUsedAt = this.now();
+      this.armIdleTimer(keyOf(target.name, target.version), entry);
     }
+  }
+
+  /**
+   * Keep-alive: once a model has no work in flight, it is unloaded after `keepAliveSeconds`
+   * (0 = right away, -1 = never). Any new work cancels the timer; the one expiry path is `stop`.
+   */
+  private armIdleTimer(key: string, entry: Entry): void {
+    if (entry.state !== "ready" || entry.keepAliveSeconds < 0) return;
+    if (entry.replicas.some((replica) => replica.inFlight > 0)) return;
+    entry.cancelIdleTimer?.();
+    entry.cancelIdleTimer = this.setTimer(() => {
+      entry.cancelIdleTimer = undefined;
+      if (this.entries.get(key) !== entry || entry.replicas.some((replica) => replica.inFlight > 0)) return;
+      this.dependencies.logger.info({ event: "keep_alive_expired", model: entry.name, version: entry.version }, "idle model unloaded");
+      void this.stop(key, entry);
+    }, entry.keepAliveSeconds * 1000);
   }
 
   /** Explicit load: clears an `unhealthy` mark, then loads (or returns the loaded model). */
@@ -168,6 +200,8 @@ export class WorkerPool {
       lastUsedAt: undefined,
       loads: 0,
       lastError: undefined,
+      keepAliveSeconds: target.config.keepAliveSeconds,
+      cancelIdleTimer: undefined,
     };
     fresh.loading = this.loadInto(key, fresh, target);
     this.entries.set(key, fresh);
@@ -200,6 +234,7 @@ export class WorkerPool {
       for (const note of first.notes) logger.warn({ event: "provider_fallback", model: target.name, version: target.version }, note);
       Object.assign(entry, { state: "ready", provider: first.provider, loadedAt: this.now(), loading: undefined });
       entry.loads++;
+      this.armIdleTimer(key, entry);
       logger.info(
         {
           event: "model_loaded",
@@ -246,6 +281,8 @@ export class WorkerPool {
 
   private async stop(key: string, entry: Entry): Promise<void> {
     if (entry.loading) await entry.loading.catch(() => undefined);
+    entry.cancelIdleTimer?.();
+    entry.cancelIdleTimer = undefined;
     if (this.entries.get(key) === entry) this.entries.delete(key);
     const workers = entry.replicas.map((replica) => replica.worker);
     if (workers.length === 0) return;

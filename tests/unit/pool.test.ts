@@ -105,7 +105,15 @@ interface Harness {
   advanceMilliseconds: (milliseconds: number) => void;
 }
 
-function harness(options: { autoLoad?: boolean; autoInfer?: boolean; rssBytes?: (pid: number) => number | undefined } = {}): Harness {
+interface FakeTimer {
+  delayMilliseconds: number;
+  fire: () => void;
+  cancelled: boolean;
+}
+
+function harness(
+  options: { autoLoad?: boolean; autoInfer?: boolean; rssBytes?: (pid: number) => number | undefined; timers?: FakeTimer[] } = {},
+): Harness {
   const workers: FakeWorker[] = [];
   const spawnWaiters: Deferred<FakeWorker>[] = [];
   const verifyCalls: [string, string][] = [];
@@ -133,6 +141,13 @@ function harness(options: { autoLoad?: boolean; autoInfer?: boolean; rssBytes?: 
     },
     logger: pino({ level: "silent" }),
     now: () => new Date(clockMilliseconds),
+    ...(options.timers && {
+      setTimer: (callback: () => void, delayMilliseconds: number) => {
+        const timer: FakeTimer = { delayMilliseconds, fire: callback, cancelled: false };
+        options.timers!.push(timer);
+        return () => void (timer.cancelled = true);
+      },
+    }),
   };
   return {
     pool: new WorkerPool(dependencies),
@@ -449,6 +464,59 @@ describe("a worker found dead before a request is sent", () => {
     await pool.infer(target(), INPUTS);
     expect(workers).toHaveLength(2);
     expect(pool.status()[0]!.pid).toBe(replacement.pid);
+  });
+});
+
+describe("keep-alive", () => {
+  const live = (timers: FakeTimer[]) => timers.filter((timer) => !timer.cancelled);
+
+  test("an idle model is unloaded after keepAliveSeconds, through the same path as unload", async () => {
+    const timers: FakeTimer[] = [];
+    const { pool, workers } = harness({ timers });
+    await pool.infer(target({ config: { ...DEFAULT_MODEL_CONFIG, keepAliveSeconds: 30 } }), INPUTS);
+    expect(live(timers)).toHaveLength(1);
+    expect(live(timers)[0]!.delayMilliseconds).toBe(30_000);
+    live(timers)[0]!.fire();
+    await until(() => workers[0]!.terminateCalls === 1);
+    expect(pool.stateOf("add", "1")).toBe("unloaded");
+  });
+
+  test("new work cancels the pending expiry and re-arms it when idle again", async () => {
+    const timers: FakeTimer[] = [];
+    const { pool, workers } = harness({ timers });
+    const config = { ...DEFAULT_MODEL_CONFIG, keepAliveSeconds: 30 };
+    await pool.infer(target({ config }), INPUTS);
+    const first = live(timers)[0]!;
+    await pool.infer(target({ config }), INPUTS);
+    expect(first.cancelled).toBe(true);
+    expect(live(timers)).toHaveLength(1);
+    expect(workers[0]!.terminateCalls).toBe(0);
+  });
+
+  test("work in flight cancels the expiry armed at load; it re-arms only once the model is idle", async () => {
+    const timers: FakeTimer[] = [];
+    const { pool, nextSpawn } = harness({ timers, autoInfer: false });
+    const config = { ...DEFAULT_MODEL_CONFIG, keepAliveSeconds: 0 };
+    const spawned = nextSpawn();
+    const running = pool.infer(target({ config }), INPUTS);
+    const worker = await spawned;
+    await untilInferCalls(worker, 1);
+    expect(timers).toHaveLength(1);
+    expect(timers[0]!.cancelled).toBe(true);
+    expect(live(timers)).toHaveLength(0);
+    expect(worker.terminateCalls).toBe(0);
+    worker.inferCalls[0]!.reply.resolve(resultFor(worker.pid));
+    await running;
+    expect(live(timers)).toHaveLength(1);
+    expect(live(timers)[0]!.delayMilliseconds).toBe(0);
+  });
+
+  test("keepAliveSeconds -1 keeps the model loaded forever", async () => {
+    const timers: FakeTimer[] = [];
+    const { pool } = harness({ timers });
+    await pool.infer(target({ config: { ...DEFAULT_MODEL_CONFIG, keepAliveSeconds: -1 } }), INPUTS);
+    expect(live(timers)).toHaveLength(0);
+    expect(pool.stateOf("add", "1")).toBe("ready");
   });
 });
 
