@@ -26,6 +26,8 @@ export interface ServerCore {
   /** Stops workers and closes the database (the listener, if any, is stopped by the caller). */
   close(): Promise<void>;
   beginShutdown(): void;
+  /** Loads every model whose config says `preload`; failures are logged, not fatal. Readiness waits for it. */
+  preload(): Promise<void>;
 }
 
 export async function createServerCore(config: Config, logger: Logger, spawnWorker: SpawnWorker = spawnWorkerProcess): Promise<ServerCore> {
@@ -42,6 +44,7 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
   const inference = new InferenceService(registry, pool, scheduler);
   const models = new ModelsService(registry, pool, inference);
   let accepting = true;
+  let preloaded = false;
   const app = createRestApp({
     models,
     inference,
@@ -50,6 +53,7 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
     maxBodyBytes: config.maxBodyMb * 1024 * 1024,
     readiness: {
       accepting: () => accepting,
+      preloaded: () => preloaded,
       checkDatabase: async () => void (await database.db.execute(sql`select 1`)),
     },
   });
@@ -59,6 +63,23 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
     models,
     inference,
     beginShutdown: () => void (accepting = false),
+    async preload() {
+      try {
+        const wanted = (await models.list()).filter((model) => model.config.preload);
+        await Promise.all(
+        wanted.map((model) =>
+          models.load(model.name).then(
+            (status) => logger.info({ event: "preloaded", model: model.name, version: status.version, pids: status.pids }, "model preloaded"),
+            (error: unknown) => logger.error({ event: "preload_failed", model: model.name, error: error instanceof Error ? error.message : String(error) }, "preload failed"),
+          ),
+        ),
+      );
+      } catch (error) {
+        logger.error({ event: "preload_failed", error: error instanceof Error ? error.message : String(error) }, "could not list models to preload");
+      } finally {
+        preloaded = true;
+      }
+    },
     async close() {
       accepting = false;
       scheduler.close();
@@ -89,6 +110,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     },
     "modelmora listening",
   );
+  // Listening first lets liveness probes answer while preloading; readiness waits for it.
+  void core.preload();
   let stopping: Promise<void> | undefined;
   return {
     httpPort: server.port!,

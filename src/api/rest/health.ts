@@ -6,6 +6,8 @@ import type { WorkerPool } from "../../lifecycle/pool.ts";
 export interface Readiness {
   /** False once shutdown has begun. */
   accepting(): boolean;
+  /** False until the models marked `preload` have loaded (or failed to). */
+  preloaded(): boolean;
   /** Throws when the database cannot be reached. */
   checkDatabase(): Promise<void>;
 }
@@ -20,6 +22,10 @@ export function healthPlugin(readiness: Readiness, models: ModelsService, pool: 
           set.status = 503;
           return { status: "shutting_down" };
         }
+        if (!readiness.preloaded()) {
+          set.status = 503;
+          return { status: "preloading" };
+        }
         try {
           await readiness.checkDatabase();
           return { status: "ready" };
@@ -28,7 +34,7 @@ export function healthPlugin(readiness: Readiness, models: ModelsService, pool: 
           return { status: "database_unavailable" };
         }
       },
-      { detail: { summary: "Readiness: accepting requests and the database answers" } },
+      { detail: { summary: "Readiness: preload done, accepting requests, and the database answers" } },
     )
     .get(
       "/models",
