@@ -26,8 +26,12 @@ export interface ServerCore {
   /** Stops workers and closes the database (the listener, if any, is stopped by the caller). */
   close(): Promise<void>;
   beginShutdown(): void;
-  /** Loads every model whose config says `preload`; failures are logged, not fatal. Readiness waits for it. */
-  preload(): Promise<void>;
+  /**
+   * Lists the models whose config says `preload` and starts loading them; readiness answers 503
+   * until they have loaded (failures are logged, not fatal). Resolves once the list is known, with
+   * the loading still under way (`done` settles when it is over).
+   */
+  beginPreload(): Promise<{ done: Promise<void> }>;
 }
 
 export async function createServerCore(config: Config, logger: Logger, spawnWorker: SpawnWorker = spawnWorkerProcess): Promise<ServerCore> {
@@ -44,7 +48,8 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
   const inference = new InferenceService(registry, pool, scheduler);
   const models = new ModelsService(registry, pool, inference);
   let accepting = true;
-  let preloaded = false;
+  /** Only `beginPreload` makes this false, and only while preload models are loading. */
+  let preloaded = true;
   const app = createRestApp({
     models,
     inference,
@@ -63,22 +68,18 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
     models,
     inference,
     beginShutdown: () => void (accepting = false),
-    async preload() {
-      try {
-        const wanted = (await models.list()).filter((model) => model.config.preload);
-        await Promise.all(
-        wanted.map((model) =>
-          models.load(model.name).then(
-            (status) => logger.info({ event: "preloaded", model: model.name, version: status.version, pids: status.pids }, "model preloaded"),
-            (error: unknown) => logger.error({ event: "preload_failed", model: model.name, error: error instanceof Error ? error.message : String(error) }, "preload failed"),
-          ),
+    async beginPreload() {
+      const wanted = (await models.list()).filter((model) => model.config.preload);
+      if (wanted.length === 0) return { done: Promise.resolve() };
+      preloaded = false;
+      const loads = wanted.map((model) =>
+        models.load(model.name).then(
+          (status) => logger.info({ event: "preloaded", model: model.name, version: status.version, pids: status.pids }, "model preloaded"),
+          (error: unknown) => logger.error({ event: "preload_failed", model: model.name, error: error instanceof Error ? error.message : String(error) }, "preload failed"),
         ),
       );
-      } catch (error) {
-        logger.error({ event: "preload_failed", error: error instanceof Error ? error.message : String(error) }, "could not list models to preload");
-      } finally {
-        preloaded = true;
-      }
+      // Wrapped: an async function returning the promise itself would wait for the loads.
+      return { done: Promise.all(loads).then(() => void (preloaded = true)) };
     },
     async close() {
       accepting = false;
@@ -96,6 +97,9 @@ export interface RunningServer {
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   const core = await createServerCore(config, logger);
+  // Known before listening, so readiness is never 200 before a preload model is loaded; the loads
+  // themselves run after listening, so liveness answers during a long preload.
+  await core.beginPreload();
   core.app.listen({ hostname: config.host, port: config.httpPort });
   const server = core.app.server!;
   logger.info(
@@ -110,8 +114,6 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     },
     "modelmora listening",
   );
-  // Listening first lets liveness probes answer while preloading; readiness waits for it.
-  void core.preload();
   let stopping: Promise<void> | undefined;
   return {
     httpPort: server.port!,

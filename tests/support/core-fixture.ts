@@ -22,7 +22,6 @@ export async function startCore(settings: { maxBodyMb?: string } = {}): Promise<
   const dataDir = path.join(directory.path, "data");
   const database = await testDatabase(dataDir);
   const core = await createServerCore(resolveConfig({ dataDir, databaseUrl: database.databaseUrl, ...settings }), pino({ level: "silent" }));
-  await core.preload();
   return {
     core,
     fixtures,
