@@ -118,8 +118,6 @@ export class WorkerPool {
     const replica = leastBusy(entry.replicas);
     replica.inFlight++;
     entry.lastUsedAt = this.now();
-    entry.cancelIdleTimer?.();
-    entry.cancelIdleTimer = undefined;
     try {
       return await replica.worker.infer(items, outputNames);
     } finally {
@@ -130,19 +128,27 @@ export class WorkerPool {
   }
 
   /**
-   * Keep-alive: once a model has no work in flight, it is unloaded after `keepAliveSeconds`
-   * (0 = right away, -1 = never). Any new work cancels the timer; the one expiry path is `stop`.
+   * Keep-alive: once a model has no work in flight, it is unloaded `keepAliveSeconds` after its last
+   * use (0 = as soon as idle, -1 = never). At most one timer per model, armed when it goes idle;
+   * requests do not touch it (no timer churn on the hot path): when it fires it unloads, waits for
+   * work in flight to finish, or re-arms for the rest of the keep-alive counted from `lastUsedAt`.
+   * The one expiry path is `stop`.
    */
-  private armIdleTimer(key: string, entry: Entry): void {
-    if (entry.state !== "ready" || entry.keepAliveSeconds < 0) return;
+  private armIdleTimer(key: string, entry: Entry, delayMilliseconds = entry.keepAliveSeconds * 1000): void {
+    if (entry.state !== "ready" || entry.keepAliveSeconds < 0 || entry.cancelIdleTimer) return;
     if (entry.replicas.some((replica) => replica.inFlight > 0)) return;
-    entry.cancelIdleTimer?.();
     entry.cancelIdleTimer = this.setTimer(() => {
       entry.cancelIdleTimer = undefined;
       if (this.entries.get(key) !== entry || entry.replicas.some((replica) => replica.inFlight > 0)) return;
+      const idleMilliseconds = this.now().getTime() - (entry.lastUsedAt ?? entry.loadedAt ?? this.now()).getTime();
+      const remainingMilliseconds = entry.keepAliveSeconds * 1000 - idleMilliseconds;
+      if (remainingMilliseconds > 0) {
+        this.armIdleTimer(key, entry, remainingMilliseconds);
+        return;
+      }
       this.dependencies.logger.info({ event: "keep_alive_expired", model: entry.name, version: entry.version }, "idle model unloaded");
       void this.stop(key, entry);
-    }, entry.keepAliveSeconds * 1000);
+    }, delayMilliseconds);
   }
 
   /** Explicit load: clears an `unhealthy` mark, then loads (or returns the loaded model). */

@@ -469,46 +469,67 @@ describe("a worker found dead before a request is sent", () => {
 
 describe("keep-alive", () => {
   const live = (timers: FakeTimer[]) => timers.filter((timer) => !timer.cancelled);
+  /** Fires the one pending timer, as the runtime would once its delay has passed. */
+  const fireOnly = (timers: FakeTimer[]) => {
+    const pending = live(timers);
+    expect(pending).toHaveLength(1);
+    pending[0]!.cancelled = true;
+    pending[0]!.fire();
+    return pending[0]!;
+  };
 
-  test("an idle model is unloaded after keepAliveSeconds, through the same path as unload", async () => {
+  test("an idle model is unloaded keepAliveSeconds after its last use, through the same path as unload", async () => {
     const timers: FakeTimer[] = [];
-    const { pool, workers } = harness({ timers });
+    const { pool, workers, advanceMilliseconds } = harness({ timers });
     await pool.infer(target({ config: { ...DEFAULT_MODEL_CONFIG, keepAliveSeconds: 30 } }), INPUTS);
-    expect(live(timers)).toHaveLength(1);
     expect(live(timers)[0]!.delayMilliseconds).toBe(30_000);
-    live(timers)[0]!.fire();
+    advanceMilliseconds(30_000);
+    fireOnly(timers);
     await until(() => workers[0]!.terminateCalls === 1);
     expect(pool.stateOf("add", "1")).toBe("unloaded");
   });
 
-  test("new work cancels the pending expiry and re-arms it when idle again", async () => {
+  test("use during the keep-alive postpones expiry to keepAliveSeconds after that use, with one timer", async () => {
     const timers: FakeTimer[] = [];
-    const { pool, workers } = harness({ timers });
+    const { pool, workers, advanceMilliseconds } = harness({ timers });
     const config = { ...DEFAULT_MODEL_CONFIG, keepAliveSeconds: 30 };
     await pool.infer(target({ config }), INPUTS);
-    const first = live(timers)[0]!;
+    advanceMilliseconds(20_000);
     await pool.infer(target({ config }), INPUTS);
-    expect(first.cancelled).toBe(true);
-    expect(live(timers)).toHaveLength(1);
+    await pool.infer(target({ config }), INPUTS);
+    expect(timers).toHaveLength(1);
+    advanceMilliseconds(10_000);
+    fireOnly(timers);
     expect(workers[0]!.terminateCalls).toBe(0);
+    expect(live(timers)[0]!.delayMilliseconds).toBe(20_000);
+    advanceMilliseconds(20_000);
+    fireOnly(timers);
+    await until(() => workers[0]!.terminateCalls === 1);
   });
 
-  test("work in flight cancels the expiry armed at load; it re-arms only once the model is idle", async () => {
+  test("a model with work in flight is never expired; the keep-alive counts from when it finishes", async () => {
     const timers: FakeTimer[] = [];
-    const { pool, nextSpawn } = harness({ timers, autoInfer: false });
-    const config = { ...DEFAULT_MODEL_CONFIG, keepAliveSeconds: 0 };
+    const { pool, nextSpawn, advanceMilliseconds } = harness({ timers, autoInfer: false });
+    const config = { ...DEFAULT_MODEL_CONFIG, keepAliveSeconds: 5 };
     const spawned = nextSpawn();
     const running = pool.infer(target({ config }), INPUTS);
     const worker = await spawned;
     await untilInferCalls(worker, 1);
-    expect(timers).toHaveLength(1);
-    expect(timers[0]!.cancelled).toBe(true);
-    expect(live(timers)).toHaveLength(0);
+    advanceMilliseconds(60_000);
+    fireOnly(timers); // the timer armed at load fires while the request runs
     expect(worker.terminateCalls).toBe(0);
+    expect(live(timers)).toHaveLength(0);
     worker.inferCalls[0]!.reply.resolve(resultFor(worker.pid));
     await running;
-    expect(live(timers)).toHaveLength(1);
-    expect(live(timers)[0]!.delayMilliseconds).toBe(0);
+    expect(live(timers)[0]!.delayMilliseconds).toBe(5_000);
+  });
+
+  test("keepAliveSeconds 0 unloads as soon as the model is idle", async () => {
+    const timers: FakeTimer[] = [];
+    const { pool, workers } = harness({ timers });
+    await pool.infer(target({ config: { ...DEFAULT_MODEL_CONFIG, keepAliveSeconds: 0 } }), INPUTS);
+    expect(fireOnly(timers).delayMilliseconds).toBe(0);
+    await until(() => workers[0]!.terminateCalls === 1);
   });
 
   test("keepAliveSeconds -1 keeps the model loaded forever", async () => {
