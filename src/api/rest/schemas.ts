@@ -1,5 +1,5 @@
 /** Request and response models shared by the REST plugins (TypeBox through Elysia's `t`). */
-import { t } from "elysia";
+import { type TSchema, t } from "elysia";
 import { DATATYPES } from "../../inference/tensor-spec.ts";
 
 export const TensorSpecModel = t.Object({
@@ -25,44 +25,17 @@ const modelConfigFields = {
 };
 
 /** Per-model config at registration; unknown keys are rejected so typos do not pass silently. */
-export const ModelConfigModel = t.Object(
-  {
-    maxBatchSize: t.Optional(modelConfigFields.maxBatchSize),
-    preferredBatchSizes: t.Optional(modelConfigFields.preferredBatchSizes),
-    maxQueueDelayMicroseconds: t.Optional(modelConfigFields.maxQueueDelayMicroseconds),
-    maxQueueSize: t.Optional(modelConfigFields.maxQueueSize),
-    defaultTimeoutMicroseconds: t.Optional(modelConfigFields.defaultTimeoutMicroseconds),
-    timeoutAction: t.Optional(modelConfigFields.timeoutAction),
-    replicas: t.Optional(modelConfigFields.replicas),
-    intraOpThreads: t.Optional(modelConfigFields.intraOpThreads),
-    device: t.Optional(modelConfigFields.device),
-    preload: t.Optional(modelConfigFields.preload),
-    keepAliveSeconds: t.Optional(modelConfigFields.keepAliveSeconds),
-    memoryMb: t.Optional(modelConfigFields.memoryMb),
-    warmupShapes: t.Optional(modelConfigFields.warmupShapes),
-  },
-  { additionalProperties: false },
-);
+export const ModelConfigModel = t.Partial(t.Object(modelConfigFields), { additionalProperties: false });
+
+/** Every field of `fields`, also accepting `null`. */
+function nullable<Fields extends Record<string, TSchema>>(fields: Fields) {
+  return Object.fromEntries(Object.entries(fields).map(([key, schema]) => [key, t.Nullable(schema)])) as {
+    [Key in keyof Fields]: ReturnType<typeof t.Nullable<Fields[Key]>>;
+  };
+}
 
 /** A config update: like ModelConfigModel, and `null` returns a key to its default. */
-export const ModelConfigPatchModel = t.Object(
-  {
-    maxBatchSize: t.Optional(t.Nullable(modelConfigFields.maxBatchSize)),
-    preferredBatchSizes: t.Optional(t.Nullable(modelConfigFields.preferredBatchSizes)),
-    maxQueueDelayMicroseconds: t.Optional(t.Nullable(modelConfigFields.maxQueueDelayMicroseconds)),
-    maxQueueSize: t.Optional(t.Nullable(modelConfigFields.maxQueueSize)),
-    defaultTimeoutMicroseconds: t.Optional(t.Nullable(modelConfigFields.defaultTimeoutMicroseconds)),
-    timeoutAction: t.Optional(t.Nullable(modelConfigFields.timeoutAction)),
-    replicas: t.Optional(t.Nullable(modelConfigFields.replicas)),
-    intraOpThreads: t.Optional(t.Nullable(modelConfigFields.intraOpThreads)),
-    device: t.Optional(t.Nullable(modelConfigFields.device)),
-    preload: t.Optional(t.Nullable(modelConfigFields.preload)),
-    keepAliveSeconds: t.Optional(t.Nullable(modelConfigFields.keepAliveSeconds)),
-    memoryMb: t.Optional(t.Nullable(modelConfigFields.memoryMb)),
-    warmupShapes: t.Optional(t.Nullable(modelConfigFields.warmupShapes)),
-  },
-  { additionalProperties: false },
-);
+export const ModelConfigPatchModel = t.Partial(t.Object(nullable(modelConfigFields)), { additionalProperties: false });
 
 const NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$";
 
