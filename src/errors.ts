@@ -49,9 +49,3 @@ export class ModelMoraError extends Error {
 export function invalidInput(message: string, details?: ErrorDetails): ModelMoraError {
   return new ModelMoraError("INVALID_INPUT", message, details);
 }
-
-/** Anything that is not a ModelMoraError is a bug or an outside failure: hide its internals. */
-export function toModelMoraError(error: unknown): ModelMoraError {
-  if (error instanceof ModelMoraError) return error;
-  return new ModelMoraError("INTERNAL", "internal server error");
-}

@@ -3,7 +3,7 @@
  * A file enters the cache only after its sha256 is known (and matches the expected one, if given);
  * it is written to a temporary name first and renamed into place, so a reader never sees half a file.
  */
-import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { ModelMoraError } from "../errors.ts";
 
@@ -71,12 +71,5 @@ export class ModelCache {
 
   async remove(sha256: string): Promise<void> {
     await rm(this.pathOf(sha256), { force: true });
-  }
-
-  async has(sha256: string): Promise<boolean> {
-    return stat(this.pathOf(sha256)).then(
-      () => true,
-      () => false,
-    );
   }
 }
