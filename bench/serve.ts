@@ -19,7 +19,7 @@ import path from "node:path";
 import { writeFixtureModels } from "../tests/fixtures/models.ts";
 import { elementCount, pseudoRandomValues } from "./lib/data.ts";
 import { Children, type ListeningServer } from "./lib/processes.ts";
-import { describeMachine, machineLine, markdownTable, ratio, significant, verdict } from "./lib/report.ts";
+import { describeMachine, gitDescription, machineLine, markdownTable, ratio, significant, verdict } from "./lib/report.ts";
 
 const ROOT = path.resolve(import.meta.dir, "..");
 const BUN = process.execPath;
@@ -184,13 +184,6 @@ async function measureRawLimit(children: Children): Promise<RawLimit> {
   const spec = { modelPath: CLS_MODEL_PATH, input: "x", itemShape: [3, 48, 192], batchSizes: RAW_BATCH_SIZES, secondsPerSize: RAW_SECONDS_PER_SIZE };
   const stdout = await children.run([BUN, path.join(import.meta.dir, "lib", "raw-limit.ts"), JSON.stringify(spec)]);
   return JSON.parse(stdout.trim().split("\n").at(-1)!) as RawLimit;
-}
-
-function gitDescription(): string {
-  const run = (args: string[]) => Bun.spawnSync({ cmd: ["git", ...args], cwd: ROOT }).stdout.toString().trim();
-  const commit = run(["rev-parse", "--short", "HEAD"]) || "unknown";
-  const dirty = run(["status", "--porcelain", "--", "src", "workers"]) !== "";
-  return dirty ? `${commit} + uncommitted src/workers changes` : commit;
 }
 
 function cell(result: LoadResult, value: number): string {

@@ -21,6 +21,7 @@ serve flags (each also settable by environment variable):
   --memory-limit-mb N      MODELMORA_MEMORY_LIMIT_MB
   --max-loaded-models N    MODELMORA_MAX_LOADED_MODELS
   --max-body-mb N          MODELMORA_MAX_BODY_MB     default 64
+  --shutdown-grace-seconds N  MODELMORA_SHUTDOWN_GRACE_SECONDS  default 10 (SIGTERM/SIGINT: queued requests finish first)
 `;
 
 async function main(argv: string[]): Promise<number> {

@@ -18,7 +18,7 @@ export interface Config {
   maxLoadedModels: number | undefined;
   /** Largest accepted HTTP request body. Bigger bodies get 413 PAYLOAD_TOO_LARGE. */
   maxBodyMb: number;
-  /** How long a graceful shutdown waits for in-flight work before stopping workers. */
+  /** How long a graceful shutdown waits for queued and running requests before stopping workers. */
   shutdownGraceSeconds: number;
 }
 
@@ -45,6 +45,7 @@ const ENVIRONMENT_NAMES: Partial<Record<keyof Config, string>> = {
   memoryLimitMb: "MODELMORA_MEMORY_LIMIT_MB",
   maxLoadedModels: "MODELMORA_MAX_LOADED_MODELS",
   maxBodyMb: "MODELMORA_MAX_BODY_MB",
+  shutdownGraceSeconds: "MODELMORA_SHUTDOWN_GRACE_SECONDS",
 };
 
 /** Command-line flag → Config key, as documented in `modelmora serve --help`. */
@@ -57,6 +58,7 @@ export const SERVE_FLAGS: Record<string, keyof Config> = {
   "--memory-limit-mb": "memoryLimitMb",
   "--max-loaded-models": "maxLoadedModels",
   "--max-body-mb": "maxBodyMb",
+  "--shutdown-grace-seconds": "shutdownGraceSeconds",
 };
 
 export class ConfigError extends Error {
@@ -101,6 +103,7 @@ export function resolveConfig(...layers: Overrides[]): Config {
   if (merged.memoryLimitMb !== undefined) config.memoryLimitMb = positive("memoryLimitMb", merged.memoryLimitMb);
   if (merged.maxLoadedModels !== undefined) config.maxLoadedModels = positive("maxLoadedModels", merged.maxLoadedModels);
   if (merged.maxBodyMb !== undefined) config.maxBodyMb = positive("maxBodyMb", merged.maxBodyMb);
+  if (merged.shutdownGraceSeconds !== undefined) config.shutdownGraceSeconds = positive("shutdownGraceSeconds", merged.shutdownGraceSeconds);
   if (config.databaseUrl && !/^postgres(ql)?:\/\//.test(config.databaseUrl)) {
     throw new ConfigError("databaseUrl must start with postgres:// or postgresql://");
   }

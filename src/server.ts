@@ -25,6 +25,7 @@ export interface ServerCore {
   inference: InferenceService;
   /** Stops workers and closes the database (the listener, if any, is stopped by the caller). */
   close(): Promise<void>;
+  /** Readiness turns 503 and new inference requests get SHUTTING_DOWN; queued ones still run. */
   beginShutdown(): void;
   /**
    * Lists the models whose config says `preload` and starts loading them; readiness answers 503
@@ -43,10 +44,14 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
     probeMemory: probeProcessRss,
     verifyModelFile: (path, sha256) => cache.verify(path, sha256),
     logger,
+    limits: {
+      memoryLimitBytes: config.memoryLimitMb === undefined ? undefined : config.memoryLimitMb * 1024 * 1024,
+      maxLoadedModels: config.maxLoadedModels,
+    },
   });
   const scheduler: InferenceScheduler = new Scheduler();
   const inference = new InferenceService(registry, pool, scheduler);
-  const models = new ModelsService(registry, pool, inference);
+  const models = new ModelsService(registry, pool, inference, logger);
   let accepting = true;
   /** Only `beginPreload` makes this false, and only while preload models are loading. */
   let preloaded = true;
@@ -67,7 +72,10 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
     pool,
     models,
     inference,
-    beginShutdown: () => void (accepting = false),
+    beginShutdown() {
+      accepting = false;
+      inference.stopAccepting();
+    },
     async beginPreload() {
       const wanted = (await models.list()).filter((model) => model.config.preload);
       if (wanted.length === 0) return { done: Promise.resolve() };
@@ -117,13 +125,24 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   let stopping: Promise<void> | undefined;
   return {
     httpPort: server.port!,
+    /**
+     * Graceful shutdown: stop listening and refuse new inference, let queued and running requests
+     * finish (up to the grace period), then stop the workers and close the database. Requests still
+     * queued when the grace period ends get SHUTTING_DOWN.
+     */
     stop() {
       stopping ??= (async () => {
         core.beginShutdown();
-        const drained = server.stop(false);
-        const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceSeconds * 1000).unref());
-        await Promise.race([drained, grace]);
+        const connectionsClosed = server.stop(false);
+        let graceTimer: ReturnType<typeof setTimeout> | undefined;
+        const grace = new Promise<"grace_expired">((resolve) => (graceTimer = setTimeout(() => resolve("grace_expired"), config.shutdownGraceSeconds * 1000)));
+        const outcome = await Promise.race([core.inference.drained().then(() => "drained" as const), grace]);
+        clearTimeout(graceTimer);
+        logger.info({ event: "shutdown_drained", outcome }, outcome === "drained" ? "queued requests finished" : "grace period over; dropping what is left");
         await core.close();
+        // Answers already computed are written before the remaining connections are closed.
+        await Promise.race([connectionsClosed, new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
+        await server.stop(true);
         logger.info({ event: "stopped" }, "modelmora stopped");
       })();
       return stopping;

@@ -1,5 +1,8 @@
 /** Shared bits of every bench report: the machine line and markdown tables. */
 import os from "node:os";
+import path from "node:path";
+
+const ROOT = path.resolve(import.meta.dir, "..", "..");
 
 export interface Machine {
   cpuModel: string;
@@ -24,6 +27,14 @@ export function describeMachine(): Machine {
 
 export function machineLine(machine: Machine): string {
   return `${machine.date} · ${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB · ${machine.platform} · bun ${machine.bunVersion}`;
+}
+
+/** The commit the bench ran at, marked when src/ or workers/ had uncommitted changes. */
+export function gitDescription(): string {
+  const run = (args: string[]) => Bun.spawnSync({ cmd: ["git", ...args], cwd: ROOT }).stdout.toString().trim();
+  const commit = run(["rev-parse", "--short", "HEAD"]) || "unknown";
+  const dirty = run(["status", "--porcelain", "--", "src", "workers"]) !== "";
+  return dirty ? `${commit} + uncommitted src/workers changes` : commit;
 }
 
 /** A GitHub-markdown table; cells are printed as given. */

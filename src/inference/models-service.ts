@@ -2,7 +2,9 @@
  * Model administration that spans the registry and the worker pool: the model view with its
  * live state, explicit load/unload, deletion (workers stop before rows go), version switches.
  */
+import { ModelMoraError } from "../errors.ts";
 import type { WorkerPool, WorkerState, WorkerStatus } from "../lifecycle/pool.ts";
+import type { Logger } from "../observability/logger.ts";
 import type { ModelConfigPatch } from "../registry/model-config.ts";
 import type { ModelRecord, ModelRegistry, RegisterModelInput } from "../registry/registry.ts";
 import type { InferenceService } from "./service.ts";
@@ -17,6 +19,7 @@ export class ModelsService {
     private readonly registry: ModelRegistry,
     private readonly pool: WorkerPool,
     private readonly inference: InferenceService,
+    private readonly logger: Logger,
   ) {}
 
   async register(input: RegisterModelInput): Promise<ModelView> {
@@ -36,12 +39,39 @@ export class ModelsService {
     return this.view(await this.registry.updateConfig(name, config));
   }
 
-  /** Makes `version` active; the previous version's worker is stopped. */
+  /**
+   * Makes `version` active without failing a request. When the old version is loaded, the new one
+   * is loaded first (a version that cannot load is never switched to; a memory budget too small
+   * for both switches anyway, and the new one loads on first use); then requests route to it; the
+   * old one is unloaded once its queued and running requests are done, in the background.
+   */
   async setActiveVersion(name: string, version: string): Promise<ModelView> {
     const before = await this.registry.get(name);
+    const previous = before.versions.find((candidate) => candidate.version === before.activeVersion)!;
+    if (before.activeVersion === version) return this.view(await this.registry.setActiveVersion(name, version));
+    const previousState = this.pool.stateOf(name, previous.version);
+    if (previousState === "ready" || previousState === "loading") {
+      try {
+        await this.pool.load(await this.registry.resolve(name, version));
+      } catch (error) {
+        if (!(error instanceof ModelMoraError && error.code === "INSUFFICIENT_MEMORY")) throw error;
+        this.logger.warn({ event: "version_switch_cold", model: name, version, reason: error.message }, "switching without loading the new version first");
+      }
+    }
     const after = await this.registry.setActiveVersion(name, version);
-    if (before.activeVersion !== version) await this.pool.unload(name, before.activeVersion);
+    void this.retire(name, previous);
     return this.view(after);
+  }
+
+  /** Unloads a version that is no longer active once nothing for it is queued or running. */
+  private async retire(name: string, previous: { version: string; sha256: string }): Promise<void> {
+    try {
+      await this.inference.whenIdle({ name, version: previous.version, sha256: previous.sha256 });
+      await this.pool.unload(name, previous.version);
+      this.logger.info({ event: "version_retired", model: name, version: previous.version }, "previous version unloaded after its requests finished");
+    } catch (error) {
+      this.logger.error({ event: "version_retire_failed", model: name, version: previous.version, error: String(error) }, "could not unload the previous version");
+    }
   }
 
   /** Stops the model's workers, then removes its rows and unused cached files. */

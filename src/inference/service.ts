@@ -5,7 +5,7 @@
  * the pool, or workers themselves.
  */
 import { ModelMoraError, invalidInput } from "../errors.ts";
-import type { WorkerPool } from "../lifecycle/pool.ts";
+import type { InferOptions, WorkerPool } from "../lifecycle/pool.ts";
 import type { ResolvedVersion, ModelRegistry } from "../registry/registry.ts";
 import { type ItemOutcome, type ModelQueueStats, type QueuePolicy, type RunBatch, effectiveTimeout } from "../scheduler/model-scheduler.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
@@ -27,6 +27,8 @@ export interface InferenceRequest {
   timeoutMicroseconds?: number;
   /** Aborted when the client goes away: a queued request is dropped and never runs. */
   signal?: AbortSignal;
+  /** How long the model stays loaded after this request (0 = unload when idle, -1 = forever). */
+  keepAliveSeconds?: number;
 }
 
 export interface InferenceResponse {
@@ -40,11 +42,16 @@ export interface InferenceResponse {
 export interface QueuedInference {
   inputs: WireTensor[];
   outputNames: string[] | undefined;
+  /** When the request's deadline passes (epoch milliseconds); undefined = none. */
+  deadlineAtMilliseconds: number | undefined;
+  keepAliveSeconds: number | undefined;
 }
 
 export type InferenceScheduler = Scheduler<QueuedInference, WireTensor[]>;
 
 export class InferenceService {
+  private accepting = true;
+
   constructor(
     private readonly registry: ModelRegistry,
     private readonly pool: WorkerPool,
@@ -52,6 +59,7 @@ export class InferenceService {
   ) {}
 
   async infer(request: InferenceRequest): Promise<InferenceResponse> {
+    if (!this.accepting) throw new ModelMoraError("SHUTTING_DOWN", "server is shutting down");
     const target = await this.registry.resolve(request.model, request.version);
     const inputs = decodeInputs(request.inputs, target.inputs);
     const outputNames = request.outputs?.map((output, index) => {
@@ -62,17 +70,22 @@ export class InferenceService {
     });
     const batchable = isBatchable(target);
     const rows = batchable ? batchRows(inputs) : 1;
+    // The queue drops requests whose deadline passes while queued; this bounds the whole answer.
+    const timeoutMicroseconds = effectiveTimeout(request.timeoutMicroseconds, target.config.defaultTimeoutMicroseconds);
     const modelScheduler = this.scheduler.forModel(schedulerKey(target), queuePolicy(target, batchable), () => this.runBatchFor(target));
     const work = modelScheduler.enqueue({
-      payload: { inputs, outputNames },
+      payload: {
+        inputs,
+        outputNames,
+        deadlineAtMilliseconds: timeoutMicroseconds > 0 ? Date.now() + timeoutMicroseconds / 1000 : undefined,
+        keepAliveSeconds: request.keepAliveSeconds,
+      },
       priority: request.priority,
       signature: batchable ? batchSignature(inputs, outputNames) : "",
       rows,
       timeoutMicroseconds: request.timeoutMicroseconds,
       signal: request.signal,
     });
-    // The queue drops requests whose deadline passes while queued; this bounds the whole answer.
-    const timeoutMicroseconds = effectiveTimeout(request.timeoutMicroseconds, target.config.defaultTimeoutMicroseconds);
     const outputs = timeoutMicroseconds > 0 ? await withDeadline(work, timeoutMicroseconds, request.model) : await work;
     return {
       model_name: target.name,
@@ -87,6 +100,21 @@ export class InferenceService {
     return this.scheduler.stats();
   }
 
+  /** Shutdown has begun: new requests get SHUTTING_DOWN; queued and running ones go on. */
+  stopAccepting(): void {
+    this.accepting = false;
+  }
+
+  /** Resolves once no request is queued or running, on any model. */
+  drained(): Promise<void> {
+    return this.scheduler.whenIdle();
+  }
+
+  /** Resolves once no request for this model version is queued or running. */
+  whenIdle(target: Pick<ResolvedVersion, "name" | "version" | "sha256">): Promise<void> {
+    return this.scheduler.whenIdle(schedulerKey(target));
+  }
+
   /** Drops the queued requests of a model version (it was deleted or replaced). */
   forget(target: Pick<ResolvedVersion, "name" | "version" | "sha256">): void {
     this.scheduler.remove(schedulerKey(target), new ModelMoraError("MODEL_NOT_FOUND", `model "${target.name}" version ${target.version} was removed`));
@@ -98,10 +126,28 @@ export class InferenceService {
         target,
         payloads.map((payload) => payload.inputs),
         payloads[0]!.outputNames,
+        batchOptions(payloads),
       );
       return result.itemOutputs.map((outputs): ItemOutcome<WireTensor[]> => ({ ok: true, value: outputs }));
     };
   }
+}
+
+/**
+ * What a batch asks of the pool: it may wait for memory until its last request's deadline (none if
+ * any request has none), and the longest keep-alive any request asked for wins (-1 beats all).
+ */
+function batchOptions(payloads: QueuedInference[]): InferOptions {
+  let deadlineAtMilliseconds: number | undefined = 0;
+  let keepAliveSeconds: number | undefined;
+  for (const payload of payloads) {
+    if (deadlineAtMilliseconds !== undefined) {
+      deadlineAtMilliseconds = payload.deadlineAtMilliseconds === undefined ? undefined : Math.max(deadlineAtMilliseconds, payload.deadlineAtMilliseconds);
+    }
+    const wanted = payload.keepAliveSeconds;
+    if (wanted !== undefined && keepAliveSeconds !== -1) keepAliveSeconds = wanted === -1 || keepAliveSeconds === undefined ? wanted : Math.max(keepAliveSeconds, wanted);
+  }
+  return { deadlineAtMilliseconds, keepAliveSeconds };
 }
 
 /** A model batches when every input and output has a dynamic dim 0. */

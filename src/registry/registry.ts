@@ -53,6 +53,7 @@ export interface ResolvedVersion {
   version: string;
   modelPath: string;
   sha256: string;
+  sizeBytes: number;
   config: ModelConfig;
   inputs: TensorSpec[];
   outputs: TensorSpec[];
@@ -173,6 +174,7 @@ export class ModelRegistry {
       version: versionRow.version,
       modelPath: versionRow.localPath,
       sha256: versionRow.sha256,
+      sizeBytes: versionRow.sizeBytes,
       config: withDefaults(row.config),
       inputs: versionRow.inputs,
       outputs: versionRow.outputs,

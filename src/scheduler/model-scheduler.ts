@@ -90,6 +90,7 @@ export class ModelScheduler<P, R> {
   private waitTimerDueMicroseconds = Number.POSITIVE_INFINITY;
   private pumping = false;
   private closedWith: ModelMoraError | undefined;
+  private idleWaiters: (() => void)[] = [];
   private readonly counters = { enqueued: 0, dispatched: 0, batches: 0, rejectedQueueFull: 0, expired: 0, cancelled: 0 };
 
   constructor(
@@ -161,6 +162,19 @@ export class ModelScheduler<P, R> {
     return { queued: this.live, inFlightBatches: this.inFlightBatches, ...this.counters };
   }
 
+  /** Resolves once nothing is queued and no batch is running (at once if so already). */
+  whenIdle(): Promise<void> {
+    if (this.live === 0 && this.inFlightBatches === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private notifyIfIdle(): void {
+    if (this.idleWaiters.length === 0 || this.live !== 0 || this.inFlightBatches !== 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
   /** Rejects every queued request with `error`; later enqueues fail with it too. */
   close(error: ModelMoraError): void {
     this.closedWith = error;
@@ -170,6 +184,7 @@ export class ModelScheduler<P, R> {
       this.retire(entry);
       entry.reject(error);
     }
+    this.notifyIfIdle();
   }
 
   private onDeadline(entry: Entry<P, R>): void {
@@ -200,6 +215,7 @@ export class ModelScheduler<P, R> {
     this.retire(entry);
     this.counters.cancelled++;
     entry.reject(cancelledError(this.model));
+    this.notifyIfIdle();
   }
 
   /** Takes a queued entry out of the live count; its heap slot is skipped when popped. */
@@ -238,6 +254,7 @@ export class ModelScheduler<P, R> {
     } finally {
       this.pumping = false;
     }
+    this.notifyIfIdle();
   }
 
   private popLive(): Entry<P, R> | undefined {

@@ -42,6 +42,12 @@ export class Scheduler<P, R> {
     this.models.delete(model);
   }
 
+  /** Resolves once `model` (or, without one, every model) has nothing queued or running. */
+  async whenIdle(model?: string): Promise<void> {
+    if (model !== undefined) return this.models.get(model)?.whenIdle();
+    await Promise.all([...this.models.values()].map((scheduler) => scheduler.whenIdle()));
+  }
+
   stats(): Record<string, ModelQueueStats> {
     return Object.fromEntries([...this.models].map(([model, scheduler]) => [model, scheduler.stats()]));
   }

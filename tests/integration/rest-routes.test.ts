@@ -289,18 +289,23 @@ describe("REST: management and health", () => {
     expect((await call("POST", "/api/v1/models/ghost/unload")).status).toBe(404);
   });
 
-  test("a model whose health-check inference fails is unhealthy (503) until an explicit load with a fixed config", async () => {
+  test("a model whose health-check inference fails 3 times in a row is unhealthy (503) until an explicit load with a fixed config", async () => {
     // A warmup shape the model rejects makes the health check fail, as a broken model would.
     await register("m-sick", fixtures.fixedShape, { config: { warmupShapes: { x: [5, 5] } } });
     const body = { inputs: [{ name: "x", shape: [2, 3], datatype: "FP32", data: [1, 2, 3, 4, 5, 6] }] };
-    const first = await call("POST", "/api/v1/infer/m-sick", body);
-    expect(first.status).toBe(422);
-    expect(first.body.code).toBe("MODEL_LOAD_FAILED");
-    expect(first.body.error).toContain("health-check");
-    const second = await call("POST", "/api/v1/infer/m-sick", body);
-    expect(second.status).toBe(503);
-    expect(second.body.code).toBe("UNHEALTHY_MODEL");
-    expect((await call("GET", "/health/models")).body).toContainEqual(expect.objectContaining({ name: "m-sick", state: "unhealthy" }));
+    // Three tries, each a fresh worker (the third after a 1 s backoff), then the model is marked.
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const failed = await call("POST", "/api/v1/infer/m-sick", body);
+      expect(failed.status).toBe(422);
+      expect(failed.body.code).toBe("MODEL_LOAD_FAILED");
+      expect(failed.body.error).toContain("health-check");
+    }
+    const marked = await call("POST", "/api/v1/infer/m-sick", body);
+    expect(marked.status).toBe(503);
+    expect(marked.body.code).toBe("UNHEALTHY_MODEL");
+    expect((await call("GET", "/health/models")).body).toContainEqual(
+      expect.objectContaining({ name: "m-sick", state: "unhealthy", loads: 0, consecutiveLoadFailures: 3, lastError: expect.stringContaining("health-check") }),
+    );
     await call("PUT", "/api/v1/models/m-sick", { config: { warmupShapes: null } });
     expect((await call("POST", "/api/v1/models/m-sick/load")).body.state).toBe("ready");
     expect((await call("POST", "/api/v1/infer/m-sick", body)).status).toBe(200);

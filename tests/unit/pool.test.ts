@@ -111,9 +111,15 @@ interface FakeTimer {
   cancelled: boolean;
 }
 
-function harness(
-  options: { autoLoad?: boolean; autoInfer?: boolean; rssBytes?: (pid: number) => number | undefined; timers?: FakeTimer[] } = {},
-): Harness {
+interface HarnessOptions {
+  autoLoad?: boolean;
+  autoInfer?: boolean;
+  rssBytes?: (pid: number) => number | undefined;
+  timers?: FakeTimer[];
+  pool?: Pick<PoolDependencies, "limits" | "maxConsecutiveLoadFailures" | "restartBackoff" | "capacityWaitMilliseconds">;
+}
+
+function harness(options: HarnessOptions = {}): Harness {
   const workers: FakeWorker[] = [];
   const spawnWaiters: Deferred<FakeWorker>[] = [];
   const verifyCalls: [string, string][] = [];
@@ -140,6 +146,10 @@ function harness(
       }
     },
     logger: pino({ level: "silent" }),
+    // Unless a test says otherwise: no backoff, and the first failed load marks a model unhealthy.
+    restartBackoff: { baseMilliseconds: 0, maxMilliseconds: 0 },
+    maxConsecutiveLoadFailures: 1,
+    ...options.pool,
     now: () => new Date(clockMilliseconds),
     ...(options.timers && {
       setTimer: (callback: () => void, delayMilliseconds: number) => {
@@ -174,6 +184,7 @@ function target(overrides: Partial<LoadTarget> = {}): LoadTarget {
     version: "1",
     modelPath: "/data/models/add/1/model.onnx",
     sha256: "ab".repeat(32),
+    sizeBytes: 1_000,
     config: { ...DEFAULT_MODEL_CONFIG, device: "cpu", warmupShapes: { x: [1, 4] } },
     ...overrides,
   };
@@ -618,6 +629,9 @@ describe("status", () => {
         inFlight: 0,
         replicaInFlight: [0],
         loads: 1,
+        evictions: 0,
+        restarts: 0,
+        consecutiveLoadFailures: 0,
         lastError: null,
       },
     ]);
@@ -714,3 +728,309 @@ describe("close", () => {
     expect(pool.status()).toEqual([]);
   });
 });
+
+describe("memory budget and the loaded-models cap", () => {
+  const MB = 1024 * 1024;
+  /** Every fake worker measures 100 MB. */
+  const hundredMegabytes = () => 100 * MB;
+  const budget = (megabytes: number) => ({ limits: { memoryLimitBytes: megabytes * MB } });
+
+  test("a load that would exceed the budget first evicts the least recently used idle model, and waits for it to exit", async () => {
+    const { pool, workers, advanceMilliseconds } = harness({ rssBytes: hundredMegabytes, pool: budget(250) });
+    await pool.infer(target({ name: "a" }), INPUTS);
+    advanceMilliseconds(1_000);
+    await pool.infer(target({ name: "b" }), INPUTS);
+    advanceMilliseconds(1_000);
+    await pool.infer(target({ name: "a" }), INPUTS); // a is now the most recently used
+
+    await pool.infer(target({ name: "c", config: { ...DEFAULT_MODEL_CONFIG, memoryMb: 100 } }), INPUTS);
+    expect(workers.map((worker) => worker.terminateCalls)).toEqual([0, 1, 0]);
+    expect(pool.status().map((status) => status.name).sort()).toEqual(["a", "c"]);
+    expect(pool.statusOf("b", "1")).toMatchObject({ state: "unloaded", evictions: 1, loads: 1 });
+  });
+
+  test("the evicted worker has exited before the new one is spawned", async () => {
+    const { pool, workers, nextSpawn } = harness({ rssBytes: hundredMegabytes, pool: budget(150) });
+    await pool.infer(target({ name: "a" }), INPUTS);
+    const old = workers[0]!;
+    let exitBeforeSpawn = false;
+    const spawned = nextSpawn().then(() => (exitBeforeSpawn = old.terminateCalls === 1));
+    await pool.infer(target({ name: "b", config: { ...DEFAULT_MODEL_CONFIG, memoryMb: 100 } }), INPUTS);
+    await spawned;
+    expect(exitBeforeSpawn).toBe(true);
+  });
+
+  test("an estimate that was too low is corrected once the new worker is measured", async () => {
+    const { pool, workers, advanceMilliseconds } = harness({ rssBytes: hundredMegabytes, pool: budget(250) });
+    await pool.infer(target({ name: "a" }), INPUTS);
+    advanceMilliseconds(1_000);
+    await pool.infer(target({ name: "b" }), INPUTS);
+    // c's file is tiny (estimate 1.5 kB), so it is admitted without evicting; measured, it is 100 MB.
+    await pool.infer(target({ name: "c" }), INPUTS);
+    await until(() => workers[0]!.terminateCalls === 1);
+    expect(pool.status().map((status) => status.name).sort()).toEqual(["b", "c"]);
+    expect(pool.statusOf("a", "1").evictions).toBe(1);
+  });
+
+  test("a model with work in flight is never evicted; an idle one that was used later is", async () => {
+    const { pool, workers, advanceMilliseconds } = harness({ rssBytes: hundredMegabytes, autoInfer: false, pool: budget(250) });
+    const busy = pool.infer(target({ name: "busy" }), INPUTS);
+    await until(() => workers[0]?.inferCalls.length === 1);
+    advanceMilliseconds(1_000);
+    const idle = pool.infer(target({ name: "idle" }), INPUTS);
+    await until(() => workers[1]?.inferCalls.length === 1);
+    workers[1]!.inferCalls[0]!.reply.resolve(resultFor(workers[1]!.pid));
+    await idle;
+
+    const incoming = pool.infer(target({ name: "c", config: { ...DEFAULT_MODEL_CONFIG, memoryMb: 100 } }), INPUTS);
+    await until(() => workers.length === 3);
+    expect(workers.map((worker) => worker.terminateCalls)).toEqual([0, 1, 0]);
+    workers[2]!.inferCalls[0]?.reply.resolve(resultFor(workers[2]!.pid));
+    await until(() => workers[2]!.inferCalls.length === 1);
+    workers[2]!.inferCalls[0]!.reply.resolve(resultFor(workers[2]!.pid));
+    await incoming;
+    workers[0]!.inferCalls[0]!.reply.resolve(resultFor(workers[0]!.pid));
+    await busy;
+  });
+
+  test("when every loaded model is busy the load waits, and goes ahead as soon as one is idle", async () => {
+    const { pool, workers } = harness({ rssBytes: hundredMegabytes, autoInfer: false, pool: budget(150) });
+    const busy = pool.infer(target({ name: "a" }), INPUTS);
+    await until(() => workers[0]?.inferCalls.length === 1);
+    const waiting = pool.infer(target({ name: "b", config: { ...DEFAULT_MODEL_CONFIG, memoryMb: 100 } }), INPUTS);
+    for (let turn = 0; turn < 20; turn++) await Promise.resolve();
+    expect(workers).toHaveLength(1);
+    expect(pool.stateOf("b", "1")).toBe("unloaded");
+
+    workers[0]!.inferCalls[0]!.reply.resolve(resultFor(workers[0]!.pid));
+    await busy;
+    await until(() => workers.length === 2 && workers[1]!.inferCalls.length === 1);
+    expect(workers[0]!.terminateCalls).toBe(1);
+    workers[1]!.inferCalls[0]!.reply.resolve(resultFor(workers[1]!.pid));
+    expect(await waiting).toEqual(resultFor(workers[1]!.pid));
+  });
+
+  test("the wait is bounded by the request's deadline, then INSUFFICIENT_MEMORY", async () => {
+    const timers: FakeTimer[] = [];
+    const { pool, workers, advanceMilliseconds } = harness({ rssBytes: hundredMegabytes, autoInfer: false, timers, pool: budget(150) });
+    const busy = pool.infer(target({ name: "a", config: { ...DEFAULT_MODEL_CONFIG, keepAliveSeconds: -1 } }), INPUTS);
+    await until(() => workers[0]?.inferCalls.length === 1);
+    const waiting = pool.infer(target({ name: "b", config: { ...DEFAULT_MODEL_CONFIG, memoryMb: 100 } }), INPUTS, undefined, {
+      deadlineAtMilliseconds: START + 2_500,
+    });
+    await until(() => timers.some((timer) => !timer.cancelled));
+    const wait = timers.find((timer) => !timer.cancelled)!;
+    expect(wait.delayMilliseconds).toBe(2_500);
+    advanceMilliseconds(2_500);
+    wait.fire();
+    const error = await expectCode(waiting, "INSUFFICIENT_MEMORY");
+    expect(error.message).toContain("busy");
+    expect(error.details).toEqual({ name: "b", version: "1" });
+    expect(workers).toHaveLength(1);
+    workers[0]!.inferCalls[0]!.reply.resolve(resultFor(workers[0]!.pid));
+    await busy;
+  });
+
+  test("a model larger than the whole budget fails at once with INSUFFICIENT_MEMORY", async () => {
+    const { pool, workers } = harness({ pool: budget(100) });
+    const error = await expectCode(pool.infer(target({ config: { ...DEFAULT_MODEL_CONFIG, memoryMb: 200 } }), INPUTS), "INSUFFICIENT_MEMORY");
+    expect(error.message).toContain("200.0 MB but the memory limit is 100.0 MB");
+    expect(workers).toHaveLength(0);
+  });
+
+  test("the estimate before the first load is 1.5× the file size per replica", async () => {
+    const { pool, workers } = harness({ pool: budget(100) });
+    // 2 replicas × 1.5 × 40 MB = 120 MB > 100 MB.
+    await expectCode(pool.infer(target({ sizeBytes: 40 * MB, config: { ...DEFAULT_MODEL_CONFIG, replicas: 2 } }), INPUTS), "INSUFFICIENT_MEMORY");
+    // 1 replica × 1.5 × 40 MB = 60 MB fits.
+    await pool.infer(target({ sizeBytes: 40 * MB }), INPUTS);
+    expect(workers).toHaveLength(1);
+  });
+
+  test("maxLoadedModels evicts the least recently used idle model", async () => {
+    const { pool, workers, advanceMilliseconds } = harness({ pool: { limits: { maxLoadedModels: 2 } } });
+    await pool.infer(target({ name: "a" }), INPUTS);
+    advanceMilliseconds(1_000);
+    await pool.infer(target({ name: "b" }), INPUTS);
+    advanceMilliseconds(1_000);
+    await pool.infer(target({ name: "c" }), INPUTS);
+    expect(workers.map((worker) => worker.terminateCalls)).toEqual([1, 0, 0]);
+    expect(pool.status().map((status) => status.name).sort()).toEqual(["b", "c"]);
+  });
+
+  test("two versions of one model count as two loaded models", async () => {
+    const { pool } = harness({ pool: { limits: { maxLoadedModels: 2 } } });
+    await pool.infer(target({ version: "1" }), INPUTS);
+    await pool.infer(target({ version: "2" }), INPUTS);
+    expect(pool.status().map((status) => `${status.name}@${status.version}:${status.state}`)).toEqual(["add@1:ready", "add@2:ready"]);
+  });
+});
+
+describe("repeated load failures", () => {
+  const failing = { maxConsecutiveLoadFailures: 3, restartBackoff: { baseMilliseconds: 1_000, maxMilliseconds: 30_000 } };
+
+  test("the model is retried with exponential backoff and marked unhealthy after N failures in a row", async () => {
+    const timers: FakeTimer[] = [];
+    const { pool, workers, nextSpawn, advanceMilliseconds } = harness({ autoLoad: false, timers, pool: failing });
+    const fail = async (spawned: Promise<FakeWorker>) => (await spawned).failLoad(new ModelMoraError("MODEL_LOAD_FAILED", "bad graph"));
+
+    let spawned = nextSpawn();
+    let request = pool.infer(target(), INPUTS);
+    await fail(spawned);
+    await expectCode(request, "MODEL_LOAD_FAILED");
+    expect(pool.stateOf("add", "1")).toBe("unloaded"); // not unhealthy yet: the next request tries again
+    expect(pool.statusOf("add", "1")).toMatchObject({ consecutiveLoadFailures: 1, lastError: "bad graph" });
+
+    spawned = nextSpawn(); // the first failure is retried at once
+    request = pool.infer(target(), INPUTS);
+    await fail(spawned);
+    await expectCode(request, "MODEL_LOAD_FAILED");
+    expect(workers).toHaveLength(2);
+
+    request = pool.infer(target(), INPUTS); // after two failures: wait 1 s before spawning
+    await until(() => timers.some((timer) => !timer.cancelled));
+    const backoff = timers.find((timer) => !timer.cancelled)!;
+    expect(backoff.delayMilliseconds).toBe(1_000);
+    expect(workers).toHaveLength(2);
+    spawned = nextSpawn();
+    advanceMilliseconds(1_000);
+    backoff.cancelled = true;
+    backoff.fire();
+    await fail(spawned);
+    await expectCode(request, "MODEL_LOAD_FAILED");
+    expect(pool.stateOf("add", "1")).toBe("unhealthy");
+
+    await expectCode(pool.infer(target(), INPUTS), "UNHEALTHY_MODEL");
+    expect(workers).toHaveLength(3);
+    expect(workers.every((worker) => worker.terminateCalls === 1)).toBe(true);
+  });
+
+  test("an explicit load after failures starts at once and resets the count", async () => {
+    const { pool, workers, nextSpawn } = harness({ autoLoad: false, pool: failing });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const spawned = nextSpawn();
+      const request = pool.infer(target(), INPUTS);
+      (await spawned).failLoad(new ModelMoraError("MODEL_LOAD_FAILED", "bad graph"));
+      await expectCode(request, "MODEL_LOAD_FAILED");
+    }
+    const spawned = nextSpawn();
+    const loading = pool.load(target());
+    (await spawned).finishLoad();
+    expect(await loading).toMatchObject({ state: "ready", consecutiveLoadFailures: 0, lastError: null });
+    expect(workers).toHaveLength(3);
+  });
+
+  test("other models are unaffected by one model's failures", async () => {
+    const { pool, workers, nextSpawn } = harness({ autoLoad: false });
+    const spawned = nextSpawn();
+    const broken = pool.infer(target({ name: "broken" }), INPUTS);
+    (await spawned).failLoad(new ModelMoraError("MODEL_LOAD_FAILED", "bad graph"));
+    await expectCode(broken, "MODEL_LOAD_FAILED");
+    const healthySpawn = nextSpawn();
+    const healthy = pool.infer(target({ name: "healthy" }), INPUTS);
+    (await healthySpawn).finishLoad();
+    expect(await healthy).toEqual(resultFor(workers[1]!.pid));
+  });
+});
+
+describe("restarts after crashes", () => {
+  test("a crash is counted as a restart when the replacement loads", async () => {
+    const { pool, workers } = harness();
+    await pool.infer(target(), INPUTS);
+    workers[0]!.crash(139);
+    await workers[0]!.exited;
+    expect(pool.statusOf("add", "1")).toMatchObject({ state: "unloaded", restarts: 0, lastError: `worker ${workers[0]!.pid} exited unexpectedly (exit code 139)` });
+    await pool.infer(target(), INPUTS);
+    expect(pool.status()[0]).toMatchObject({ state: "ready", loads: 2, restarts: 1 });
+  });
+
+  test("crashes in a row back off before the next start; a successful inference resets the count", async () => {
+    const timers: FakeTimer[] = [];
+    const { pool, workers, nextSpawn, advanceMilliseconds } = harness({ timers, pool: { restartBackoff: { baseMilliseconds: 500, maxMilliseconds: 10_000 } } });
+    const config = { ...DEFAULT_MODEL_CONFIG, keepAliveSeconds: -1 };
+    await pool.infer(target({ config }), INPUTS);
+    workers[0]!.crash();
+    await workers[0]!.exited;
+    await pool.infer(target({ config }), INPUTS); // one crash: restarted at once
+    expect(live(timers)).toHaveLength(0);
+    expect(workers).toHaveLength(2);
+
+    workers[1]!.crash();
+    await workers[1]!.exited;
+    await pool.infer(target({ config }), INPUTS); // success reset the count: at once again
+    expect(live(timers)).toHaveLength(0);
+    expect(workers).toHaveLength(3);
+
+    // Two crashes with no success between them: the restart waits 500 ms.
+    workers[2]!.crash();
+    await workers[2]!.exited;
+    const spawned = nextSpawn();
+    const crashing = pool.infer(target({ config }), INPUTS);
+    const doomed = await spawned;
+    doomed.infer = () => {
+      doomed.crash();
+      return Promise.reject(new ModelMoraError("INFERENCE_FAILED", "worker process exited unexpectedly (signal SIGSEGV)"));
+    };
+    await expectCode(crashing, "INFERENCE_FAILED");
+    await doomed.exited;
+    const delayed = pool.infer(target({ config }), INPUTS);
+    await until(() => live(timers).length === 1);
+    expect(live(timers)[0]!.delayMilliseconds).toBe(500);
+    expect(workers).toHaveLength(4);
+    advanceMilliseconds(500);
+    const timer = live(timers)[0]!;
+    timer.cancelled = true;
+    timer.fire();
+    await delayed;
+    expect(workers).toHaveLength(5);
+  });
+
+  test("a lost replica is replaced in the background while the other keeps serving", async () => {
+    const { pool, workers, nextSpawn } = harness({ autoLoad: false });
+    const config = { ...DEFAULT_MODEL_CONFIG, replicas: 2 };
+    const first = nextSpawn();
+    const loading = pool.load(target({ config }));
+    (await first).finishLoad();
+    await until(() => workers.length === 2);
+    workers[1]!.finishLoad();
+    await loading;
+
+    workers[0]!.crash();
+    await workers[0]!.exited;
+    expect(pool.status()[0]!.pids).toEqual([workers[1]!.pid]);
+
+    const replacement = nextSpawn();
+    const served = await pool.infer(target({ config }), INPUTS);
+    expect(served).toEqual(resultFor(workers[1]!.pid)); // not sent to the replacement still loading
+    (await replacement).finishLoad();
+    await until(() => pool.status()[0]!.pids.length === 2);
+    expect(pool.status()[0]).toMatchObject({ pids: [workers[1]!.pid, workers[2]!.pid], restarts: 1 });
+  });
+});
+
+describe("per-request keep-alive", () => {
+  test("a request's keepAliveSeconds replaces the model's from then on", async () => {
+    const timers: FakeTimer[] = [];
+    const { pool, workers } = harness({ timers });
+    const config = { ...DEFAULT_MODEL_CONFIG, keepAliveSeconds: 300 };
+    await pool.infer(target({ config }), INPUTS);
+    expect(live(timers).map((timer) => timer.delayMilliseconds)).toEqual([300_000]);
+    await pool.infer(target({ config }), INPUTS, undefined, { keepAliveSeconds: 0 });
+    expect(live(timers).map((timer) => timer.delayMilliseconds)).toEqual([0]);
+    const timer = live(timers)[0]!;
+    timer.cancelled = true;
+    timer.fire();
+    await until(() => workers[0]!.terminateCalls === 1);
+  });
+
+  test("-1 on a request keeps the model loaded", async () => {
+    const timers: FakeTimer[] = [];
+    const { pool } = harness({ timers });
+    await pool.infer(target(), INPUTS, undefined, { keepAliveSeconds: -1 });
+    expect(live(timers)).toHaveLength(0);
+  });
+});
+
+function live(timers: FakeTimer[]): FakeTimer[] {
+  return timers.filter((timer) => !timer.cancelled);
+}

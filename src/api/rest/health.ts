@@ -1,4 +1,4 @@
-/** `/health/live` (the process answers), `/health/ready` (database reachable, not shutting down), `/health/models`. */
+/** `/health/live` (the process answers), `/health/ready` (database reachable, preloaded, not shutting down), `/health/models`. */
 import { Elysia } from "elysia";
 import type { ModelsService } from "../../inference/models-service.ts";
 import type { WorkerPool } from "../../lifecycle/pool.ts";
@@ -38,13 +38,15 @@ export function healthPlugin(readiness: Readiness, models: ModelsService, pool: 
     )
     .get(
       "/models",
-      async () => {
-        const workers = pool.status();
-        return (await models.list()).map((model) => {
-          const worker = workers.find((candidate) => candidate.name === model.name && candidate.version === model.activeVersion);
-          return { name: model.name, version: model.activeVersion, state: model.state, pid: worker?.pid ?? null, provider: worker?.provider ?? null, lastError: worker?.lastError ?? null };
-        });
+      async () =>
+        (await models.list()).map((model) => {
+          const { pids: _pids, replicaInFlight: _replicaInFlight, ...status } = pool.statusOf(model.name, model.activeVersion);
+          return status;
+        }),
+      {
+        detail: {
+          summary: "Per model (its active version): state, pid, rssBytes, provider, loads, evictions, restarts, lastUsedAt, lastError",
+        },
       },
-      { detail: { summary: "Per-model state of the active version" } },
     );
 }

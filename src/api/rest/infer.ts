@@ -1,27 +1,57 @@
-/** `POST /api/v1/infer/{name}`: synchronous inference with KServe-v2-style JSON tensors. */
-import { Elysia } from "elysia";
+/**
+ * Synchronous inference with KServe-v2 JSON tensors: `POST /api/v1/infer/{name}` (version as a
+ * query parameter) and the KServe paths `POST /v2/models/{name}[/versions/{version}]/infer`.
+ */
+import { Elysia, type Static } from "elysia";
 import { parsePriority } from "../../inference/priority.ts";
-import type { InferenceService } from "../../inference/service.ts";
+import type { InferenceRequest, InferenceService } from "../../inference/service.ts";
 import { ErrorModel, InferBody } from "./schemas.ts";
 
+const INFER_ERRORS = { 400: ErrorModel, 404: ErrorModel, 429: ErrorModel, 499: ErrorModel, 500: ErrorModel, 503: ErrorModel, 504: ErrorModel };
+
+interface InferCall {
+  model: string;
+  version: string | undefined;
+  body: Static<typeof InferBody>;
+  headers: Record<string, string | undefined>;
+  request: Request;
+}
+
+/** One mapping from an HTTP call to the service's request, whichever path it came in on. */
+function toInferenceRequest({ model, version, body, headers, request }: InferCall): InferenceRequest {
+  const parameters = body.parameters;
+  return {
+    model,
+    version,
+    id: body.id,
+    inputs: body.inputs,
+    outputs: body.outputs,
+    priority: parsePriority(parameters?.priority ?? headers["x-priority"], parameters?.priority !== undefined ? "parameters.priority" : "x-priority"),
+    timeoutMicroseconds: parameters?.timeout_ms === undefined ? undefined : Math.round(parameters.timeout_ms * 1000),
+    keepAliveSeconds: parameters?.keep_alive_seconds,
+    signal: request.signal,
+  };
+}
+
 export function inferPlugin(inference: InferenceService) {
-  return new Elysia({ name: "infer", prefix: "/api/v1/infer", detail: { tags: ["inference"] } }).post(
-    "/:name",
-    ({ params, body, headers, query, request }) =>
-      inference.infer({
-        model: params.name,
-        version: query.version,
-        id: body.id,
-        inputs: body.inputs,
-        outputs: body.outputs,
-        priority: parsePriority(body.parameters?.priority ?? headers["x-priority"], body.parameters?.priority !== undefined ? "parameters.priority" : "x-priority"),
-        timeoutMicroseconds: body.parameters?.timeout_ms === undefined ? undefined : Math.round(body.parameters.timeout_ms * 1000),
-        signal: request.signal,
-      }),
-    {
-      body: InferBody,
-      response: { 400: ErrorModel, 404: ErrorModel, 429: ErrorModel, 500: ErrorModel, 503: ErrorModel, 504: ErrorModel },
-      detail: { summary: "Run inference (priority from parameters.priority or the x-priority header)" },
-    },
-  );
+  return new Elysia({ name: "infer", detail: { tags: ["inference"] } })
+    .post(
+      "/api/v1/infer/:name",
+      ({ params, body, headers, query, request }) => inference.infer(toInferenceRequest({ model: params.name, version: query.version, body, headers, request })),
+      {
+        body: InferBody,
+        response: INFER_ERRORS,
+        detail: { summary: "Run inference (priority from parameters.priority or the x-priority header; ?version= picks a version)" },
+      },
+    )
+    .post(
+      "/v2/models/:name/infer",
+      ({ params, body, headers, request }) => inference.infer(toInferenceRequest({ model: params.name, version: undefined, body, headers, request })),
+      { body: InferBody, response: INFER_ERRORS, detail: { summary: "KServe v2 inference on the model's active version" } },
+    )
+    .post(
+      "/v2/models/:name/versions/:version/infer",
+      ({ params, body, headers, request }) => inference.infer(toInferenceRequest({ model: params.name, version: params.version, body, headers, request })),
+      { body: InferBody, response: INFER_ERRORS, detail: { summary: "KServe v2 inference on one version (it may run beside the active one)" } },
+    );
 }

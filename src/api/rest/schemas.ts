@@ -81,6 +81,7 @@ export const InferBody = t.Object({
       {
         priority: t.Optional(t.Union([t.Integer(), t.String()])),
         timeout_ms: t.Optional(t.Number({ exclusiveMinimum: 0 })),
+        keep_alive_seconds: t.Optional(t.Integer({ minimum: -1, description: "how long the model stays loaded after this request; 0 = unload when idle, -1 = forever" })),
       },
       { additionalProperties: true },
     ),
