@@ -18,10 +18,11 @@ serve flags (each also settable by environment variable):
   --grpc-port PORT         MODELMORA_GRPC_PORT       default 50051
   --data-dir DIR           MODELMORA_DATA_DIR        default ./data (PGlite database + model cache)
   --database-url URL       DATABASE_URL              postgres://… to use PostgreSQL instead of PGlite
-  --memory-limit-mb N      MODELMORA_MEMORY_LIMIT_MB
-  --max-loaded-models N    MODELMORA_MAX_LOADED_MODELS
-  --max-body-mb N          MODELMORA_MAX_BODY_MB     default 64
-  --shutdown-grace-seconds N  MODELMORA_SHUTDOWN_GRACE_SECONDS  default 10 (SIGTERM/SIGINT: queued requests finish first)
+  --memory-limit-mb N      MODELMORA_MEMORY_LIMIT_MB      budget for all workers' RSS; idle models evicted LRU
+  --max-loaded-models N    MODELMORA_MAX_LOADED_MODELS    cap on model versions loaded at once
+  --max-body-mb N          MODELMORA_MAX_BODY_MB          default 64
+  --shutdown-grace-seconds N
+                           MODELMORA_SHUTDOWN_GRACE_SECONDS  default 10: queued requests finish first
 `;
 
 async function main(argv: string[]): Promise<number> {

@@ -7,8 +7,9 @@
  * - a load starts only when the model fits the memory budget and the loaded-models cap, after the
  *   idle models evicted to make room are gone (least recently used first; a model with work in
  *   flight is never evicted); otherwise the caller waits for room until its deadline;
- * - a model whose load failed `maxConsecutiveLoadFailures` times in a row (or whose file no longer
- *   matches its checksum) is `unhealthy` and never routed to, until an explicit `load`;
+ * - a model whose load failed `maxConsecutiveLoadFailures` times in a row (a broken file, a file
+ *   that no longer matches its checksum, a failing warm-up) is `unhealthy` and never routed to,
+ *   until an explicit `load`;
  * - a worker that exits unexpectedly fails only its own in-flight batches (WorkerHandle does
  *   that) and is dropped from its model; a lost replica is replaced on the next request, and when
  *   none is left the next request loads the model again; repeated failures back off exponentially;
@@ -389,7 +390,7 @@ export class WorkerPool {
       history.consecutiveLoadFailures++;
       history.lastFailureAtMilliseconds = this.now().getTime();
       history.lastError = failure.message;
-      const unhealthy = failure.code === "CHECKSUM_MISMATCH" || history.consecutiveLoadFailures >= this.maxConsecutiveLoadFailures;
+      const unhealthy = history.consecutiveLoadFailures >= this.maxConsecutiveLoadFailures;
       Object.assign(entry, { state: "unhealthy", loading: undefined, replicas: [] });
       // Not yet unhealthy: forgotten, so the next request tries again (after the backoff).
       if (!unhealthy && this.entries.get(entry.key) === entry) this.entries.delete(entry.key);

@@ -5,7 +5,7 @@
  */
 import path from "node:path";
 import pino from "pino";
-import { resolveConfig } from "../../src/config.ts";
+import { type Config, resolveConfig } from "../../src/config.ts";
 import { type ServerCore, createServerCore } from "../../src/server.ts";
 import { type FixtureModels, writeFixtureModels } from "../fixtures/models.ts";
 import { temporaryDirectory } from "./temporary-directory.ts";
@@ -14,9 +14,12 @@ import { testDatabase } from "./test-database.ts";
 export interface CoreFixture extends AsyncDisposable {
   core: ServerCore;
   fixtures: FixtureModels;
+  /** The data directory: model cache (and PGlite files unless DATABASE_URL is set). */
+  dataDir: string;
 }
 
-export async function startCore(settings: { maxBodyMb?: string } = {}): Promise<CoreFixture> {
+/** `settings` are config values as the environment would give them (e.g. `{ memoryLimitMb: "300" }`). */
+export async function startCore(settings: Partial<Record<keyof Config, string>> = {}): Promise<CoreFixture> {
   const directory = await temporaryDirectory();
   const fixtures = await writeFixtureModels(path.join(directory.path, "fixtures"));
   const dataDir = path.join(directory.path, "data");
@@ -25,6 +28,7 @@ export async function startCore(settings: { maxBodyMb?: string } = {}): Promise<
   return {
     core,
     fixtures,
+    dataDir,
     async [Symbol.asyncDispose]() {
       await core.close();
       await database[Symbol.asyncDispose]();
