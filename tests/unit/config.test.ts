@@ -49,6 +49,7 @@ describe("environment overrides", () => {
       MODELMORA_MEMORY_LIMIT_MB: "2048",
       MODELMORA_MAX_LOADED_MODELS: "3",
       MODELMORA_MAX_BODY_MB: "16",
+      MODELMORA_SHUTDOWN_GRACE_SECONDS: "2.5",
     });
     expect(config).toEqual({
       host: "0.0.0.0",
@@ -59,7 +60,7 @@ describe("environment overrides", () => {
       memoryLimitMb: 2048,
       maxLoadedModels: 3,
       maxBodyMb: 16,
-      shutdownGraceSeconds: 10,
+      shutdownGraceSeconds: 2.5,
     });
   });
 
@@ -110,6 +111,7 @@ describe("flags", () => {
         "--memory-limit-mb", "512",
         "--max-loaded-models", "2",
         "--max-body-mb", "8",
+        "--shutdown-grace-seconds", "30",
       ],
       {},
     );
@@ -122,7 +124,7 @@ describe("flags", () => {
       memoryLimitMb: 512,
       maxLoadedModels: 2,
       maxBodyMb: 8,
-      shutdownGraceSeconds: 10,
+      shutdownGraceSeconds: 30,
     });
   });
 
