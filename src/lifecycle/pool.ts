@@ -184,6 +184,8 @@ export class WorkerPool {
       entry.cancelIdleTimer?.();
       entry.cancelIdleTimer = undefined;
     }
+    // Shutdown began while this caller waited for the load: do not send work to a stopping worker.
+    if (this.closed) throw shuttingDown();
     const replica = leastBusy(entry.replicas);
     replica.inFlight++;
     entry.history.lastUsedAt = this.now();
@@ -191,6 +193,10 @@ export class WorkerPool {
       const result = await replica.worker.infer(items, outputNames);
       if (entry.history.consecutiveCrashes !== 0) entry.history.consecutiveCrashes = 0;
       return result;
+    } catch (error) {
+      // The grace period ran out and close() stopped the worker under this request.
+      if (this.closed && !(error instanceof WorkerGoneError)) throw shuttingDown();
+      throw error;
     } finally {
       replica.inFlight--;
       entry.history.lastUsedAt = this.now();
@@ -292,7 +298,7 @@ export class WorkerPool {
     const key = keyOf(target.name, target.version);
     const waitUntil = deadlineAtMilliseconds ?? this.now().getTime() + this.capacityWaitMilliseconds;
     for (;;) {
-      if (this.closed) throw new ModelMoraError("SHUTTING_DOWN", "server is shutting down");
+      if (this.closed) throw shuttingDown();
       const entry = this.entries.get(key);
       if (entry?.state === "ready") {
         if (entry.replicas.length < replicaCountOf(entry.target) && !entry.replenishing) void this.replenish(entry);
@@ -407,6 +413,7 @@ export class WorkerPool {
       );
       await Promise.all(spawned.map((worker) => worker.terminate()));
       this.notifyCapacity();
+      if (this.closed) throw shuttingDown(); // cut short by close(), not the model's fault
       throw failure.code === "CHECKSUM_MISMATCH" || failure.code === "MODEL_LOAD_FAILED"
         ? failure
         : new ModelMoraError("MODEL_LOAD_FAILED", failure.message);
@@ -537,6 +544,8 @@ export class WorkerPool {
   /** Removes the entry at once (so admission no longer counts it), then waits for its workers to exit. */
   private async stop(entry: Entry): Promise<void> {
     if (this.entries.get(entry.key) === entry) this.entries.delete(entry.key);
+    // At shutdown a load in progress is cut short rather than waited for.
+    if (entry.loading && this.closed) for (const replica of entry.replicas) void replica.worker.terminate();
     if (entry.loading) await entry.loading.catch(() => undefined);
     // A timer that fires before this is harmless: it finds the entry gone from the map.
     entry.cancelIdleTimer?.();
@@ -669,6 +678,10 @@ function insufficientMemory(target: LoadTarget, reason: string): ModelMoraError 
     name: target.name,
     version: target.version,
   });
+}
+
+function shuttingDown(): ModelMoraError {
+  return new ModelMoraError("SHUTTING_DOWN", "server is shutting down");
 }
 
 function keyOf(name: string, version: string): string {

@@ -73,6 +73,8 @@ class WorkerProcess implements WorkerHandle {
   private signalReady!: () => void;
   private exitInfo: WorkerExit | undefined;
   private channelOpen = true;
+  /** `terminate` was called: pending requests fail as "stopped", not as a crash. */
+  private stopRequested = false;
 
   constructor() {
     this.readyForLoad = new Promise((resolve) => (this.signalReady = resolve));
@@ -95,7 +97,7 @@ class WorkerProcess implements WorkerHandle {
 
   async load(request: Omit<LoadMessage, "type">): Promise<LoadedSignature> {
     await Promise.race([this.readyForLoad, this.exited]);
-    if (this.exitInfo) throw exitError(this.exitInfo, "MODEL_LOAD_FAILED");
+    if (this.exitInfo) throw exitError(this.exitInfo, "MODEL_LOAD_FAILED", this.stopRequested);
     return new Promise<LoadedSignature>((resolve, reject) => {
       this.pendingLoad = { resolve: resolve as (value: never) => void, reject };
       this.process.send({ type: "load", ...request } satisfies LoadMessage);
@@ -118,6 +120,7 @@ class WorkerProcess implements WorkerHandle {
 
   async terminate(graceMilliseconds = 2000): Promise<WorkerExit> {
     if (!this.exitInfo) {
+      this.stopRequested = true;
       this.process.kill("SIGTERM");
       const timer = setTimeout(() => this.process.kill("SIGKILL"), graceMilliseconds);
       await this.exited;
@@ -164,8 +167,8 @@ class WorkerProcess implements WorkerHandle {
   }
 
   private failAll(exit: WorkerExit): void {
-    this.settleLoad((pending) => pending.reject(exitError(exit, "MODEL_LOAD_FAILED")));
-    for (const pending of this.pending.values()) pending.reject(exitError(exit, "INFERENCE_FAILED"));
+    this.settleLoad((pending) => pending.reject(exitError(exit, "MODEL_LOAD_FAILED", this.stopRequested)));
+    for (const pending of this.pending.values()) pending.reject(exitError(exit, "INFERENCE_FAILED", this.stopRequested));
     this.pending.clear();
   }
 }
@@ -186,7 +189,8 @@ function isRunning(pid: number): boolean {
   return state !== "Z" && state !== "X";
 }
 
-function exitError(exit: WorkerExit, code: "MODEL_LOAD_FAILED" | "INFERENCE_FAILED"): ModelMoraError {
+function exitError(exit: WorkerExit, code: "MODEL_LOAD_FAILED" | "INFERENCE_FAILED", stopRequested: boolean): ModelMoraError {
   const reason = exit.signalCode ? `signal ${exit.signalCode}` : `exit code ${exit.exitCode}`;
-  return new ModelMoraError(code, `worker process exited unexpectedly (${reason})`, { exitCode: exit.exitCode, signal: exit.signalCode });
+  const what = stopRequested ? "was stopped (unloaded or shutting down)" : "exited unexpectedly";
+  return new ModelMoraError(code, `worker process ${what} (${reason})`, { exitCode: exit.exitCode, signal: exit.signalCode });
 }

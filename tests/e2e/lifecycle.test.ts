@@ -8,7 +8,7 @@
  * condition with a bound.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { type FixtureModels, referenceAdd, referenceSlow, writeFixtureModels } from "../fixtures/models.ts";
 import { type ServerProcess, startServerProcess } from "../support/server-fixture.ts";
@@ -21,14 +21,32 @@ const FIXTURE_TOLERANCE = 1e-6;
 /** Upper bound for every polled condition (a queue filling, a process exiting). */
 const POLL_BOUND_MILLISECONDS = 15_000;
 
+/**
+ * How long a server with a 1 s grace period may take to exit after SIGTERM: the grace period, up
+ * to 2 s for a worker to die after its SIGTERM (the pool's SIGKILL fallback), up to 1 s for open
+ * connections to close, and 1 s for process teardown. The queued work it abandons is longer.
+ */
+const SHUTDOWN_BOUND_MILLISECONDS = 5_000;
+
 /** How often the queue is polled while waiting for it to fill. */
 const POLL_INTERVAL_MILLISECONDS = 20;
 
-/** The issue's requirement: after unload, server RSS + workers' RSS is back within 5 MB of before the load. */
-const RSS_RETURN_BOUND_BYTES = 5 * 1024 * 1024;
+/**
+ * The issue's requirement: after unload, server RSS + workers' RSS is back within 5 MB of what it
+ * was before the load. 5,000,000 bytes: the stricter reading of "MB".
+ */
+const RSS_RETURN_BOUND_BYTES = 5_000_000;
+
+/** RSS counts as settled once this many consecutive samples, this far apart, lie within the spread. */
+const RSS_SETTLED_SAMPLES = 10;
+const RSS_SAMPLE_INTERVAL_MILLISECONDS = 100;
+const RSS_SETTLED_SPREAD_BYTES = 512 * 1024;
 
 /** Inferences per load/unload cycle in the memory test. */
 const CYCLE_INFERENCES = 20;
+
+/** Load/unload cycles run before the memory test's "before" reading (see the test for why two). */
+const WARM_UP_CYCLES = 2;
 
 /** What a client saw: an HTTP answer, or no answer at all (refused or reset connection). */
 type Outcome = { kind: "response"; status: number; body: any } | { kind: "connection-error"; message: string };
@@ -86,11 +104,42 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/** Pids of `pid`'s child processes (its workers), from /proc/<pid>/task/<tid>/children. */
+function childPids(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`).flatMap((task) =>
+    readFileSync(`/proc/${pid}/task/${task}/children`, "utf8")
+      .split(" ")
+      .filter((word) => word.trim() !== "")
+      .map(Number),
+  );
+}
+
+const mebibytes = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(2)} MiB`;
+
 /** VmRSS of `pid` in bytes, read from /proc. */
 function residentBytes(pid: number): number {
   const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   if (!match) throw new Error(`no VmRSS for process ${pid}`);
   return Number(match[1]) * 1024;
+}
+
+/**
+ * VmRSS of `pid` once it has stopped moving: sampled every `RSS_SAMPLE_INTERVAL_MILLISECONDS`
+ * until the last `RSS_SETTLED_SAMPLES` samples lie within `RSS_SETTLED_SPREAD_BYTES`. Read straight
+ * after a burst of requests, a Bun process's RSS still holds garbage its collector frees on its
+ * own a moment later (measured: up to +17 MiB, gone within about a second of idling), which is
+ * not memory the unload failed to return.
+ */
+async function settledResidentBytes(pid: number): Promise<number> {
+  const samples: number[] = [];
+  const deadline = performance.now() + POLL_BOUND_MILLISECONDS;
+  for (;;) {
+    samples.push(residentBytes(pid));
+    const recent = samples.slice(-RSS_SETTLED_SAMPLES);
+    if (recent.length === RSS_SETTLED_SAMPLES && Math.max(...recent) - Math.min(...recent) <= RSS_SETTLED_SPREAD_BYTES) return recent.at(-1)!;
+    if (performance.now() > deadline) throw new Error(`RSS of ${pid} did not settle within ${POLL_BOUND_MILLISECONDS} ms: ${samples.map(mebibytes).join(", ")}`);
+    await Bun.sleep(RSS_SAMPLE_INTERVAL_MILLISECONDS);
+  }
 }
 
 function expectClose(actual: number[], expected: ArrayLike<number>, tolerance: number): void {
@@ -99,8 +148,6 @@ function expectClose(actual: number[], expected: ArrayLike<number>, tolerance: n
   for (let index = 0; index < expected.length; index++) worst = Math.max(worst, Math.abs(actual[index]! - expected[index]!));
   expect(worst).toBeLessThanOrEqual(tolerance);
 }
-
-const mebibytes = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(2)} MiB`;
 
 let directory: TemporaryDirectory;
 let fixtures: FixtureModels;
@@ -160,14 +207,16 @@ describe("graceful shutdown", () => {
     await using database = await testDatabase(dataDir);
     await using server = await startServerProcess({ dataDir, databaseUrl: database.databaseUrl });
     const { inputs, outcomes, workerPid } = await queueSlowRequests(server, 3);
+    const children = childPids(server.process.pid);
+    expect(children).toContain(workerPid);
 
     await sendSigterm(server);
     const late = await post(server.baseUrl, "/api/v1/infer/slow", slowBody(slowInput(99)));
     if (late.kind === "response") expect({ status: late.status, code: late.body?.code }).toEqual({ status: 503, code: "SHUTTING_DOWN" });
     else expect(late.kind).toBe("connection-error");
+    console.log(`request after SIGTERM: ${late.kind === "response" ? `${late.status} ${late.body?.code}` : `connection error (${late.message})`}`);
 
-    const t0 = performance.now();
-    const answered = await Promise.all(outcomes.map((o) => o.then((v) => (console.log("answer at", performance.now() - t0), v))));
+    const answered = await Promise.all(outcomes);
     for (const [index, outcome] of answered.entries()) {
       expect(outcome).toMatchObject({ kind: "response", status: 200 });
       if (outcome.kind !== "response") continue;
@@ -177,7 +226,7 @@ describe("graceful shutdown", () => {
 
     expect(await server.process.exited).toBe(0);
     expect(server.process.signalCode).toBeNull();
-    await waitFor(`worker ${workerPid} to exit`, () => !processAlive(workerPid));
+    await waitFor(`the server's children ${children.join(", ")} to exit`, () => !children.some(processAlive));
     expect(server.logs).toContainEqual(expect.objectContaining({ event: "shutdown_drained", outcome: "drained" }));
   });
 
@@ -187,17 +236,35 @@ describe("graceful shutdown", () => {
     await using server = await startServerProcess({ dataDir, databaseUrl: database.databaseUrl, extraArgs: ["--shutdown-grace-seconds", "1"] });
     // 1 running + 3 queued ≈ 3.2 s of work against a 1 s grace period.
     const { outcomes, workerPid, inputs } = await queueSlowRequests(server, 4);
+    const children = childPids(server.process.pid);
+    expect(children).toContain(workerPid);
 
     const signalledAt = performance.now();
     await sendSigterm(server);
     const exitCode = await server.process.exited;
     const exitedAfterMilliseconds = performance.now() - signalledAt;
-    const answered = await Promise.all(outcomes);
-    console.log(JSON.stringify({ exitedAfterMilliseconds, answered: answered.map((o) => (o.kind === "response" ? { status: o.status, code: o.body?.code, error: o.body?.error } : o)) }));
     expect(exitCode).toBe(0);
-    void inputs;
-    console.log(server.logs.filter((l) => l.time !== undefined).slice(-8).map((l) => `${l.time} ${l.event} ${l.outcome ?? ""} ${l.msg}`).join("\n"));
-    await waitFor(`worker ${workerPid} to exit`, () => !processAlive(workerPid));
+    expect(server.process.signalCode).toBeNull();
+    expect(exitedAfterMilliseconds).toBeLessThan(SHUTDOWN_BOUND_MILLISECONDS);
+
+    // One worker runs the requests one at a time, so when the grace period ends some have
+    // finished (200, correct); the one running when the worker is stopped and those still queued
+    // get 503 SHUTTING_DOWN (retryable elsewhere), never a 500. Every client gets an answer.
+    const answered = await Promise.all(outcomes);
+    const byStatus = new Map<number, number>();
+    for (const [index, outcome] of answered.entries()) {
+      if (outcome.kind !== "response") throw new Error(`request ${index} got no answer: ${outcome.message}`);
+      byStatus.set(outcome.status, (byStatus.get(outcome.status) ?? 0) + 1);
+      if (outcome.status === 200) {
+        expectClose(outcome.body.outputs[0].data, referenceSlow(inputs[index]!), FIXTURE_TOLERANCE);
+      } else {
+        expect({ status: outcome.status, code: outcome.body?.code }).toEqual({ status: 503, code: "SHUTTING_DOWN" });
+      }
+    }
+    console.log(`grace expiry: exited ${exitedAfterMilliseconds.toFixed(0)} ms after SIGTERM; answers by status ${JSON.stringify(Object.fromEntries(byStatus))}`);
+    expect(byStatus.get(503) ?? 0).toBeGreaterThanOrEqual(2);
+
+    await waitFor(`the server's children ${children.join(", ")} to exit`, () => !children.some(processAlive));
     expect(server.logs).toContainEqual(expect.objectContaining({ event: "shutdown_drained", outcome: "grace_expired" }));
   });
 });
@@ -220,33 +287,47 @@ describe("memory", () => {
         { name: "b", shape: [1, 4], datatype: "FP32", data: Array.from(b) },
       ],
     };
-    /** Loads the worker (first inference), serves the rest, unloads; returns the worker pid. */
-    const cycle = async (): Promise<number> => {
+    /**
+     * Loads the worker (first inference), serves the rest, unloads, and waits for the server's RSS
+     * to settle. Returns the workers' RSS while loaded and the server's settled RSS after.
+     */
+    const cycle = async (): Promise<{ workersWhileLoaded: number; settledServer: number }> => {
       for (let request = 0; request < CYCLE_INFERENCES; request++) {
         const outcome = await post(server.baseUrl, "/api/v1/infer/add", body);
         expect(outcome).toMatchObject({ kind: "response", status: 200 });
         if (outcome.kind === "response") expectClose(outcome.body.outputs[0].data, expected, FIXTURE_TOLERANCE);
       }
-      const loaded = (await serverStatus(server.baseUrl)).models.find((model) => model.name === "add");
-      expect(loaded?.pids).toHaveLength(1);
-      const workerPid = loaded!.pids[0]!;
+      const loaded = await serverStatus(server.baseUrl);
+      const worker = loaded.models.find((model) => model.name === "add");
+      expect(worker?.pids).toHaveLength(1);
+      const workerPid = worker!.pids[0]!;
       expect(await post(server.baseUrl, "/api/v1/models/add/unload")).toMatchObject({ kind: "response", status: 200, body: { name: "add", state: "unloaded" } });
       await waitFor(`worker ${workerPid} to exit`, () => !processAlive(workerPid));
-      return workerPid;
+      return { workersWhileLoaded: loaded.memory.workersRssBytes, settledServer: await settledResidentBytes(serverPid) };
     };
 
-    // Warm-up: the first cycle creates lazily initialised server state (scheduler, routes' JIT,
-    // worker spawn machinery, connection buffers) that stays for the life of the server.
-    await cycle();
-    const before = residentBytes(serverPid);
+    // Warm-up: load/unload cycles create server state that lives as long as the server whether or
+    // not a model is loaded (the model's scheduler, JIT-compiled request paths, the worker spawn and
+    // IPC machinery, allocator arenas); measuring from before them would count it. One cycle is not
+    // enough to reach steady state: with settled RSS read after each cycle, the second cycle still
+    // added a one-off ~2.7 MiB (server on PostgreSQL: 69.4 → 72.1 MiB, then 72.0, 72.4, …), so two
+    // cycles run before the "before" reading. Each cycle ends with a settled reading, so the idle
+    // time lets the collector finish between cycles: run back to back, the reading after the
+    // second cycle was sometimes 6 MiB above the floor a third cycle went back to.
+    let before = 0;
+    for (let warmUp = 0; warmUp < WARM_UP_CYCLES; warmUp++) before = (await cycle()).settledServer;
 
-    await cycle();
+    const { workersWhileLoaded, settledServer } = await cycle();
     const status = await serverStatus(server.baseUrl);
     expect(status.models).toEqual([]);
     expect(status.memory.workersRssBytes).toBe(0);
-    const after = residentBytes(serverPid) + status.memory.workersRssBytes;
+    expect(childPids(serverPid)).toEqual([]);
+    const after = settledServer + status.memory.workersRssBytes;
 
-    console.log(`server RSS before load ${mebibytes(before)} (${before} B); after unload, server + workers ${mebibytes(after)} (${after} B); difference ${mebibytes(after - before)}`);
+    console.log(
+      `RSS: server before load ${mebibytes(before)} (${before} B); workers while loaded ${mebibytes(workersWhileLoaded)}; ` +
+        `server + workers after unload ${mebibytes(after)} (${after} B); difference ${mebibytes(after - before)} (${after - before} B)`,
+    );
     expect(Math.abs(after - before)).toBeLessThanOrEqual(RSS_RETURN_BOUND_BYTES);
   });
 });

@@ -6,6 +6,7 @@
  * - `DATABASE_URL` set (CI's second pass): a fresh PostgreSQL database per test, created through
  *   that URL and dropped on dispose, so tests never share rows.
  */
+import { rmSync } from "node:fs";
 import { cp, mkdir, mkdtemp } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -19,8 +20,10 @@ export interface TestDatabase extends AsyncDisposable {
 
 let pgliteTemplate: Promise<string> | undefined;
 
+/** Made once per test process and removed when it exits. */
 async function makePgliteTemplate(): Promise<string> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "modelmora-pglite-template-"));
+  process.once("exit", () => rmSync(dataDir, { recursive: true, force: true }));
   const database = await openDatabase({ dataDir });
   await database.close();
   return path.join(dataDir, "pgdata");

@@ -71,9 +71,11 @@ class FakeWorker implements WorkerHandle {
     return reply.promise;
   }
 
+  /** Like the real worker: a load still pending fails when the process is stopped. */
   terminate(): Promise<WorkerExit> {
     this.terminateCalls++;
     this.exit.resolve({ exitCode: null, signalCode: "SIGTERM" });
+    this.loadReply.reject(new ModelMoraError("MODEL_LOAD_FAILED", "worker process was stopped (unloaded or shutting down) (signal SIGTERM)"));
     return this.exited;
   }
 
@@ -715,17 +717,29 @@ describe("close", () => {
     expect(workers).toHaveLength(1);
   });
 
-  test("waits for a load in progress and terminates its worker", async () => {
+  test("cuts a load in progress short: its worker is stopped at once and the waiting callers get SHUTTING_DOWN", async () => {
     const { pool, nextSpawn } = harness({ autoLoad: false });
     const spawned = nextSpawn();
     const loading = pool.load(target());
+    const waiting = pool.infer(target(), INPUTS);
     const worker = await spawned;
-    const closing = pool.close();
-    worker.finishLoad();
-    await closing;
-    await loading.catch(() => undefined);
-    expect(worker.terminateCalls).toBe(1);
+    await pool.close();
+    expect(worker.terminateCalls).toBeGreaterThanOrEqual(1);
+    expect(worker.inferCalls).toHaveLength(0);
+    await expectCode(loading, "SHUTTING_DOWN");
+    await expectCode(waiting, "SHUTTING_DOWN");
     expect(pool.status()).toEqual([]);
+  });
+
+  test("a request running when close() stops its worker gets SHUTTING_DOWN, not INFERENCE_FAILED", async () => {
+    const { pool, workers } = harness({ autoInfer: false });
+    await pool.load(target());
+    const running = pool.infer(target(), INPUTS);
+    await untilInferCalls(workers[0]!, 1);
+    const closing = pool.close();
+    workers[0]!.inferCalls[0]!.reply.reject(new ModelMoraError("INFERENCE_FAILED", "worker process was stopped (unloaded or shutting down) (signal SIGTERM)"));
+    await closing;
+    await expectCode(running, "SHUTTING_DOWN");
   });
 });
 
