@@ -13,11 +13,10 @@
  * Run: `bun bench/coldstart.ts [--repetitions 7]` (env BENCH_COLDSTART_REPETITIONS), or
  * `bun bench/run.ts coldstart`.
  */
-import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { elementCount, pseudoRandomValues } from "./lib/data.ts";
-import { Children, type ListeningServer } from "./lib/processes.ts";
+import { type Children, type ListeningServer, withBenchSandbox } from "./lib/processes.ts";
 import { describeMachine, gitDescription, machineLine, markdownTable, ratio, significant, verdict } from "./lib/report.ts";
 
 const ROOT = path.resolve(import.meta.dir, "..");
@@ -186,22 +185,10 @@ function goalsTable(inProcess: readonly InProcessSample[], modelmora: readonly M
 }
 
 export async function runColdstartBench(options: ColdstartOptions): Promise<void> {
-  const children = new Children();
-  const directory = await mkdtemp(path.join(os.tmpdir(), "modelmora-coldstart-"));
-  // Called from `finally` and from a signal, possibly both at once: one cleanup, shared.
-  let cleaning: Promise<void> | undefined;
-  const cleanUp = () =>
-    (cleaning ??= (async () => {
-      await children.stopAll();
-      await rm(directory, { recursive: true, force: true });
-    })());
-  const onSignal = (signal: NodeJS.Signals) => void cleanUp().then(() => process.exit(signal === "SIGINT" ? 130 : 143));
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
-  const machine = describeMachine();
-  const loadAverage = os.loadavg()[0]!;
-  const startedAt = performance.now();
-  try {
+  await withBenchSandbox("modelmora-coldstart-", async (children, directory) => {
+    const machine = describeMachine();
+    const loadAverage = os.loadavg()[0]!;
+    const startedAt = performance.now();
     const server = await children.startServer("ModelMora", [BUN, path.join(ROOT, "src", "cli.ts"), "serve", "--port", "0", "--data-dir", path.join(directory, "data")]);
     await register(`http://127.0.0.1:${server.httpPort}`);
     // Built once, before any timing: the bench's own JSON work is not ModelMora's.
@@ -237,11 +224,7 @@ export async function runColdstartBench(options: ColdstartOptions): Promise<void
         `ModelMora: one server; before each repetition POST /unload and GET /status shows no worker; first request = POST /api/v1/infer from start to the last byte of the answer ` +
         `(worker spawn, onnxruntime import, open, warm-up run on [${INPUT_SHAPE.join(",")}], inference, JSON both ways). Seed study's overhead: ${SEED_STUDY_OVERHEAD}.\n`,
     );
-  } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-    await cleanUp();
-  }
+  });
 }
 
 if (import.meta.main) await runColdstartBench(parseColdstartOptions(process.argv.slice(2)));

@@ -13,12 +13,11 @@
  * Run: `bun bench/serve.ts [--duration 8] [--warmup 2]` (env BENCH_DURATION_SECONDS, BENCH_WARMUP_SECONDS),
  * or `bun bench/run.ts serve`.
  */
-import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { writeFixtureModels } from "../tests/fixtures/models.ts";
 import { elementCount, pseudoRandomValues } from "./lib/data.ts";
-import { Children, type ListeningServer } from "./lib/processes.ts";
+import { type Children, type ListeningServer, withBenchSandbox } from "./lib/processes.ts";
 import { describeMachine, gitDescription, machineLine, markdownTable, ratio, significant, verdict } from "./lib/report.ts";
 
 const ROOT = path.resolve(import.meta.dir, "..");
@@ -240,22 +239,10 @@ function rawLine(raw: RawLimit): string {
 }
 
 export async function runServeBench(options: ServeOptions): Promise<void> {
-  const children = new Children();
-  const directory = await mkdtemp(path.join(os.tmpdir(), "modelmora-bench-"));
-  // Called from `finally` and from a signal, possibly both at once: one cleanup, shared.
-  let cleaning: Promise<void> | undefined;
-  const cleanUp = () =>
-    (cleaning ??= (async () => {
-      await children.stopAll();
-      await rm(directory, { recursive: true, force: true });
-    })());
-  const onSignal = (signal: NodeJS.Signals) => void cleanUp().then(() => process.exit(signal === "SIGINT" ? 130 : 143));
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
-  const machine = describeMachine();
-  const loadAverage = os.loadavg()[0]!;
-  const startedAt = performance.now();
-  try {
+  await withBenchSandbox("modelmora-bench-", async (children, directory) => {
+    const machine = describeMachine();
+    const loadAverage = os.loadavg()[0]!;
+    const startedAt = performance.now();
     const fixtures = await writeFixtureModels(path.join(directory, "models"));
     const models = benchModels(fixtures.add);
     process.stderr.write("serve bench: raw onnxruntime limit …\n");
@@ -313,11 +300,7 @@ export async function runServeBench(options: ServeOptions): Promise<void> {
       `\ntiny = generated add model (a, b FP32 [1,4]); cls = PaddleOCR ch_ppocr_mobile_v2.0_cls, x FP32 [1,3,48,192], registered with maxBatchSize 16, maxQueueDelayMicroseconds 0 (batches form from what queues while the worker is busy). ` +
         `Each cell: ${options.durationSeconds} s of autocannon (own node process) after ${options.warmupSeconds} s of warm-up at the same concurrency; c = connections; latencies of 2xx responses; MM mean batch = requests per batch ModelMora ran (from GET /api/v1/status, warm-up included).\n`,
     );
-  } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-    await cleanUp();
-  }
+  });
 }
 
 if (import.meta.main) await runServeBench(parseServeOptions(process.argv.slice(2)));

@@ -3,6 +3,9 @@
  * `stopAll()` (called from `finally` and from SIGINT/SIGTERM) ends each of them: SIGTERM, then
  * SIGKILL after a grace period. A ModelMora server takes its worker processes down with it.
  */
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import type { Subprocess } from "bun";
 
 export interface ListeningServer {
@@ -107,4 +110,30 @@ async function drainLines(stream: ReadableStream<Uint8Array>, onLine: (line: str
     }
   }
   if (pending) onLine(pending);
+}
+
+/**
+ * Runs one bench with its own `Children` and temporary directory (named `prefix…`). Both are
+ * cleaned up when `body` ends, or on SIGINT/SIGTERM, after which the process exits 130/143.
+ */
+export async function withBenchSandbox<T>(prefix: string, body: (children: Children, directory: string) => Promise<T>): Promise<T> {
+  const children = new Children();
+  const directory = await mkdtemp(path.join(os.tmpdir(), prefix));
+  // Called from `finally` and from a signal, possibly both at once: one cleanup, shared.
+  let cleaning: Promise<void> | undefined;
+  const cleanUp = () =>
+    (cleaning ??= (async () => {
+      await children.stopAll();
+      await rm(directory, { recursive: true, force: true });
+    })());
+  const onSignal = (signal: NodeJS.Signals) => void cleanUp().then(() => process.exit(signal === "SIGINT" ? 130 : 143));
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  try {
+    return await body(children, directory);
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    await cleanUp();
+  }
 }

@@ -8,9 +8,10 @@
  * condition with a bound.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { type FixtureModels, referenceAdd, referenceSlow, writeFixtureModels } from "../fixtures/models.ts";
+import { childPids, processAlive } from "../support/processes.ts";
 import { type ServerProcess, startServerProcess } from "../support/server-fixture.ts";
 import { type TemporaryDirectory, temporaryDirectory } from "../support/temporary-directory.ts";
 import { testDatabase } from "../support/test-database.ts";
@@ -87,31 +88,6 @@ async function waitFor(what: string, check: () => boolean | Promise<boolean>): P
     if (performance.now() > deadline) throw new Error(`timed out after ${POLL_BOUND_MILLISECONDS} ms waiting for ${what}`);
     await Bun.sleep(POLL_INTERVAL_MILLISECONDS);
   }
-}
-
-/** True while `pid` names a live process; a zombie (exited, not reaped by its parent) counts as gone. */
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
-}
-
-/** Pids of `pid`'s child processes (its workers), from /proc/<pid>/task/<tid>/children. */
-function childPids(pid: number): number[] {
-  return readdirSync(`/proc/${pid}/task`).flatMap((task) =>
-    readFileSync(`/proc/${pid}/task/${task}/children`, "utf8")
-      .split(" ")
-      .filter((word) => word.trim() !== "")
-      .map(Number),
-  );
 }
 
 const mebibytes = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(2)} MiB`;

@@ -9,10 +9,10 @@
  * condition with a bound.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
 import { FIXTURE_SIGNATURES, type FixtureModels, referenceAdd, referenceFixedShape, referenceMatmulRelu, referenceSlow, writeFixtureModels } from "../fixtures/models.ts";
+import { processAlive } from "../support/processes.ts";
 import { type ServerProcess, startServerProcess } from "../support/server-fixture.ts";
 import { type TemporaryDirectory, temporaryDirectory } from "../support/temporary-directory.ts";
 import { type TestDatabase, testDatabase } from "../support/test-database.ts";
@@ -91,24 +91,6 @@ async function waitFor<T>(what: string, check: () => T | undefined | false | Pro
     if (value !== undefined && value !== false) return value;
     if (performance.now() > deadline) throw new Error(`timed out after ${POLL_BOUND_MILLISECONDS} ms waiting for ${what}`);
     await Bun.sleep(5);
-  }
-}
-
-/**
- * True while `pid` names a live process. A zombie (exited, not yet reaped by a parent this test
- * does not control, e.g. an orphan under a container init that never reaps) counts as gone.
- */
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
   }
 }
 

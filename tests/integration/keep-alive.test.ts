@@ -1,15 +1,7 @@
 /** Keep-alive with real worker processes: an idle model's worker goes away by itself. */
 import { expect, test } from "bun:test";
 import { startCore } from "../support/core-fixture.ts";
-
-function processGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch {
-    return true;
-  }
-}
+import { processAlive } from "../support/processes.ts";
 
 test("an idle model's worker is unloaded after keepAliveSeconds; the next request loads it again", async () => {
   await using fixture = await startCore();
@@ -23,10 +15,10 @@ test("an idle model's worker is unloaded after keepAliveSeconds; the next reques
   expect(response.outputs[0]!.data).toEqual([5, 5, 5, 5]);
   const idleSince = Date.now();
   const pid = core.pool.status().find((status) => status.name === "brief")!.pid!;
-  expect(processGone(pid)).toBe(false);
+  expect(processAlive(pid)).toBe(true);
   const deadline = Date.now() + 10_000;
-  while (!processGone(pid) && Date.now() < deadline) await Bun.sleep(5);
-  expect(processGone(pid)).toBe(true);
+  while (processAlive(pid) && Date.now() < deadline) await Bun.sleep(5);
+  expect(processAlive(pid)).toBe(false);
   // Not before its keep-alive (timers may fire a little early; 900 ms allows for that).
   expect(Date.now() - idleSince).toBeGreaterThanOrEqual(900);
   expect(core.pool.stateOf("brief", "1")).toBe("unloaded");

@@ -8,21 +8,13 @@ import { copyFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { referenceSlow } from "../fixtures/models.ts";
 import { codeOf, startCore } from "../support/core-fixture.ts";
+import { processAlive } from "../support/processes.ts";
 
 const MB = 1024 * 1024;
 const ADD_INPUTS = [
   { name: "a", shape: [1, 4], datatype: "FP32", data: [1, 2, 3, 4] },
   { name: "b", shape: [1, 4], datatype: "FP32", data: [4, 3, 2, 1] },
 ];
-
-function processGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch {
-    return true;
-  }
-}
 
 async function until(condition: () => boolean, timeoutMilliseconds = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMilliseconds;
@@ -55,8 +47,8 @@ describe("memory budget with real workers", () => {
     const firstPid = core.pool.statusOf("first", "1").pid!;
 
     expect((await infer("third")).outputs[0]!.data).toEqual([5, 5, 5, 5]);
-    await until(() => processGone(secondPid));
-    expect(processGone(firstPid)).toBe(false);
+    await until(() => !processAlive(secondPid));
+    expect(processAlive(firstPid)).toBe(true);
     expect(core.pool.status().map((status) => status.name).sort()).toEqual(["first", "third"]);
     expect(core.pool.statusOf("second", "1")).toMatchObject({ state: "unloaded", evictions: 1, loads: 1 });
     const totalBytes = core.pool.status().reduce((total, status) => total + status.rssBytes!, 0);
@@ -64,7 +56,7 @@ describe("memory budget with real workers", () => {
 
     // The evicted model comes back on demand, evicting the next least recently used (first).
     expect((await infer("second")).outputs[0]!.data).toEqual([5, 5, 5, 5]);
-    await until(() => processGone(firstPid));
+    await until(() => !processAlive(firstPid));
     expect(core.pool.statusOf("first", "1").evictions).toBe(1);
   });
 
@@ -84,7 +76,7 @@ describe("memory budget with real workers", () => {
     await core.inference.infer({ model: "one", inputs: ADD_INPUTS, priority: 3 });
     const onePid = core.pool.statusOf("one", "1").pid!;
     await core.inference.infer({ model: "two", inputs: ADD_INPUTS, priority: 3 });
-    expect(processGone(onePid)).toBe(true); // evicted and exited before the second worker started
+    expect(processAlive(onePid)).toBe(false); // evicted and exited before the second worker started
     expect(core.pool.status().map((status) => status.name)).toEqual(["two"]);
   });
 });
@@ -156,7 +148,7 @@ describe("versions", () => {
 
     const switched = await core.models.setActiveVersion("switch", "2");
     expect(switched).toMatchObject({ activeVersion: "2", state: "ready" }); // loaded before the switch returned
-    expect(processGone(oldPid)).toBe(false); // still busy with its queue
+    expect(processAlive(oldPid)).toBe(true); // still busy with its queue
     const after = [infer(), infer()];
 
     const answers = await Promise.all([...before, ...after]);
@@ -167,7 +159,7 @@ describe("versions", () => {
       expect(data).toHaveLength(512);
       data.forEach((value, index) => expect(Math.abs(value - expected[index]!)).toBeLessThanOrEqual(1e-3 * Math.max(1, Math.abs(expected[index]!))));
     }
-    await until(() => processGone(oldPid));
+    await until(() => !processAlive(oldPid));
     expect(core.pool.status().map((status) => status.version)).toEqual(["2"]);
   });
 });
