@@ -5,6 +5,7 @@
 import { ModelMoraError } from "../errors.ts";
 import type { WorkerPool, WorkerState, WorkerStatus } from "../lifecycle/pool.ts";
 import type { Logger } from "../observability/logger.ts";
+import type { TensorSpec } from "./tensor-spec.ts";
 import type { ModelConfigPatch } from "../registry/model-config.ts";
 import type { ModelRecord, ModelRegistry, RegisterModelInput } from "../registry/registry.ts";
 import type { InferenceService } from "./service.ts";
@@ -12,6 +13,16 @@ import type { InferenceService } from "./service.ts";
 export interface ModelView extends ModelRecord {
   /** State of the active version's worker. */
   state: WorkerState;
+}
+
+/** KServe v2 model metadata (`GET /v2/models/{name}[/versions/{v}]`, gRPC ModelMetadata). */
+export interface ModelMetadata {
+  name: string;
+  /** Every registered version; the one asked about (or the active one) first. */
+  versions: string[];
+  platform: "onnxruntime_onnx";
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
 }
 
 export class ModelsService {
@@ -81,6 +92,28 @@ export class ModelsService {
     await this.pool.unload(name);
     const record = await this.registry.delete(name);
     return { ...record, state: "unloaded" };
+  }
+
+  /** Metadata of one version (the active one when `version` is undefined); 404s as `resolve` does. */
+  async metadata(name: string, version?: string): Promise<ModelMetadata> {
+    const [resolved, record] = await Promise.all([this.registry.resolve(name, version), this.registry.get(name)]);
+    const others = record.versions.map((candidate) => candidate.version).filter((candidate) => candidate !== resolved.version);
+    return { name, versions: [resolved.version, ...others], platform: "onnxruntime_onnx", inputs: resolved.inputs, outputs: resolved.outputs };
+  }
+
+  /**
+   * KServe readiness of a model version: registered and not `unhealthy`. Models load lazily, so an
+   * unloaded model is ready (its first request loads it), as a Triton model in a repository is.
+   * An unknown model or version is not ready (false, not an error).
+   */
+  async isReady(name: string, version?: string): Promise<boolean> {
+    try {
+      const resolved = await this.registry.resolve(name, version);
+      return this.pool.stateOf(name, resolved.version) !== "unhealthy";
+    } catch (error) {
+      if (error instanceof ModelMoraError && (error.code === "MODEL_NOT_FOUND" || error.code === "VERSION_NOT_FOUND")) return false;
+      throw error;
+    }
   }
 
   async load(name: string, version?: string): Promise<WorkerStatus> {

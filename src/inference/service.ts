@@ -11,7 +11,7 @@ import { type ItemOutcome, type ModelQueueStats, type QueuePolicy, type RunBatch
 import type { Scheduler } from "../scheduler/scheduler.ts";
 import type { WireTensor } from "../../workers/protocol.ts";
 import type { Priority } from "./priority.ts";
-import { decodeInputs, encodeOutputs, type JsonOutputTensor, type JsonTensor } from "./tensor-codec.ts";
+import { decodeInputs, encodeOutputs, type InputTensor, type JsonOutputTensor } from "./tensor-codec.ts";
 
 export interface InferenceRequest {
   model: string;
@@ -19,7 +19,7 @@ export interface InferenceRequest {
   version?: string;
   /** Echoed in the response, as KServe v2 does. */
   id?: string;
-  inputs: JsonTensor[];
+  inputs: InputTensor[];
   /** Output names to return; all outputs when absent. */
   outputs?: { name: string }[];
   priority: Priority;
@@ -36,6 +36,14 @@ export interface InferenceResponse {
   model_version: string;
   id?: string;
   outputs: JsonOutputTensor[];
+}
+
+/** The same answer with outputs as typed arrays, for transports that send raw bytes. */
+export interface TensorInferenceResponse {
+  model_name: string;
+  model_version: string;
+  id?: string;
+  outputs: WireTensor[];
 }
 
 /** What the scheduler carries per request, and what it hands back. */
@@ -58,7 +66,14 @@ export class InferenceService {
     private readonly scheduler: InferenceScheduler,
   ) {}
 
+  /** Inference with outputs as JSON tensors. */
   async infer(request: InferenceRequest): Promise<InferenceResponse> {
+    const response = await this.inferTensors(request);
+    return { ...response, outputs: encodeOutputs(response.outputs) };
+  }
+
+  /** Inference with outputs as typed arrays (binary and gRPC transports encode them themselves). */
+  async inferTensors(request: InferenceRequest): Promise<TensorInferenceResponse> {
     if (!this.accepting) throw new ModelMoraError("SHUTTING_DOWN", "server is shutting down");
     const target = await this.registry.resolve(request.model, request.version);
     const inputs = decodeInputs(request.inputs, target.inputs);
@@ -91,7 +106,7 @@ export class InferenceService {
       model_name: target.name,
       model_version: target.version,
       ...(request.id !== undefined && { id: request.id }),
-      outputs: encodeOutputs(outputs),
+      outputs,
     };
   }
 

@@ -6,6 +6,7 @@
 import { invalidInput } from "../errors.ts";
 import { DATATYPES, type Datatype, type TensorSpec } from "./tensor-spec.ts";
 import type { TensorData, WireTensor } from "../../workers/protocol.ts";
+import { fromRawBytes } from "./raw-tensor.ts";
 
 export interface JsonTensor {
   name: string;
@@ -14,6 +15,16 @@ export interface JsonTensor {
   data: unknown;
   parameters?: Record<string, unknown>;
 }
+
+/** A tensor whose elements arrive as raw bytes (KServe binary extension, gRPC raw contents). */
+export interface RawTensor {
+  name: string;
+  shape: number[];
+  datatype: string;
+  raw: Uint8Array;
+}
+
+export type InputTensor = JsonTensor | RawTensor;
 
 export interface JsonOutputTensor {
   name: string;
@@ -32,7 +43,7 @@ const INTEGER_RANGES: Partial<Record<Datatype, [number, number]>> = {
 };
 
 /** Checks `tensors` against the model's inputs and converts them for the worker. */
-export function decodeInputs(tensors: JsonTensor[], specs: TensorSpec[]): WireTensor[] {
+export function decodeInputs(tensors: InputTensor[], specs: TensorSpec[]): WireTensor[] {
   if (tensors.length === 0) throw invalidInput("inputs must not be empty", { field: "inputs" });
   const seen = new Set<string>();
   const decoded = tensors.map((tensor, index) => {
@@ -52,7 +63,7 @@ export function decodeInputs(tensors: JsonTensor[], specs: TensorSpec[]): WireTe
   return decoded;
 }
 
-function decodeTensor(tensor: JsonTensor, spec: TensorSpec, field: string): WireTensor {
+function decodeTensor(tensor: InputTensor, spec: TensorSpec, field: string): WireTensor {
   if (!(DATATYPES as readonly string[]).includes(tensor.datatype)) {
     throw invalidInput(`${field}.datatype: unknown datatype "${tensor.datatype}"`, { field: `${field}.datatype` });
   }
@@ -61,6 +72,7 @@ function decodeTensor(tensor: JsonTensor, spec: TensorSpec, field: string): Wire
   }
   checkShape(tensor.shape, spec, `${field}.shape`);
   const elementCount = tensor.shape.reduce((product, dimension) => product * dimension, 1);
+  if ("raw" in tensor) return { name: spec.name, datatype: spec.datatype, shape: [...tensor.shape], data: fromRawBytes(tensor.raw, spec.datatype, elementCount, field) };
   if (!Array.isArray(tensor.data)) throw invalidInput(`${field}.data: expected an array of elements`, { field: `${field}.data` });
   const flat = flatten(tensor.data);
   if (flat.length !== elementCount) {

@@ -1,0 +1,89 @@
+/**
+ * Raw tensor bytes, as the KServe v2 binary tensor extension and gRPC `raw_input_contents` /
+ * `raw_output_contents` carry them: elements in row-major order, little-endian, BOOL one byte per
+ * element, FP16 as IEEE half bits, BYTES as a 4-byte little-endian length before each element.
+ */
+import { invalidInput } from "../errors.ts";
+import type { Datatype, TensorData, WireTensor } from "../../workers/protocol.ts";
+
+const ELEMENT_BYTES: Record<Exclude<Datatype, "BYTES">, number> = {
+  BOOL: 1, UINT8: 1, INT8: 1, UINT16: 2, INT16: 2, FP16: 2, UINT32: 4, INT32: 4, FP32: 4, UINT64: 8, INT64: 8, FP64: 8,
+};
+
+const utf8 = new TextDecoder("utf-8", { fatal: false });
+const encoder = new TextEncoder();
+
+/** Size in bytes of one element, or undefined for BYTES (variable length). */
+export function elementByteSize(datatype: Datatype): number | undefined {
+  return datatype === "BYTES" ? undefined : ELEMENT_BYTES[datatype];
+}
+
+/** Bytes → typed elements; `field` names the tensor in errors (INVALID_INPUT on a size mismatch). */
+export function fromRawBytes(bytes: Uint8Array, datatype: Datatype, elementCount: number, field: string): TensorData {
+  if (datatype === "BYTES") return splitByteStrings(bytes, elementCount, field);
+  const size = ELEMENT_BYTES[datatype];
+  if (bytes.byteLength !== elementCount * size) {
+    throw invalidInput(`${field}: ${datatype} tensor of ${elementCount} elements needs ${elementCount * size} bytes, got ${bytes.byteLength}`, { field });
+  }
+  // A copy starting at offset 0: the source may be a view at an offset the element size does not divide.
+  const buffer = bytes.slice().buffer;
+  switch (datatype) {
+    case "BOOL":
+      return new Uint8Array(buffer).map((value) => (value === 0 ? 0 : 1));
+    case "UINT8":
+      return new Uint8Array(buffer);
+    case "INT8":
+      return new Int8Array(buffer);
+    case "UINT16":
+    case "FP16":
+      return new Uint16Array(buffer);
+    case "INT16":
+      return new Int16Array(buffer);
+    case "UINT32":
+      return new Uint32Array(buffer);
+    case "INT32":
+      return new Int32Array(buffer);
+    case "FP32":
+      return new Float32Array(buffer);
+    case "UINT64":
+      return new BigUint64Array(buffer);
+    case "INT64":
+      return new BigInt64Array(buffer);
+    case "FP64":
+      return new Float64Array(buffer);
+  }
+}
+
+function splitByteStrings(bytes: Uint8Array, elementCount: number, field: string): string[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const values: string[] = [];
+  let offset = 0;
+  while (offset < bytes.byteLength) {
+    if (offset + 4 > bytes.byteLength) throw invalidInput(`${field}: BYTES element ${values.length} has a truncated length prefix`, { field });
+    const length = view.getUint32(offset, true);
+    offset += 4;
+    if (offset + length > bytes.byteLength) throw invalidInput(`${field}: BYTES element ${values.length} runs past the end of the data`, { field });
+    values.push(utf8.decode(bytes.subarray(offset, offset + length)));
+    offset += length;
+  }
+  if (values.length !== elementCount) throw invalidInput(`${field}: shape needs ${elementCount} BYTES elements, got ${values.length}`, { field });
+  return values;
+}
+
+/** A tensor's elements as raw bytes (a view, not a copy, for numeric tensors). */
+export function toRawBytes(tensor: WireTensor): Uint8Array {
+  const { data } = tensor;
+  if (Array.isArray(data)) {
+    const encoded = data.map((value) => encoder.encode(value));
+    const out = new Uint8Array(encoded.reduce((total, element) => total + 4 + element.byteLength, 0));
+    const view = new DataView(out.buffer);
+    let offset = 0;
+    for (const element of encoded) {
+      view.setUint32(offset, element.byteLength, true);
+      out.set(element, offset + 4);
+      offset += 4 + element.byteLength;
+    }
+    return out;
+  }
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
