@@ -1,0 +1,43 @@
+/**
+ * What a gRPC call carries for the scheduler: its deadline (the request's deadline in the queue),
+ * cancellation (a cancelled call drops its queued requests), and priority from `x-priority` metadata.
+ */
+import type { Metadata } from "@grpc/grpc-js";
+import { type Priority, parsePriority } from "../../inference/priority.ts";
+
+/** The parts of a grpc-js server call this reads (unary, server-streaming and bidi calls all have them). */
+export interface CallLike {
+  metadata: Metadata;
+  getDeadline(): Date | number;
+  cancelled: boolean;
+  on(event: "cancelled", listener: () => void): unknown;
+}
+
+export interface CallContext {
+  priority: Priority;
+  /** Microseconds left until the call's deadline; undefined when it has none. */
+  timeoutMicroseconds: number | undefined;
+  /** Aborted when the client cancels the call (or its deadline passes). */
+  signal: AbortSignal;
+}
+
+export function callContext(call: CallLike): CallContext {
+  const controller = new AbortController();
+  if (call.cancelled) controller.abort();
+  else call.on("cancelled", () => controller.abort());
+  return { priority: priorityOf(call.metadata), timeoutMicroseconds: timeoutOf(call), signal: controller.signal };
+}
+
+/** `x-priority` metadata: 1..4 or critical|high|normal|low (INVALID_INPUT otherwise); NORMAL when absent. */
+export function priorityOf(metadata: Metadata): Priority {
+  const [value] = metadata.get("x-priority");
+  return parsePriority(typeof value === "string" ? value : value?.toString("utf8"), "x-priority");
+}
+
+function timeoutOf(call: CallLike): number | undefined {
+  const deadline = call.getDeadline();
+  const milliseconds = deadline instanceof Date ? deadline.getTime() : deadline;
+  if (!Number.isFinite(milliseconds)) return undefined; // Infinity: no deadline
+  // A deadline already passed still becomes a (tiny) timeout: the queue answers DEADLINE_EXCEEDED.
+  return Math.max(1, Math.round((milliseconds - Date.now()) * 1000));
+}

@@ -1,0 +1,14 @@
+/** What every gRPC service module gets: the same services the REST plugins use, nothing else. */
+import type { Readiness } from "../rest/health.ts";
+import type { ModelsService } from "../../inference/models-service.ts";
+import type { InferenceService } from "../../inference/service.ts";
+import type { WorkerPool } from "../../lifecycle/pool.ts";
+import type { Logger } from "../../observability/logger.ts";
+
+export interface GrpcDependencies {
+  inference: InferenceService;
+  models: ModelsService;
+  pool: WorkerPool;
+  readiness: Readiness;
+  logger: Logger;
+}
