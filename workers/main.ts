@@ -6,6 +6,7 @@
 import * as ort from "onnxruntime-node";
 import { concatenateItems, splitOutputs } from "./batch.ts";
 import { ortType, zeros } from "./datatypes.ts";
+import { pinFloat16ToHalfBits } from "./float16.ts";
 import type { Datatype, InferMessage, LoadMessage, ServerToWorker, TensorSpec, WireTensor, WorkerToServer } from "./protocol.ts";
 import { describeSession, openSession } from "./session.ts";
 
@@ -15,6 +16,8 @@ interface LoadedModel {
 }
 
 let loaded: LoadedModel | undefined;
+
+pinFloat16ToHalfBits();
 
 function send(message: WorkerToServer): void {
   process.send!(message);

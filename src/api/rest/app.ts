@@ -9,6 +9,7 @@ import { bodyLimitPlugin, bunBodyCapBytes } from "./body-limit.ts";
 import { errorsPlugin } from "./errors-plugin.ts";
 import { type Readiness, healthPlugin } from "./health.ts";
 import { inferPlugin } from "./infer.ts";
+import { kservePlugin } from "./kserve.ts";
 import { managePlugin } from "./manage.ts";
 import { modelsPlugin } from "./models.ts";
 
@@ -38,7 +39,8 @@ export function createRestApp(dependencies: RestDependencies) {
     .use(healthPlugin(readiness, models, pool))
     .use(modelsPlugin(models))
     .use(managePlugin(models, inference, pool))
-    .use(inferPlugin(inference));
+    .use(inferPlugin(inference))
+    .use(kservePlugin(models, inference, readiness));
 }
 
 export type RestApp = ReturnType<typeof createRestApp>;

@@ -1,24 +1,27 @@
 /**
- * Synchronous inference with KServe-v2 JSON tensors: `POST /api/v1/infer/{name}` (version as a
- * query parameter) and the KServe paths `POST /v2/models/{name}[/versions/{version}]/infer`.
+ * Synchronous inference with KServe-v2 JSON tensors on ModelMora's own path:
+ * `POST /api/v1/infer/{name}` (version as a query parameter). The KServe paths
+ * (`/v2/models/{name}[/versions/{version}]/infer`) live in kserve.ts and share the mapping below.
  */
 import { Elysia, type Static } from "elysia";
 import { parsePriority } from "../../inference/priority.ts";
 import type { InferenceRequest, InferenceService } from "../../inference/service.ts";
+import type { InputTensor } from "../../inference/tensor-codec.ts";
 import { ErrorModel, InferBody } from "./schemas.ts";
 
-const INFER_ERRORS = { 400: ErrorModel, 404: ErrorModel, 429: ErrorModel, 499: ErrorModel, 500: ErrorModel, 503: ErrorModel, 504: ErrorModel };
+export const INFER_ERRORS = { 400: ErrorModel, 404: ErrorModel, 429: ErrorModel, 499: ErrorModel, 500: ErrorModel, 503: ErrorModel, 504: ErrorModel };
 
-interface InferCall {
+export interface InferCall {
   model: string;
   version: string | undefined;
-  body: Static<typeof InferBody>;
+  /** The request body; its inputs are already tensors the codec takes (JSON data or raw bytes). */
+  body: { id?: string; inputs: InputTensor[]; outputs?: { name: string }[]; parameters?: Static<typeof InferBody>["parameters"] };
   headers: Record<string, string | undefined>;
   request: Request;
 }
 
 /** One mapping from an HTTP call to the service's request, whichever path it came in on. */
-function toInferenceRequest({ model, version, body, headers, request }: InferCall): InferenceRequest {
+export function toInferenceRequest({ model, version, body, headers, request }: InferCall): InferenceRequest {
   const parameters = body.parameters;
   return {
     model,
@@ -34,24 +37,13 @@ function toInferenceRequest({ model, version, body, headers, request }: InferCal
 }
 
 export function inferPlugin(inference: InferenceService) {
-  return new Elysia({ name: "infer", detail: { tags: ["inference"] } })
-    .post(
-      "/api/v1/infer/:name",
-      ({ params, body, headers, query, request }) => inference.infer(toInferenceRequest({ model: params.name, version: query.version, body, headers, request })),
-      {
-        body: InferBody,
-        response: INFER_ERRORS,
-        detail: { summary: "Run inference (priority from parameters.priority or the x-priority header; ?version= picks a version)" },
-      },
-    )
-    .post(
-      "/v2/models/:name/infer",
-      ({ params, body, headers, request }) => inference.infer(toInferenceRequest({ model: params.name, version: undefined, body, headers, request })),
-      { body: InferBody, response: INFER_ERRORS, detail: { summary: "KServe v2 inference on the model's active version" } },
-    )
-    .post(
-      "/v2/models/:name/versions/:version/infer",
-      ({ params, body, headers, request }) => inference.infer(toInferenceRequest({ model: params.name, version: params.version, body, headers, request })),
-      { body: InferBody, response: INFER_ERRORS, detail: { summary: "KServe v2 inference on one version (it may run beside the active one)" } },
-    );
+  return new Elysia({ name: "infer", detail: { tags: ["inference"] } }).post(
+    "/api/v1/infer/:name",
+    ({ params, body, headers, query, request }) => inference.infer(toInferenceRequest({ model: params.name, version: query.version, body, headers, request })),
+    {
+      body: InferBody,
+      response: INFER_ERRORS,
+      detail: { summary: "Run inference (priority from parameters.priority or the x-priority header; ?version= picks a version)" },
+    },
+  );
 }

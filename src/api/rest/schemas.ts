@@ -61,28 +61,57 @@ export const ModelView = t.Object({
   updatedAt: t.String(),
 });
 
+const tensorFields = {
+  name: t.String(),
+  shape: t.Array(t.Integer({ minimum: 0 })),
+  datatype: t.String(),
+};
+
+// Elements are checked once, by the tensor codec against the model's datatype: a schema check
+// here would walk every element of a large tensor a second time on the hot path.
+const tensorData = t.Any({ description: "flat or nested row-major array of the tensor's elements" });
+
+const inferParameterFields = {
+  priority: t.Optional(t.Union([t.Integer(), t.String()])),
+  timeout_ms: t.Optional(t.Number({ exclusiveMinimum: 0 })),
+  keep_alive_seconds: t.Optional(t.Integer({ minimum: -1, description: "how long the model stays loaded after this request; 0 = unload when idle, -1 = forever" })),
+};
+
 export const InferBody = t.Object({
+  id: t.Optional(t.String()),
+  inputs: t.Array(t.Object({ ...tensorFields, data: tensorData, parameters: t.Optional(t.Record(t.String(), t.Any())) }), { minItems: 1 }),
+  outputs: t.Optional(t.Array(t.Object({ name: t.String(), parameters: t.Optional(t.Record(t.String(), t.Any())) }))),
+  parameters: t.Optional(t.Object(inferParameterFields, { additionalProperties: true })),
+});
+
+/**
+ * The KServe v2 inference header (`POST /v2/models/{name}/infer`): InferBody plus the binary tensor
+ * data extension's parameters. An input with `parameters.binary_data_size` carries no `data`; its
+ * bytes follow the JSON header in the body.
+ */
+export const KServeInferBody = t.Object({
   id: t.Optional(t.String()),
   inputs: t.Array(
     t.Object({
-      name: t.String(),
-      shape: t.Array(t.Integer({ minimum: 0 })),
-      datatype: t.String(),
-      // Elements are checked once, by the tensor codec against the model's datatype: a schema check
-      // here would walk every element of a large tensor a second time on the hot path.
-      data: t.Any({ description: "flat or nested row-major array of the tensor's elements" }),
-      parameters: t.Optional(t.Record(t.String(), t.Any())),
+      ...tensorFields,
+      data: t.Optional(tensorData),
+      parameters: t.Optional(
+        t.Object({ binary_data_size: t.Optional(t.Integer({ minimum: 0, description: "bytes of this input after the JSON header" })) }, { additionalProperties: true }),
+      ),
     }),
     { minItems: 1 },
   ),
-  outputs: t.Optional(t.Array(t.Object({ name: t.String(), parameters: t.Optional(t.Record(t.String(), t.Any())) }))),
+  outputs: t.Optional(
+    t.Array(
+      t.Object({
+        name: t.String(),
+        parameters: t.Optional(t.Object({ binary_data: t.Optional(t.Boolean({ description: "return this output as raw bytes" })) }, { additionalProperties: true })),
+      }),
+    ),
+  ),
   parameters: t.Optional(
     t.Object(
-      {
-        priority: t.Optional(t.Union([t.Integer(), t.String()])),
-        timeout_ms: t.Optional(t.Number({ exclusiveMinimum: 0 })),
-        keep_alive_seconds: t.Optional(t.Integer({ minimum: -1, description: "how long the model stays loaded after this request; 0 = unload when idle, -1 = forever" })),
-      },
+      { ...inferParameterFields, binary_data_output: t.Optional(t.Boolean({ description: "return every output as raw bytes unless its own binary_data says otherwise" })) },
       { additionalProperties: true },
     ),
   ),
