@@ -16,7 +16,8 @@ export function errorsPlugin(logger: Logger) {
     if (code === "NOT_FOUND") {
       return errorResponse(new ModelMoraError("ROUTE_NOT_FOUND", `no route for ${request.method} ${new URL(request.url).pathname}`));
     }
-    logger.error({ event: "unhandled_error", code, error, method: request.method, url: request.url }, "unhandled error");
+    // pino serialises an Error only under `err` (message and stack); under another key it logs {}.
+    logger.error({ event: "unhandled_error", code, err: error, method: request.method, url: request.url }, "unhandled error");
     return errorResponse(new ModelMoraError("INTERNAL", "internal server error"));
   });
 }
