@@ -10,12 +10,13 @@ import { startServer } from "./server.ts";
 const USAGE = `usage: modelmora <command> [flags]
 
 commands:
-  serve     start the REST server (workers are spawned per model on first use)
+  serve     start the REST and gRPC servers (workers are spawned per model on first use)
 
 serve flags (each also settable by environment variable):
   --host HOST              MODELMORA_HOST            default 127.0.0.1
   --port PORT              MODELMORA_PORT            default 8080 (0 = pick a free port)
-  --grpc-port PORT         MODELMORA_GRPC_PORT       default 50051
+  --grpc-port PORT         MODELMORA_GRPC_PORT       default 50051 (0 = pick a free port)
+  --grpc-max-message-mb N  MODELMORA_GRPC_MAX_MESSAGE_MB  default 64: larger gRPC messages get RESOURCE_EXHAUSTED
   --data-dir DIR           MODELMORA_DATA_DIR        default ./data (PGlite database + model cache)
   --database-url URL       DATABASE_URL              postgres://… to use PostgreSQL instead of PGlite
   --memory-limit-mb N      MODELMORA_MEMORY_LIMIT_MB      budget for all workers' RSS; idle models evicted LRU

@@ -7,8 +7,14 @@ import path from "node:path";
 export interface Config {
   host: string;
   httpPort: number;
-  /** gRPC front end (arrives with the gRPC issue); kept here so flags and env are stable. */
+  /** gRPC front end (KServe v2 GRPCInferenceService, health, reflection, modelmora.v1); 0 picks a free port. */
   grpcPort: number;
+  /**
+   * Largest gRPC message received or sent. A bigger request is refused with RESOURCE_EXHAUSTED
+   * before it is decoded; raising it lets larger tensors through at the cost of holding each whole
+   * message in memory while it is decoded.
+   */
+  grpcMaxMessageMb: number;
   dataDir: string;
   /** postgres://… selects PostgreSQL; unset selects the embedded PGlite database under dataDir. */
   databaseUrl: string | undefined;
@@ -26,6 +32,7 @@ export const DEFAULT_CONFIG: Config = {
   host: "127.0.0.1",
   httpPort: 8080,
   grpcPort: 50051,
+  grpcMaxMessageMb: 64,
   dataDir: "./data",
   databaseUrl: undefined,
   memoryLimitMb: undefined,
@@ -40,6 +47,7 @@ const ENVIRONMENT_NAMES: Partial<Record<keyof Config, string>> = {
   host: "MODELMORA_HOST",
   httpPort: "MODELMORA_PORT",
   grpcPort: "MODELMORA_GRPC_PORT",
+  grpcMaxMessageMb: "MODELMORA_GRPC_MAX_MESSAGE_MB",
   dataDir: "MODELMORA_DATA_DIR",
   databaseUrl: "DATABASE_URL",
   memoryLimitMb: "MODELMORA_MEMORY_LIMIT_MB",
@@ -53,6 +61,7 @@ export const SERVE_FLAGS: Record<string, keyof Config> = {
   "--host": "host",
   "--port": "httpPort",
   "--grpc-port": "grpcPort",
+  "--grpc-max-message-mb": "grpcMaxMessageMb",
   "--data-dir": "dataDir",
   "--database-url": "databaseUrl",
   "--memory-limit-mb": "memoryLimitMb",
@@ -98,6 +107,7 @@ export function resolveConfig(...layers: Overrides[]): Config {
   if (merged.host !== undefined) config.host = merged.host;
   if (merged.httpPort !== undefined) config.httpPort = port("httpPort", merged.httpPort);
   if (merged.grpcPort !== undefined) config.grpcPort = port("grpcPort", merged.grpcPort);
+  if (merged.grpcMaxMessageMb !== undefined) config.grpcMaxMessageMb = positive("grpcMaxMessageMb", merged.grpcMaxMessageMb);
   if (merged.dataDir !== undefined) config.dataDir = merged.dataDir;
   if (merged.databaseUrl !== undefined) config.databaseUrl = merged.databaseUrl;
   if (merged.memoryLimitMb !== undefined) config.memoryLimitMb = positive("memoryLimitMb", merged.memoryLimitMb);

@@ -1,10 +1,13 @@
 /**
- * Composition root: database → registry → worker pool → services → REST, and graceful shutdown.
- * `createServerCore` builds everything without listening (route tests call `app.handle`);
- * `startServer` also listens and prints the `"event":"listening"` line.
+ * Composition root: database → registry → worker pool → services → REST and gRPC, and graceful
+ * shutdown. `createServerCore` builds everything without listening (route tests call `app.handle`,
+ * gRPC tests `createGrpcServer`); `startServer` also listens on both ports and prints the
+ * `"event":"listening"` line.
  */
 import { sql } from "drizzle-orm";
+import { createGrpcServer } from "./api/grpc/server.ts";
 import { createRestApp, type RestApp } from "./api/rest/app.ts";
+import type { Readiness } from "./api/rest/health.ts";
 import type { Config } from "./config.ts";
 import { ModelsService } from "./inference/models-service.ts";
 import { type InferenceScheduler, InferenceService } from "./inference/service.ts";
@@ -23,6 +26,9 @@ export interface ServerCore {
   pool: WorkerPool;
   models: ModelsService;
   inference: InferenceService;
+  /** What REST `/health/ready`, KServe ServerReady and gRPC health answer from. */
+  readiness: Readiness;
+  logger: Logger;
   /** Stops workers and closes the database (the listener, if any, is stopped by the caller). */
   close(): Promise<void>;
   /** Readiness turns 503 and new inference requests get SHUTTING_DOWN; queued ones still run. */
@@ -55,23 +61,19 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
   let accepting = true;
   /** Only `beginPreload` makes this false, and only while preload models are loading. */
   let preloaded = true;
-  const app = createRestApp({
-    models,
-    inference,
-    pool,
-    logger,
-    maxBodyBytes: config.maxBodyMb * 1024 * 1024,
-    readiness: {
-      accepting: () => accepting,
-      preloaded: () => preloaded,
-      checkDatabase: async () => void (await database.db.execute(sql`select 1`)),
-    },
-  });
+  const readiness: Readiness = {
+    accepting: () => accepting,
+    preloaded: () => preloaded,
+    checkDatabase: async () => void (await database.db.execute(sql`select 1`)),
+  };
+  const app = createRestApp({ models, inference, pool, logger, maxBodyBytes: config.maxBodyMb * 1024 * 1024, readiness });
   return {
     app,
     pool,
     models,
     inference,
+    readiness,
+    logger,
     beginShutdown() {
       accepting = false;
       inference.stopAccepting();
@@ -100,6 +102,7 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
 
 export interface RunningServer {
   httpPort: number;
+  grpcPort: number;
   stop(): Promise<void>;
 }
 
@@ -110,13 +113,24 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   await core.beginPreload();
   core.app.listen({ hostname: config.host, port: config.httpPort });
   const server = core.app.server!;
+  const grpc = createGrpcServer(core, { maxMessageBytes: config.grpcMaxMessageMb * 1024 * 1024 });
+  let grpcPort: number;
+  try {
+    grpcPort = await grpc.listen(config.host, config.grpcPort);
+  } catch (error) {
+    // The port is taken or the host cannot be bound: stop what started instead of half-running.
+    await server.stop(true);
+    await core.close();
+    throw new Error(`cannot listen for gRPC on ${config.host}:${config.grpcPort} (--grpc-port / MODELMORA_GRPC_PORT): ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
+  }
   logger.info(
     {
       event: "listening",
       host: config.host,
       http_port: server.port,
-      // The gRPC front end is not built yet; null says so rather than naming a port nobody answers on.
-      grpc_port: null,
+      grpc_port: grpcPort,
       data_dir: config.dataDir,
       database: config.databaseUrl ? "postgres" : "pglite",
     },
@@ -125,15 +139,20 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   let stopping: Promise<void> | undefined;
   return {
     httpPort: server.port!,
+    grpcPort,
     /**
-     * Graceful shutdown: stop listening and refuse new inference, let queued and running requests
-     * finish (up to the grace period), then stop the workers and close the database. Requests still
-     * queued when the grace period ends get SHUTTING_DOWN.
+     * Graceful shutdown: stop listening (HTTP and gRPC) and refuse new inference, let queued and
+     * running requests finish (up to the grace period), then stop the workers and close the
+     * database. Requests still queued when the grace period ends get SHUTTING_DOWN; their answers
+     * get one more second to be written before the remaining connections are cut.
      */
     stop() {
       stopping ??= (async () => {
         core.beginShutdown();
         const connectionsClosed = server.stop(false);
+        // grpc-js stops accepting now and lets calls in flight finish; this grace is a backstop,
+        // the close(0) below normally comes first.
+        const grpcClosed = grpc.close(config.shutdownGraceSeconds * 1000 + 1_000);
         let graceTimer: ReturnType<typeof setTimeout> | undefined;
         const grace = new Promise<"grace_expired">((resolve) => (graceTimer = setTimeout(() => resolve("grace_expired"), config.shutdownGraceSeconds * 1000)));
         const outcome = await Promise.race([core.inference.drained().then(() => "drained" as const), grace]);
@@ -141,8 +160,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         logger.info({ event: "shutdown_drained", outcome }, outcome === "drained" ? "queued requests finished" : "grace period over; dropping what is left");
         await core.close();
         // Answers already computed are written before the remaining connections are closed.
-        await Promise.race([connectionsClosed, new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
+        await Promise.race([Promise.all([connectionsClosed, grpcClosed]), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
         await server.stop(true);
+        await grpc.close(0);
         logger.info({ event: "stopped" }, "modelmora stopped");
       })();
       return stopping;

@@ -1,5 +1,6 @@
 /**
- * Starts a real `modelmora serve` process on port 0 and waits for its `"event":"listening"` line.
+ * Starts a real `modelmora serve` process on port 0 (HTTP and gRPC) and waits for its
+ * `"event":"listening"` line.
  * Dispose (`await using`) sends SIGTERM and waits for the exit.
  */
 import path from "node:path";
@@ -10,6 +11,8 @@ const REPOSITORY_ROOT = path.join(import.meta.dir, "..", "..");
 export interface ServerProcess extends AsyncDisposable {
   baseUrl: string;
   httpPort: number;
+  /** The gRPC port from the listening line. */
+  grpcPort: number;
   process: Subprocess<"ignore", "pipe", "pipe">;
   /** Every JSON log line printed so far. */
   logs: Record<string, unknown>[];
@@ -21,7 +24,7 @@ export async function startServerProcess(options: { dataDir: string; databaseUrl
   const environment: Record<string, string | undefined> = { ...process.env, DATABASE_URL: options.databaseUrl, MODELMORA_LOG_LEVEL: "info" };
   if (!options.databaseUrl) delete environment.DATABASE_URL;
   const child = Bun.spawn({
-    cmd: [process.execPath, path.join(REPOSITORY_ROOT, "src", "cli.ts"), "serve", "--port", "0", "--data-dir", options.dataDir, ...(options.extraArgs ?? [])],
+    cmd: [process.execPath, path.join(REPOSITORY_ROOT, "src", "cli.ts"), "serve", "--port", "0", "--grpc-port", "0", "--data-dir", options.dataDir, ...(options.extraArgs ?? [])],
     env: environment,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -67,6 +70,7 @@ export async function startServerProcess(options: { dataDir: string; databaseUrl
   return {
     baseUrl: `http://127.0.0.1:${httpPort}`,
     httpPort,
+    grpcPort: listening.grpc_port as number,
     process: child,
     logs,
     waitForLog,

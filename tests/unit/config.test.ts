@@ -28,6 +28,7 @@ describe("defaults", () => {
     expect(config.memoryLimitMb).toBeUndefined();
     expect(config.maxLoadedModels).toBeUndefined();
     expect(config.maxBodyMb).toBe(64);
+    expect(config.grpcMaxMessageMb).toBe(64);
     expect(config.shutdownGraceSeconds).toBe(10);
   });
 
@@ -44,6 +45,7 @@ describe("environment overrides", () => {
       MODELMORA_HOST: "0.0.0.0",
       MODELMORA_PORT: "9000",
       MODELMORA_GRPC_PORT: "9001",
+      MODELMORA_GRPC_MAX_MESSAGE_MB: "4",
       MODELMORA_DATA_DIR: "/var/lib/modelmora",
       DATABASE_URL: "postgres://user:pw@db:5432/modelmora",
       MODELMORA_MEMORY_LIMIT_MB: "2048",
@@ -55,6 +57,7 @@ describe("environment overrides", () => {
       host: "0.0.0.0",
       httpPort: 9000,
       grpcPort: 9001,
+      grpcMaxMessageMb: 4,
       dataDir: "/var/lib/modelmora",
       databaseUrl: "postgres://user:pw@db:5432/modelmora",
       memoryLimitMb: 2048,
@@ -106,6 +109,7 @@ describe("flags", () => {
         "--host", "0.0.0.0",
         "--port", "1",
         "--grpc-port", "2",
+        "--grpc-max-message-mb", "1",
         "--data-dir", "/srv/data",
         "--database-url", "postgres://db/x",
         "--memory-limit-mb", "512",
@@ -119,6 +123,7 @@ describe("flags", () => {
       host: "0.0.0.0",
       httpPort: 1,
       grpcPort: 2,
+      grpcMaxMessageMb: 1,
       dataDir: "/srv/data",
       databaseUrl: "postgres://db/x",
       memoryLimitMb: 512,

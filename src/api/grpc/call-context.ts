@@ -25,7 +25,7 @@ export function callContext(call: CallLike): CallContext {
   const controller = new AbortController();
   if (call.cancelled) controller.abort();
   else call.on("cancelled", () => controller.abort());
-  return { priority: priorityOf(call.metadata), timeoutMicroseconds: timeoutOf(call), signal: controller.signal };
+  return { priority: priorityOf(call.metadata), timeoutMicroseconds: remainingMicroseconds(call), signal: controller.signal };
 }
 
 /** `x-priority` metadata: 1..4 or critical|high|normal|low (INVALID_INPUT otherwise); NORMAL when absent. */
@@ -34,7 +34,11 @@ export function priorityOf(metadata: Metadata): Priority {
   return parsePriority(typeof value === "string" ? value : value?.toString("utf8"), "x-priority");
 }
 
-function timeoutOf(call: CallLike): number | undefined {
+/**
+ * Microseconds left until the call's deadline, measured now; undefined when it has none. A stream
+ * asks once per message, so each request gets what is left of the stream's deadline.
+ */
+export function remainingMicroseconds(call: Pick<CallLike, "getDeadline">): number | undefined {
   const deadline = call.getDeadline();
   const milliseconds = deadline instanceof Date ? deadline.getTime() : deadline;
   if (!Number.isFinite(milliseconds)) return undefined; // Infinity: no deadline
