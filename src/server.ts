@@ -7,7 +7,7 @@
 import { sql } from "drizzle-orm";
 import { createGrpcServer } from "./api/grpc/server.ts";
 import { createRestApp, type RestApp } from "./api/rest/app.ts";
-import type { Readiness } from "./api/rest/health.ts";
+import type { Readiness } from "./api/readiness.ts";
 import type { Config } from "./config.ts";
 import { ModelsService } from "./inference/models-service.ts";
 import { type InferenceScheduler, InferenceService } from "./inference/service.ts";

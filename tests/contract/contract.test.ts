@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
 import { type FixtureModels, referenceAdd, referenceFixedShape, referenceMatmulRelu, referenceTwoInTwoOut, writeFixtureModels } from "../fixtures/models.ts";
+import { seededFloats } from "../fixtures/seeded.ts";
 import { type ServerProcess, startServerProcess } from "../support/server-fixture.ts";
 import { type TemporaryDirectory, temporaryDirectory } from "../support/temporary-directory.ts";
 import { type TestDatabase, testDatabase } from "../support/test-database.ts";
@@ -25,16 +26,6 @@ let server: ServerProcess;
 let fixtures: FixtureModels;
 let transports: Transport[];
 
-function seededFloats(length: number, seed: number): Float32Array {
-  let state = seed >>> 0;
-  return Float32Array.from({ length }, () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  });
-}
 
 async function register(name: string, source: string, config: Record<string, unknown> = {}): Promise<void> {
   const response = await fetch(`${server.baseUrl}/api/v1/models`, {

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
 import { FIXTURE_SIGNATURES, type FixtureModels, referenceAdd, referenceFixedShape, referenceMatmulRelu, referenceSlow, writeFixtureModels } from "../fixtures/models.ts";
+import { seededFloats } from "../fixtures/seeded.ts";
 import { processAlive } from "../support/processes.ts";
 import { type ServerProcess, startServerProcess } from "../support/server-fixture.ts";
 import { type TemporaryDirectory, temporaryDirectory } from "../support/temporary-directory.ts";
@@ -143,18 +144,6 @@ function expectClose(actual: number[], expected: ArrayLike<number>, tolerance: n
   let worst = 0;
   for (let index = 0; index < expected.length; index++) worst = Math.max(worst, Math.abs(actual[index]! - expected[index]!));
   expect(worst).toBeLessThanOrEqual(tolerance);
-}
-
-/** mulberry32: a small seeded generator, so the OCR input is the same on every run. */
-function seededFloats(length: number, seed: number): Float32Array {
-  let state = seed >>> 0;
-  return Float32Array.from({ length }, () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  });
 }
 
 function expectError(response: ApiResponse, status: number, code: string, field?: string): void {

@@ -15,7 +15,7 @@ import type { ServerCore } from "../../src/server.ts";
 import type { Datatype } from "../../workers/protocol.ts";
 import { FIXTURE_SIGNATURES, type FixtureModels, referenceAdd, referenceTwoInTwoOut } from "../fixtures/models.ts";
 import { buildModel, tensor } from "../fixtures/onnx-builder.ts";
-import { type CoreFixture, startCore } from "../support/core-fixture.ts";
+import { type CoreFixture, startCore, type AppAnswer, callApp } from "../support/core-fixture.ts";
 
 /** Float outputs of these tiny models are exact in float32; 1e-6 leaves room for summation order. */
 const TOLERANCE = 1e-6;
@@ -46,27 +46,9 @@ afterAll(async () => fixture[Symbol.asyncDispose]());
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: any;
-}
 
-async function call(method: string, route: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
-  const init: RequestInit = { method, headers: { ...headers } };
-  if (body !== undefined) {
-    init.body = typeof body === "string" ? body : JSON.stringify(body);
-    (init.headers as Record<string, string>)["content-type"] = "application/json";
-  }
-  const response = await core.app.handle(new Request(`http://localhost${route}`, init));
-  const text = await response.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = text;
-  }
-  return { status: response.status, headers: response.headers, body: json };
+function call(method: string, route: string, body?: unknown, headers: Record<string, string> = {}): Promise<AppAnswer> {
+  return callApp(core.app, method, route, body, headers);
 }
 
 const encoder = new TextEncoder();

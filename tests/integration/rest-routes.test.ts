@@ -12,7 +12,7 @@ import {
   referenceMatmulRelu,
   referenceTwoInTwoOut,
 } from "../fixtures/models.ts";
-import { type CoreFixture, startCore } from "../support/core-fixture.ts";
+import { type CoreFixture, startCore, type AppAnswer, callApp } from "../support/core-fixture.ts";
 
 /** Float outputs of these tiny models are exact in float32; 1e-6 leaves room for summation order. */
 const TOLERANCE = 1e-6;
@@ -28,21 +28,8 @@ beforeAll(async () => {
 
 afterAll(async () => fixture[Symbol.asyncDispose]());
 
-async function call(method: string, route: string, body?: unknown, headers: Record<string, string> = {}) {
-  const init: RequestInit = { method, headers: { ...headers } };
-  if (body !== undefined) {
-    init.body = typeof body === "string" ? body : JSON.stringify(body);
-    (init.headers as Record<string, string>)["content-type"] = "application/json";
-  }
-  const response = await core.app.handle(new Request(`http://localhost${route}`, init));
-  const text = await response.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = text;
-  }
-  return { status: response.status, body: json, headers: response.headers };
+function call(method: string, route: string, body?: unknown, headers: Record<string, string> = {}): Promise<AppAnswer> {
+  return callApp(core.app, method, route, body, headers);
 }
 
 function register(name: string, source: string, extra: Record<string, unknown> = {}) {

@@ -37,6 +37,31 @@ export async function startCore(settings: Partial<Record<keyof Config, string>> 
   };
 }
 
+export interface AppAnswer {
+  status: number;
+  headers: Headers;
+  /** Parsed JSON, or the text when the answer is not JSON. */
+  body: any;
+}
+
+/** One in-process HTTP call to `app` (route tests, as Elysia tests itself); a body that is not a string is sent as JSON. */
+export async function callApp(app: ServerCore["app"], method: string, route: string, body?: unknown, headers: Record<string, string> = {}): Promise<AppAnswer> {
+  const init: RequestInit = { method, headers: { ...headers } };
+  if (body !== undefined) {
+    init.body = typeof body === "string" ? body : JSON.stringify(body);
+    (init.headers as Record<string, string>)["content-type"] = "application/json";
+  }
+  const response = await app.handle(new Request(`http://localhost${route}`, init));
+  const text = await response.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  return { status: response.status, headers: response.headers, body: json };
+}
+
 /** The ModelMoraError code a promise rejects with, or "resolved". */
 export async function codeOf(promise: Promise<unknown>): Promise<string> {
   try {

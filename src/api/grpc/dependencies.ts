@@ -1,5 +1,5 @@
 /** What every gRPC service module gets: the same services the REST plugins use, nothing else. */
-import type { Readiness } from "../rest/health.ts";
+import type { Readiness } from "../readiness.ts";
 import type { ModelsService } from "../../inference/models-service.ts";
 import type { InferenceService } from "../../inference/service.ts";
 import type { WorkerPool } from "../../lifecycle/pool.ts";

@@ -19,7 +19,7 @@ import type { Server, ServerUnaryCall, ServerWritableStream, UntypedServiceImple
 import { HealthImplementation, type ServingStatus, service as healthServiceDefinition } from "grpc-health-check";
 import { ModelMoraError } from "../../errors.ts";
 import type { GrpcDependencies } from "./dependencies.ts";
-import { isServerReady } from "./readiness.ts";
+import { isServerReady } from "../readiness.ts";
 
 export const HEALTH_SERVICE_NAME = "grpc.health.v1.Health";
 

@@ -23,7 +23,7 @@ import { type CallContext, callContext, remainingMicroseconds } from "./call-con
 import type { GrpcDependencies } from "./dependencies.ts";
 import { type InferParameter, type ProtoInputTensor, type ProtoOutputTensor, parameterValue, toInputTensors, toProtoOutputs } from "./kserve-tensors.ts";
 import { loadProtos } from "./proto-loading.ts";
-import { isServerReady } from "./readiness.ts";
+import { isServerReady } from "../readiness.ts";
 import { CODE_METADATA_KEY, toServiceError } from "./status-mapping.ts";
 
 export const KSERVE_SERVICE_NAME = "inference.GRPCInferenceService";

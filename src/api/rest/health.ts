@@ -2,15 +2,7 @@
 import { Elysia } from "elysia";
 import type { ModelsService } from "../../inference/models-service.ts";
 import type { WorkerPool } from "../../lifecycle/pool.ts";
-
-export interface Readiness {
-  /** False once shutdown has begun. */
-  accepting(): boolean;
-  /** False until the models marked `preload` have loaded (or failed to). */
-  preloaded(): boolean;
-  /** Throws when the database cannot be reached. */
-  checkDatabase(): Promise<void>;
-}
+import { type Readiness, readinessStatus } from "../readiness.ts";
 
 export function healthPlugin(readiness: Readiness, models: ModelsService, pool: WorkerPool) {
   return new Elysia({ name: "health", prefix: "/health", detail: { tags: ["health"] } })
@@ -18,21 +10,9 @@ export function healthPlugin(readiness: Readiness, models: ModelsService, pool: 
     .get(
       "/ready",
       async ({ set }) => {
-        if (!readiness.accepting()) {
-          set.status = 503;
-          return { status: "shutting_down" };
-        }
-        if (!readiness.preloaded()) {
-          set.status = 503;
-          return { status: "preloading" };
-        }
-        try {
-          await readiness.checkDatabase();
-          return { status: "ready" };
-        } catch {
-          set.status = 503;
-          return { status: "database_unavailable" };
-        }
+        const status = await readinessStatus(readiness);
+        if (status !== "ready") set.status = 503;
+        return { status };
       },
       { detail: { summary: "Readiness: preload done, accepting requests, and the database answers" } },
     )

@@ -10,7 +10,7 @@ import type { ModelsService } from "../../inference/models-service.ts";
 import { SERVER_METADATA } from "../../inference/server-metadata.ts";
 import type { InferenceService } from "../../inference/service.ts";
 import { HEADER_LENGTH_HEADER, inferResponse, inputsWithBinary, splitRequestBody } from "./binary-body.ts";
-import type { Readiness } from "./health.ts";
+import { isServerReady, type Readiness } from "../readiness.ts";
 import { INFER_ERRORS, toInferenceRequest } from "./infer.ts";
 import { ErrorModel, KServeInferBody, TensorSpecModel } from "./schemas.ts";
 
@@ -88,7 +88,7 @@ export function kservePlugin(models: ModelsService, inference: InferenceService,
     .get(
       "/health/ready",
       async ({ set }) => {
-        const ready = await serverReady(readiness);
+        const ready = await isServerReady(readiness);
         if (!ready) set.status = 503;
         return { ready };
       },
@@ -120,13 +120,3 @@ export function kservePlugin(models: ModelsService, inference: InferenceService,
     });
 }
 
-/** The same three checks as `/health/ready`: not shutting down, preload done, database reachable. */
-async function serverReady(readiness: Readiness): Promise<boolean> {
-  if (!readiness.accepting() || !readiness.preloaded()) return false;
-  try {
-    await readiness.checkDatabase();
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -8,7 +8,7 @@ import type { InferenceService } from "../../../inference/service.ts";
 import type { WorkerStatus } from "../../../lifecycle/pool.ts";
 import { probeProcessRss } from "../../../lifecycle/memory-probe.ts";
 import type { ModelQueueStats } from "../../../scheduler/model-scheduler.ts";
-import type { Readiness } from "../../rest/health.ts";
+import { type Readiness, readinessStatus } from "../../readiness.ts";
 import type { GrpcDependencies } from "../dependencies.ts";
 import { unary } from "./rpc-errors.ts";
 
@@ -60,22 +60,10 @@ export function managementServiceHandlers({ models, inference, pool, readiness, 
     }),
     Live: unary(logger, async () => ({ live: true })),
     Ready: unary(logger, async () => {
-      const status = await readinessOf(readiness);
+      const status = await readinessStatus(readiness);
       return { ready: status === "ready", status };
     }),
   };
-}
-
-/** The same checks, in the same order, as GET /health/ready. */
-async function readinessOf(readiness: Readiness): Promise<"ready" | "shutting_down" | "preloading" | "database_unavailable"> {
-  if (!readiness.accepting()) return "shutting_down";
-  if (!readiness.preloaded()) return "preloading";
-  try {
-    await readiness.checkDatabase();
-    return "ready";
-  } catch {
-    return "database_unavailable";
-  }
 }
 
 export function toWorkerStatusMessage(status: WorkerStatus): WorkerStatusMessage {
