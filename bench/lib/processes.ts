@@ -11,10 +11,23 @@ import type { Subprocess } from "bun";
 export interface ListeningServer {
   name: string;
   httpPort: number;
+  /** The listening line's `grpc_port`, when it gives a number (ModelMora with its gRPC front end). */
+  grpcPort: number | undefined;
   process: Subprocess<"ignore", "pipe", "pipe">;
   /** The last lines the server wrote, for error messages. */
   output(): string;
 }
+
+/** A server that only speaks gRPC: its listening line gives `grpc_port` and no `http_port`. */
+export interface ListeningGrpcServer {
+  name: string;
+  grpcPort: number;
+  process: Subprocess<"ignore", "pipe", "pipe">;
+  output(): string;
+}
+
+type StartOptions = { env?: Record<string, string>; timeoutMilliseconds?: number };
+type ListeningLine = Record<string, unknown>;
 
 const OUTPUT_LINES_KEPT = 40;
 const STOP_GRACE_MILLISECONDS = 5_000;
@@ -24,10 +37,27 @@ export class Children {
 
   /**
    * Starts a server and resolves once it prints a JSON line with `"event":"listening"` and an
-   * `http_port`. Its stdout and stderr are drained for as long as it runs (a full pipe would
-   * stall it).
+   * `http_port` (and, when the line has one, a numeric `grpc_port`). Its stdout and stderr are
+   * drained for as long as it runs (a full pipe would stall it).
    */
-  async startServer(name: string, cmd: string[], options: { env?: Record<string, string>; timeoutMilliseconds?: number } = {}): Promise<ListeningServer> {
+  async startServer(name: string, cmd: string[], options: StartOptions = {}): Promise<ListeningServer> {
+    const { line, process: child, output } = await this.startListening(name, cmd, options, "http_port");
+    const grpcPort = typeof line.grpc_port === "number" ? line.grpc_port : undefined;
+    return { name, httpPort: line.http_port as number, grpcPort, process: child, output };
+  }
+
+  /** Like `startServer`, for a gRPC-only server: waits for a listening line with a numeric `grpc_port`. */
+  async startGrpcServer(name: string, cmd: string[], options: StartOptions = {}): Promise<ListeningGrpcServer> {
+    const { line, process: child, output } = await this.startListening(name, cmd, options, "grpc_port");
+    return { name, grpcPort: line.grpc_port as number, process: child, output };
+  }
+
+  private async startListening(
+    name: string,
+    cmd: string[],
+    options: StartOptions,
+    portKey: "http_port" | "grpc_port",
+  ): Promise<{ line: ListeningLine; process: Subprocess<"ignore", "pipe", "pipe">; output: () => string }> {
     const child = Bun.spawn({ cmd, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, ...options.env } });
     this.running.add(child);
     void child.exited.then(() => this.running.delete(child));
@@ -36,14 +66,14 @@ export class Children {
       lines.push(line);
       if (lines.length > OUTPUT_LINES_KEPT) lines.shift();
     };
-    let onListening!: (port: number) => void;
-    const listening = new Promise<number>((resolve) => (onListening = resolve));
+    let onListening!: (line: ListeningLine) => void;
+    const listening = new Promise<ListeningLine>((resolve) => (onListening = resolve));
     void drainLines(child.stdout, (line) => {
       keep(line);
       if (!line.includes('"event":"listening"')) return;
       try {
-        const port = (JSON.parse(line) as { http_port?: unknown }).http_port;
-        if (typeof port === "number") onListening(port);
+        const parsed = JSON.parse(line) as ListeningLine;
+        if (typeof parsed[portKey] === "number") onListening(parsed);
       } catch {
         // Not JSON after all; keep waiting for the real line.
       }
@@ -55,12 +85,15 @@ export class Children {
     const failed = Promise.race([
       child.exited.then((code) => Promise.reject(new Error(`${name} exited with ${code} before listening:\n${output()}`))),
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${name} did not print a listening line within ${timeoutMilliseconds} ms:\n${output()}`)), timeoutMilliseconds);
+        timer = setTimeout(
+          () => reject(new Error(`${name} did not print a listening line with a numeric ${portKey} within ${timeoutMilliseconds} ms:\n${output()}`)),
+          timeoutMilliseconds,
+        );
       }),
     ]);
     try {
-      const httpPort = await Promise.race([listening, failed]);
-      return { name, httpPort, process: child, output };
+      const line = await Promise.race([listening, failed]);
+      return { line, process: child, output };
     } catch (error) {
       await this.stop(child);
       throw error;
