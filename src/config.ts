@@ -1,7 +1,12 @@
 /**
- * One typed, validated server Config, merged from defaults < environment < command-line flags.
- * Invalid values fail fast at start with a message naming the setting.
+ * One typed, validated server Config, merged from defaults < config file < environment <
+ * command-line flags. Invalid values fail fast at start with a message naming the setting.
+ *
+ * The config file (JSON with comments, written by `modelmora init`) is the one named by
+ * `--config PATH`, else by `MODELMORA_CONFIG`, else `./modelmora.config.json` when it exists. Its
+ * keys are the Config keys below; relative paths in it are resolved against its own directory.
  */
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 
 export interface Config {
@@ -26,6 +31,11 @@ export interface Config {
   maxBodyMb: number;
   /** How long a graceful shutdown waits for queued and running requests before stopping workers. */
   shutdownGraceSeconds: number;
+  /**
+   * Largest model file a registration may download or copy (PAYLOAD_TOO_LARGE beyond it);
+   * undefined = the built-in 4096 MB. Raising it admits bigger models at the cost of disk.
+   */
+  maxModelMb: number | undefined;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -39,7 +49,14 @@ export const DEFAULT_CONFIG: Config = {
   maxLoadedModels: undefined,
   maxBodyMb: 64,
   shutdownGraceSeconds: 10,
+  maxModelMb: undefined,
 };
+
+/** The config file read when neither `--config` nor `MODELMORA_CONFIG` names one, if it exists. */
+export const DEFAULT_CONFIG_FILE = "modelmora.config.json";
+
+/** Environment variable naming the config file. */
+export const CONFIG_FILE_ENVIRONMENT = "MODELMORA_CONFIG";
 
 type Overrides = Partial<Record<keyof Config, string | undefined>>;
 
@@ -54,6 +71,7 @@ const ENVIRONMENT_NAMES: Partial<Record<keyof Config, string>> = {
   maxLoadedModels: "MODELMORA_MAX_LOADED_MODELS",
   maxBodyMb: "MODELMORA_MAX_BODY_MB",
   shutdownGraceSeconds: "MODELMORA_SHUTDOWN_GRACE_SECONDS",
+  maxModelMb: "MODELMORA_MAX_MODEL_MB",
 };
 
 /** Command-line flag → Config key, as documented in `modelmora serve --help`. */
@@ -68,7 +86,13 @@ export const SERVE_FLAGS: Record<string, keyof Config> = {
   "--max-loaded-models": "maxLoadedModels",
   "--max-body-mb": "maxBodyMb",
   "--shutdown-grace-seconds": "shutdownGraceSeconds",
+  "--max-model-mb": "maxModelMb",
 };
+
+/** The environment variable of each setting that has one (`modelmora init` documents them). */
+export function environmentNameOf(key: keyof Config): string | undefined {
+  return ENVIRONMENT_NAMES[key];
+}
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
@@ -114,6 +138,7 @@ export function resolveConfig(...layers: Overrides[]): Config {
   if (merged.maxLoadedModels !== undefined) config.maxLoadedModels = positive("maxLoadedModels", merged.maxLoadedModels);
   if (merged.maxBodyMb !== undefined) config.maxBodyMb = positive("maxBodyMb", merged.maxBodyMb);
   if (merged.shutdownGraceSeconds !== undefined) config.shutdownGraceSeconds = positive("shutdownGraceSeconds", merged.shutdownGraceSeconds);
+  if (merged.maxModelMb !== undefined) config.maxModelMb = positive("maxModelMb", merged.maxModelMb);
   if (config.databaseUrl && !/^postgres(ql)?:\/\//.test(config.databaseUrl)) {
     throw new ConfigError("databaseUrl must start with postgres:// or postgresql://");
   }
@@ -121,9 +146,79 @@ export function resolveConfig(...layers: Overrides[]): Config {
   return config;
 }
 
-/** The server's config: defaults < environment < flags. */
-export function loadConfig(argv: readonly string[], environment = process.env): Config {
-  return resolveConfig(environmentOverrides(environment), flagOverrides(argv));
+/**
+ * The server's config: defaults < config file < environment < flags. `argv` may hold
+ * `--config PATH` besides the SERVE_FLAGS; `cwd` is where `./modelmora.config.json` is looked for
+ * and what relative data directories from flags and environment are relative to.
+ */
+export function loadConfig(argv: readonly string[], environment: Record<string, string | undefined> = process.env, cwd = process.cwd()): Config {
+  const { configFile, rest } = takeConfigFlag(argv);
+  const file = findConfigFile(configFile, environment, cwd);
+  const fromCwd = (overrides: Overrides): Overrides => (overrides.dataDir === undefined ? overrides : { ...overrides, dataDir: path.resolve(cwd, overrides.dataDir) });
+  return resolveConfig(
+    { dataDir: path.resolve(cwd, DEFAULT_CONFIG.dataDir) },
+    file ? configFileOverrides(file) : {},
+    fromCwd(environmentOverrides(environment)),
+    fromCwd(flagOverrides(rest)),
+  );
+}
+
+/** Splits `--config PATH` / `--config=PATH` off the other arguments. */
+export function takeConfigFlag(argv: readonly string[]): { configFile: string | undefined; rest: string[] } {
+  const rest: string[] = [];
+  let configFile: string | undefined;
+  for (let index = 0; index < argv.length; index++) {
+    const argument = argv[index]!;
+    if (argument !== "--config" && !argument.startsWith("--config=")) {
+      rest.push(argument);
+      continue;
+    }
+    const value = argument === "--config" ? argv[++index] : argument.slice("--config=".length);
+    if (value === undefined || value === "" || (argument === "--config" && value.startsWith("--"))) throw new ConfigError("flag --config needs a value");
+    configFile = value;
+  }
+  return { configFile, rest };
+}
+
+/**
+ * The config file to read: `explicit` (the `--config` flag), else `MODELMORA_CONFIG`, else
+ * `./modelmora.config.json` if it exists, else none. A file named explicitly must exist.
+ */
+export function findConfigFile(explicit: string | undefined, environment: Record<string, string | undefined>, cwd: string): string | undefined {
+  const named = explicit ?? (environment[CONFIG_FILE_ENVIRONMENT] || undefined);
+  if (named !== undefined) {
+    const resolved = path.resolve(cwd, named);
+    if (!existsSync(resolved)) throw new ConfigError(`config file ${resolved} does not exist (named by ${explicit !== undefined ? "--config" : CONFIG_FILE_ENVIRONMENT})`);
+    return resolved;
+  }
+  const fallback = path.join(cwd, DEFAULT_CONFIG_FILE);
+  return existsSync(fallback) ? fallback : undefined;
+}
+
+/**
+ * Reads a config file (JSON with comments and trailing commas) as one layer of overrides.
+ * Keys are Config keys; a value is a string or number (`null` = unset, as if absent). Unknown
+ * keys and other types are refused, naming the file and the key.
+ */
+export function configFileOverrides(filePath: string): Overrides {
+  let parsed: unknown;
+  try {
+    parsed = Bun.JSONC.parse(readFileSync(filePath, "utf8"));
+  } catch (error) {
+    throw new ConfigError(`config file ${filePath} is not valid JSON with comments: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new ConfigError(`config file ${filePath} must hold one JSON object`);
+  const overrides: Overrides = {};
+  for (const [key, value] of Object.entries(parsed)) {
+    if (!Object.hasOwn(DEFAULT_CONFIG, key)) {
+      throw new ConfigError(`config file ${filePath}: unknown setting "${key}"; known settings: ${Object.keys(DEFAULT_CONFIG).join(", ")}`);
+    }
+    if (value === null || value === "") continue;
+    if (typeof value !== "string" && typeof value !== "number") throw new ConfigError(`config file ${filePath}: ${key} must be a string or a number`);
+    overrides[key as keyof Config] = String(value);
+  }
+  if (overrides.dataDir !== undefined) overrides.dataDir = path.resolve(path.dirname(filePath), overrides.dataDir);
+  return overrides;
 }
 
 function port(name: string, raw: string): number {

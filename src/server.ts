@@ -43,7 +43,7 @@ export interface ServerCore {
 
 export async function createServerCore(config: Config, logger: Logger, spawnWorker: SpawnWorker = spawnWorkerProcess): Promise<ServerCore> {
   const database = await openDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
-  const cache = new ModelCache(config.dataDir);
+  const cache = new ModelCache(config.dataDir, { maxFileBytes: config.maxModelMb === undefined ? undefined : config.maxModelMb * 1024 * 1024 });
   const registry = new ModelRegistry(database.db, cache, createInspector(spawnWorker));
   const pool = new WorkerPool({
     spawnWorker,

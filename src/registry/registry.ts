@@ -11,7 +11,6 @@ import type { Database } from "./database.ts";
 import type { ModelCache } from "./model-cache.ts";
 import { type ModelConfig, type ModelConfigPatch, withDefaults } from "./model-config.ts";
 import { modelVersions, models, type ModelRow, type ModelVersionRow } from "./schema.ts";
-import { openSource, parseSource } from "./sources.ts";
 
 export const TASKS = ["tensor"] as const;
 export type Task = (typeof TASKS)[number];
@@ -77,7 +76,8 @@ export class ModelRegistry {
   ) {}
 
   /**
-   * Copies the source into the cache (verifying `sha256` when given), reads the model's signature,
+   * Copies the source into the cache (verifying `sha256` when given; skipped when a file with that
+   * sha256 is already cached), reads the model's signature,
    * and stores the model (first version) or a further version. Nothing is stored on any failure.
    */
   async register(input: RegisterModelInput): Promise<ModelRecord> {
@@ -91,8 +91,8 @@ export class ModelRegistry {
     }
     if (existing && (await this.findVersion(input.name, input.version))) throw alreadyExists(input.name, input.version);
 
-    const source = parseSource(input.source);
-    const cached = await this.cache.store(await openSource(source), input.sha256);
+    // With a known sha256 already in the cache, nothing is downloaded.
+    const cached = await this.cache.fetch(input.source, input.sha256);
     let signature;
     try {
       signature = await this.inspectModel(cached.path);

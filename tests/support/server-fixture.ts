@@ -20,8 +20,9 @@ export interface ServerProcess extends AsyncDisposable {
   waitForLog(predicate: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
 }
 
-export async function startServerProcess(options: { dataDir: string; databaseUrl?: string; extraArgs?: string[] }): Promise<ServerProcess> {
-  const environment: Record<string, string | undefined> = { ...process.env, DATABASE_URL: options.databaseUrl, MODELMORA_LOG_LEVEL: "info" };
+/** `environment` adds to (or, with undefined, removes from) this process's environment for the server. */
+export async function startServerProcess(options: { dataDir: string; databaseUrl?: string; extraArgs?: string[]; environment?: Record<string, string | undefined> }): Promise<ServerProcess> {
+  const environment: Record<string, string | undefined> = { ...process.env, ...options.environment, DATABASE_URL: options.databaseUrl, MODELMORA_LOG_LEVEL: "info" };
   if (!options.databaseUrl) delete environment.DATABASE_URL;
   const child = Bun.spawn({
     cmd: [process.execPath, path.join(REPOSITORY_ROOT, "src", "cli.ts"), "serve", "--port", "0", "--grpc-port", "0", "--data-dir", options.dataDir, ...(options.extraArgs ?? [])],

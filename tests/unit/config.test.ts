@@ -1,9 +1,12 @@
 /**
- * Pins how the server's Config is merged (defaults < environment < flags) and which values are
- * refused at start. The environment is passed in, never read from process.env.
+ * Pins how the server's Config is merged (defaults < config file < environment < flags) and which
+ * values are refused at start. The environment is passed in, never read from process.env.
  */
-import { describe, expect, test } from "bun:test";
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
+import { configTemplate } from "../../src/cli/commands/init.ts";
 import { ConfigError, DEFAULT_CONFIG, flagOverrides, loadConfig, resolveConfig } from "../../src/config.ts";
 
 /** Runs `action` and returns the ConfigError it throws; fails the test if it throws anything else or nothing. */
@@ -52,6 +55,7 @@ describe("environment overrides", () => {
       MODELMORA_MAX_LOADED_MODELS: "3",
       MODELMORA_MAX_BODY_MB: "16",
       MODELMORA_SHUTDOWN_GRACE_SECONDS: "2.5",
+      MODELMORA_MAX_MODEL_MB: "512",
     });
     expect(config).toEqual({
       host: "0.0.0.0",
@@ -64,6 +68,7 @@ describe("environment overrides", () => {
       maxLoadedModels: 3,
       maxBodyMb: 16,
       shutdownGraceSeconds: 2.5,
+      maxModelMb: 512,
     });
   });
 
@@ -116,6 +121,7 @@ describe("flags", () => {
         "--max-loaded-models", "2",
         "--max-body-mb", "8",
         "--shutdown-grace-seconds", "30",
+        "--max-model-mb", "100",
       ],
       {},
     );
@@ -130,6 +136,7 @@ describe("flags", () => {
       maxLoadedModels: 2,
       maxBodyMb: 8,
       shutdownGraceSeconds: 30,
+      maxModelMb: 100,
     });
   });
 
@@ -219,5 +226,113 @@ describe("dataDir", () => {
 
   test("an absolute dataDir is kept, normalised", () => {
     expect(loadConfig([], { MODELMORA_DATA_DIR: "/srv/models/../data/" }).dataDir).toBe("/srv/data");
+  });
+});
+
+describe("config file layer (defaults < file < environment < flags)", () => {
+  let folder: string;
+
+  beforeEach(() => {
+    folder = mkdtempSync(path.join(os.tmpdir(), "modelmora-config-"));
+  });
+  afterEach(() => rmSync(folder, { recursive: true, force: true }));
+
+  function writeConfig(name: string, text: string): string {
+    const filePath = path.join(folder, name);
+    mkdirSync(path.dirname(filePath), { recursive: true });
+    writeFileSync(filePath, text);
+    return filePath;
+  }
+
+  test("./modelmora.config.json in the working directory is read when present, comments and trailing commas allowed", () => {
+    writeConfig("modelmora.config.json", `// comment\n{ "httpPort": 9100, /* inline */ "maxBodyMb": 8, }\n`);
+    const config = loadConfig([], {}, folder);
+    expect(config.httpPort).toBe(9100);
+    expect(config.maxBodyMb).toBe(8);
+    expect(config.grpcPort).toBe(DEFAULT_CONFIG.grpcPort);
+  });
+
+  test("without a file (and none named) every setting keeps its default", () => {
+    expect(loadConfig([], {}, folder)).toEqual({ ...DEFAULT_CONFIG, dataDir: path.join(folder, "data") });
+  });
+
+  test("the environment wins over the file, and flags win over both", () => {
+    writeConfig("modelmora.config.json", `{ "httpPort": 9100, "grpcPort": 9101, "host": "0.0.0.0" }`);
+    const config = loadConfig(["--port", "9300"], { MODELMORA_PORT: "9200", MODELMORA_GRPC_PORT: "9201" }, folder);
+    expect(config.httpPort).toBe(9300);
+    expect(config.grpcPort).toBe(9201);
+    expect(config.host).toBe("0.0.0.0");
+  });
+
+  test("--config names the file (either spelling), and wins over MODELMORA_CONFIG and ./modelmora.config.json", () => {
+    writeConfig("modelmora.config.json", `{ "httpPort": 1 }`);
+    const fromEnvironment = writeConfig("env.json", `{ "httpPort": 2 }`);
+    const fromFlag = writeConfig("flag.json", `{ "httpPort": 3 }`);
+    expect(loadConfig([], { MODELMORA_CONFIG: fromEnvironment }, folder).httpPort).toBe(2);
+    expect(loadConfig(["--config", fromFlag], { MODELMORA_CONFIG: fromEnvironment }, folder).httpPort).toBe(3);
+    expect(loadConfig([`--config=${fromFlag}`], {}, folder).httpPort).toBe(3);
+    expect(loadConfig(["--config", "flag.json"], {}, folder).httpPort).toBe(3);
+  });
+
+  test("a relative dataDir in the file is relative to the file's directory; flags and environment stay relative to the working directory", () => {
+    const filePath = writeConfig("etc/modelmora.json", `{ "dataDir": "../state" }`);
+    expect(loadConfig(["--config", filePath], {}, folder).dataDir).toBe(path.join(folder, "state"));
+    expect(loadConfig(["--config", filePath, "--data-dir", "flagged"], {}, folder).dataDir).toBe(path.join(folder, "flagged"));
+    expect(loadConfig(["--config", filePath], { MODELMORA_DATA_DIR: "from-env" }, folder).dataDir).toBe(path.join(folder, "from-env"));
+  });
+
+  test("null and empty strings in the file count as unset", () => {
+    writeConfig("modelmora.config.json", `{ "databaseUrl": null, "memoryLimitMb": null, "host": "" }`);
+    const config = loadConfig([], {}, folder);
+    expect(config.databaseUrl).toBeUndefined();
+    expect(config.memoryLimitMb).toBeUndefined();
+    expect(config.host).toBe(DEFAULT_CONFIG.host);
+  });
+
+  test("values in the file are validated like the others, naming the setting", () => {
+    writeConfig("modelmora.config.json", `{ "httpPort": 70000 }`);
+    expect(configErrorFrom(() => loadConfig([], {}, folder)).message).toContain("httpPort");
+  });
+
+  test("an unknown key is refused, naming the file and the key", () => {
+    const filePath = writeConfig("modelmora.config.json", `{ "htttpPort": 1 }`);
+    const message = configErrorFrom(() => loadConfig([], {}, folder)).message;
+    expect(message).toContain(filePath);
+    expect(message).toContain('"htttpPort"');
+  });
+
+  test("a value that is neither string nor number is refused", () => {
+    writeConfig("modelmora.config.json", `{ "httpPort": [1] }`);
+    expect(configErrorFrom(() => loadConfig([], {}, folder)).message).toContain("httpPort must be a string or a number");
+  });
+
+  test("a file that is not JSON, or not an object, is refused naming the file", () => {
+    const broken = writeConfig("broken.json", `{ "httpPort": `);
+    expect(configErrorFrom(() => loadConfig(["--config", broken], {}, folder)).message).toContain(broken);
+    const array = writeConfig("array.json", `[1, 2]`);
+    expect(configErrorFrom(() => loadConfig(["--config", array], {}, folder)).message).toContain("one JSON object");
+  });
+
+  test("a file named by --config or MODELMORA_CONFIG must exist", () => {
+    expect(configErrorFrom(() => loadConfig(["--config", "absent.json"], {}, folder)).message).toContain("--config");
+    expect(configErrorFrom(() => loadConfig([], { MODELMORA_CONFIG: "absent.json" }, folder)).message).toContain("MODELMORA_CONFIG");
+  });
+
+  test("--config without a value is refused", () => {
+    expect(configErrorFrom(() => loadConfig(["--config"], {}, folder)).message).toContain("--config");
+    expect(configErrorFrom(() => loadConfig(["--config", "--port", "1"], {}, folder)).message).toContain("--config");
+  });
+
+  test("the file `modelmora init` writes parses back to exactly the defaults", () => {
+    const filePath = writeConfig("modelmora.config.json", configTemplate());
+    expect(loadConfig([], {}, folder)).toEqual({ ...DEFAULT_CONFIG, dataDir: path.join(folder, "data") });
+    expect(filePath).toBe(path.join(folder, "modelmora.config.json"));
+  });
+
+  test("the template mentions every setting with its environment variable", () => {
+    const template = configTemplate();
+    for (const key of Object.keys(DEFAULT_CONFIG)) expect(template).toContain(`"${key}"`);
+    expect(template).toContain("MODELMORA_MAX_MODEL_MB");
+    expect(template).toContain("DATABASE_URL");
   });
 });

@@ -1,0 +1,36 @@
+/** `modelmora lock`: writes modelmora.lock pinning every model's active version (source, sha256, size, config). */
+import path from "node:path";
+import { stringFlag } from "../arguments.ts";
+import type { Command } from "../command.ts";
+import { CATALOGUE_FLAGS, openCatalogue } from "../connect.ts";
+import { EXIT } from "../exit-codes.ts";
+import { LOCK_FILE_NAME, lockOf, writeLockFile } from "../lock-file.ts";
+import { formatBytes, json, shortSha, table } from "../output.ts";
+
+export const lockCommand: Command = {
+  spec: {
+    name: "lock",
+    summary: `Write ${LOCK_FILE_NAME}: each model's active version, task, source, sha256, size and config.`,
+    positionals: [],
+    flags: [{ flag: "--output", value: "FILE", description: `where to write it (default ./${LOCK_FILE_NAME})` }, ...CATALOGUE_FLAGS],
+    notes: `"modelmora sync" installs exactly what the file pins. --json prints { path, lock }.`,
+  },
+  async run(args, { io, json: asJson }) {
+    const target = path.resolve(io.cwd, stringFlag(args, "--output") ?? LOCK_FILE_NAME);
+    const catalogue = await openCatalogue(args, io);
+    try {
+      const lock = lockOf(await catalogue.list());
+      await writeLockFile(target, lock);
+      if (asJson) {
+        io.stdout(json({ path: target, lock }));
+        return EXIT.ok;
+      }
+      const rows = Object.entries(lock.models).map(([name, entry]) => [name, entry.version, entry.task, formatBytes(entry.sizeBytes), shortSha(entry.sha256), entry.source]);
+      if (rows.length) io.stdout(table(["NAME", "VERSION", "TASK", "SIZE", "SHA256", "SOURCE"], rows));
+      io.stdout(`wrote ${target} (${rows.length} model${rows.length === 1 ? "" : "s"}, from ${catalogue.where})\n`);
+      return EXIT.ok;
+    } finally {
+      await catalogue.close();
+    }
+  },
+};
