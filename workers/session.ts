@@ -42,6 +42,8 @@ export async function openSession(modelPath: string, device: LoadMessage["device
 }
 
 function cudaProviderInstalled(): boolean {
+  // The compiled binary embeds the CPU library only, and has no node_modules to resolve from.
+  if (Bun.isStandaloneExecutable) return false;
   const bindingDirectory = path.join(path.dirname(require.resolve("onnxruntime-node")), "..", "bin", "napi-v6", process.platform, process.arch);
   return existsSync(path.join(bindingDirectory, "libonnxruntime_providers_cuda.so"));
 }

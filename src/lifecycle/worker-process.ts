@@ -4,9 +4,9 @@
  * Only the pool (src/lifecycle/pool.ts) creates and owns these.
  */
 import { readFileSync } from "node:fs";
-import path from "node:path";
 import type { Subprocess } from "bun";
 import { ModelMoraError } from "../errors.ts";
+import { workerCommand } from "../runtime/worker-command.ts";
 import type { LoadMessage, Provider, TensorSpec, WireTensor, WorkerToServer } from "../../workers/protocol.ts";
 
 export interface LoadedSignature {
@@ -52,9 +52,10 @@ export class WorkerGoneError extends ModelMoraError {
   }
 }
 
-const WORKER_ENTRY = path.join(import.meta.dir, "..", "..", "workers", "main.ts");
-
-/** Spawns a real worker process: `bun workers/main.ts` with an IPC channel. */
+/**
+ * Spawns a real worker process with an IPC channel: `bun workers/main.ts` from source, the
+ * binary itself in worker mode when compiled (src/runtime/worker-command.ts).
+ */
 export const spawnWorkerProcess: SpawnWorker = () => new WorkerProcess();
 
 interface Pending {
@@ -79,7 +80,7 @@ class WorkerProcess implements WorkerHandle {
   constructor() {
     this.readyForLoad = new Promise((resolve) => (this.signalReady = resolve));
     this.process = Bun.spawn({
-      cmd: [process.execPath, WORKER_ENTRY],
+      cmd: workerCommand(),
       stdio: ["ignore", "inherit", "inherit"],
       serialization: "advanced",
       ipc: (message: WorkerToServer) => this.onMessage(message),

@@ -5,6 +5,8 @@
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { EMBEDDED_ASSETS, assetPath } from "../runtime/embedded-assets.ts";
+import { embeddedPgliteOptions } from "../runtime/pglite-assets.ts";
 import * as schema from "./schema.ts";
 
 export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -15,7 +17,8 @@ export interface OpenDatabase {
   close(): Promise<void>;
 }
 
-export const MIGRATIONS_FOLDER = path.join(import.meta.dir, "..", "..", "drizzle");
+/** drizzle/ in the repository, or its embedded copy in the compiled binary. */
+export const MIGRATIONS_FOLDER = assetPath(EMBEDDED_ASSETS.migrations);
 
 export async function openDatabase(options: { dataDir: string; databaseUrl?: string }): Promise<OpenDatabase> {
   if (options.databaseUrl) return openPostgres(options.databaseUrl);
@@ -29,7 +32,7 @@ async function openPglite(directory: string): Promise<OpenDatabase> {
     import("drizzle-orm/pglite/migrator"),
   ]);
   await mkdir(directory, { recursive: true });
-  const client = new PGlite(directory);
+  const client = new PGlite(directory, await embeddedPgliteOptions());
   const db = drizzle(client, { schema });
   await migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
   return { db: db as unknown as Database, kind: "pglite", close: () => client.close() };

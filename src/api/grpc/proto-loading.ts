@@ -3,11 +3,12 @@
  * the same way: field names as written (snake_case), 64-bit integers as decimal strings (no
  * precision lost), enums as names, unset fields as their defaults, `bytes` as Buffers.
  */
-import path from "node:path";
 import { type GrpcObject, loadPackageDefinition } from "@grpc/grpc-js";
 import { type PackageDefinition, loadSync, type Options } from "@grpc/proto-loader";
+import { EMBEDDED_ASSETS, assetPath } from "../../runtime/embedded-assets.ts";
 
-export const PROTO_DIRECTORY = path.join(import.meta.dir, "..", "..", "..", "proto");
+/** proto/ in the repository, or its embedded copy in the compiled binary. */
+export const PROTO_DIRECTORY = assetPath(EMBEDDED_ASSETS.protos);
 
 export const PROTO_LOADER_OPTIONS: Options = {
   keepCase: true,

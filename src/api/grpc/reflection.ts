@@ -7,19 +7,18 @@
  * the server really registered.
  */
 import { readdirSync } from "node:fs";
-import { createRequire } from "node:module";
 import path from "node:path";
 import type { Server } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { protoPath as healthProtoPath } from "grpc-health-check";
+import { EMBEDDED_ASSETS, assetPath } from "../../runtime/embedded-assets.ts";
 import { PROTO_DIRECTORY, PROTO_LOADER_OPTIONS } from "./proto-loading.ts";
 
 export const REFLECTION_SERVICE_NAMES = ["grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"];
 
-const require = createRequire(import.meta.url);
-/** build/src/index.js → build/proto, where the package keeps its reflection protos. */
-const REFLECTION_PROTO_DIRECTORY = path.join(path.dirname(require.resolve("@grpc/reflection")), "..", "proto");
+/** @grpc/reflection's build/proto, where the package keeps its reflection protos (embedded in the binary). */
+const REFLECTION_PROTO_DIRECTORY = assetPath(EMBEDDED_ASSETS.reflectionProtos);
 /** …/proto/health/v1/health.proto → …/proto */
 const HEALTH_PROTO_DIRECTORY = path.resolve(path.dirname(healthProtoPath), "..", "..");
 

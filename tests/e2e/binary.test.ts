@@ -1,0 +1,163 @@
+/**
+ * The single binary: `scripts/build-binary.ts` (what `npm run build` runs) compiles
+ * `dist/modelmora`; a copy of it, alone in an empty directory, started from there with no
+ * node_modules on any path of its environment, serves REST and gRPC on PGlite, spawns its workers by
+ * re-executing itself in worker mode, infers with the embedded onnxruntime, and takes its workers
+ * with it on SIGTERM.
+ */
+import { expect, test } from "bun:test";
+import { copyFile, mkdir, readdir, readFile } from "node:fs/promises";
+import path from "node:path";
+import { type Client, type GrpcObject, Metadata, type ServiceClientConstructor, type ServiceError, credentials } from "@grpc/grpc-js";
+import { loadProtos } from "../../src/api/grpc/proto-loading.ts";
+import { WORKER_MODE_ARGUMENT } from "../../src/runtime/worker-command.ts";
+import { referenceAdd, writeFixtureModels } from "../fixtures/models.ts";
+import { childPids, processAlive } from "../support/processes.ts";
+import { temporaryDirectory } from "../support/temporary-directory.ts";
+
+const REPOSITORY_ROOT = path.join(import.meta.dir, "..", "..");
+const BUILD_SCRIPT = path.join(REPOSITORY_ROOT, "scripts", "build-binary.ts");
+
+/** Upper bound for every polled condition. */
+const POLL_BOUND_MILLISECONDS = 15_000;
+
+/** The add fixture is exact in float32; 1e-6 leaves room for summation order. */
+const FIXTURE_TOLERANCE = 1e-6;
+
+const { grpcObject } = loadProtos(["kserve/grpc_predict_v2.proto"]);
+const KServeClient = (grpcObject.inference as GrpcObject).GRPCInferenceService as ServiceClientConstructor;
+
+/**
+ * `command`, run where the repository (its node_modules, drizzle/, proto/, sources) does not exist:
+ * an empty tmpfs is mounted over it in a private mount namespace. Without this, a path to the
+ * build machine's files compiled into the binary would still resolve here and hide the bug. Needs
+ * CAP_SYS_ADMIN (root, as in CI) and a `workDirectory` outside the repository; elsewhere the
+ * command runs unchanged.
+ */
+function withoutRepository(command: string[], workDirectory: string): string[] {
+  const unshare = Bun.which("unshare");
+  if (!unshare || !path.relative(REPOSITORY_ROOT, workDirectory).startsWith("..")) return command;
+  const hide = [unshare, "--mount", "sh", "-c", 'mount -t tmpfs none "$0" && exec "$@"', REPOSITORY_ROOT];
+  if (Bun.spawnSync([...hide, "true"], { stdio: ["ignore", "ignore", "ignore"] }).exitCode !== 0) return command;
+  return [...hide, ...command];
+}
+
+async function waitFor(what: string, check: () => boolean): Promise<void> {
+  const deadline = performance.now() + POLL_BOUND_MILLISECONDS;
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${POLL_BOUND_MILLISECONDS} ms waiting for ${what}`);
+    await Bun.sleep(5);
+  }
+}
+
+/**
+ * Reads `stdout` to its end (so the server never writes into a closed pipe) and resolves with the
+ * first line holding `"event":"listening"`, parsed; rejects if stdout ends without one.
+ */
+function listeningLine(stdout: ReadableStream<Uint8Array>): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    void (async () => {
+      let buffered = "";
+      const decoder = new TextDecoder();
+      for await (const chunk of stdout) {
+        buffered += decoder.decode(chunk, { stream: true });
+        const lines = buffered.split("\n");
+        buffered = lines.pop()!;
+        const line = lines.find((text) => text.includes('"event":"listening"'));
+        if (line) resolve(JSON.parse(line));
+      }
+      reject(new Error("the binary closed stdout before its listening line"));
+    })();
+  });
+}
+
+test(
+  "the compiled binary, alone in an empty directory, serves, spawns itself as its workers, infers, and stops them on SIGTERM",
+  async () => {
+    await using directory = await temporaryDirectory("modelmora-binary-");
+    const built = path.join(directory.path, "build", "modelmora");
+    const build = Bun.spawn({ cmd: [process.execPath, BUILD_SCRIPT, "--outfile", built], stdio: ["ignore", "pipe", "pipe"] });
+    const [buildOut, buildErr, buildExit] = await Promise.all([build.stdout.text(), build.stderr.text(), build.exited]);
+    expect(buildExit, `${buildOut}${buildErr}`).toBe(0);
+
+    const runDirectory = path.join(directory.path, "run");
+    const binary = path.join(runDirectory, "modelmora");
+    await mkdir(runDirectory);
+    await copyFile(built, binary);
+    const fixtures = await writeFixtureModels(path.join(directory.path, "fixtures"));
+
+    // No node_modules on any path: PATH without them, nothing else inherited. TMPDIR and HOME keep
+    // what the binary unpacks (its native libraries) and what onnxruntime caches inside the test directory.
+    const environment = {
+      PATH: (process.env.PATH ?? "").split(path.delimiter).filter((entry) => !entry.includes("node_modules")).join(path.delimiter),
+      HOME: directory.path,
+      TMPDIR: directory.path,
+      MODELMORA_LOG_LEVEL: "info",
+    };
+    await using server = Bun.spawn({
+      cmd: withoutRepository([binary, "serve", "--port", "0", "--grpc-port", "0", "--data-dir", path.join(directory.path, "data")], directory.path),
+      cwd: runDirectory,
+      env: environment,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const stderr = server.stderr.text();
+    const listening = await listeningLine(server.stdout).catch(async (error: Error) => {
+      throw new Error(`${error.message}; exit ${await server.exited}; stderr:\n${await stderr}`);
+    });
+    expect(listening).toMatchObject({ database: "pglite" });
+    const baseUrl = `http://127.0.0.1:${listening.http_port}`;
+
+    const registered = await fetch(`${baseUrl}/api/v1/models`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: "add", version: "1", task: "tensor", source: fixtures.add }),
+    });
+    expect(registered.status).toBe(201);
+    expect(await registered.json()).toMatchObject({ name: "add", inputs: [{ name: "a" }, { name: "b" }], outputs: [{ name: "sum" }] });
+
+    const a = Float32Array.from([1, 2, 3, 4]);
+    const b = Float32Array.from([0.5, 0.25, -1, 8]);
+    const inferred = await fetch(`${baseUrl}/api/v1/infer/add`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        inputs: [
+          { name: "a", shape: [1, 4], datatype: "FP32", data: Array.from(a) },
+          { name: "b", shape: [1, 4], datatype: "FP32", data: Array.from(b) },
+        ],
+      }),
+    });
+    expect(inferred.status).toBe(200);
+    const answer = (await inferred.json()) as { outputs: { name: string; shape: number[]; data: number[] }[] };
+    expect(answer.outputs).toHaveLength(1);
+    expect(answer.outputs[0]).toMatchObject({ name: "sum", shape: [1, 4] });
+    const expected = referenceAdd(a, b);
+    answer.outputs[0]!.data.forEach((value, index) => expect(Math.abs(value - expected[index]!)).toBeLessThanOrEqual(FIXTURE_TOLERANCE));
+
+    // The embedded .proto files serve gRPC as well.
+    const client = new KServeClient(`127.0.0.1:${listening.grpc_port}`, credentials.createInsecure()) as Client & Record<string, any>;
+    try {
+      const live = await new Promise((resolve, reject) =>
+        client.ServerLive({}, new Metadata(), { deadline: Date.now() + 10_000 }, (error: ServiceError | null, response: unknown) => (error ? reject(error) : resolve(response))),
+      );
+      expect(live).toEqual({ live: true });
+    } finally {
+      client.close();
+    }
+
+    // The worker serving "add" is this same binary, re-executed in worker mode.
+    const workers = childPids(server.pid);
+    expect(workers.length).toBeGreaterThan(0);
+    for (const pid of workers) {
+      const argv = (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0").filter((word) => word !== "");
+      expect(argv).toEqual([binary, WORKER_MODE_ARGUMENT]);
+    }
+
+    server.kill("SIGTERM");
+    expect(await server.exited).toBe(0);
+    for (const pid of workers) await waitFor(`worker ${pid} to exit`, () => !processAlive(pid));
+    // Nothing was written next to the binary: data and unpacked libraries went where they were told.
+    expect(await readdir(runDirectory)).toEqual(["modelmora"]);
+  },
+  120_000,
+);
