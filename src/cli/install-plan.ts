@@ -6,17 +6,12 @@
  */
 import type { ModelConfig, ModelConfigPatch } from "../registry/model-config.ts";
 import { withDefaults } from "../registry/model-config.ts";
+import type { RegisterModelInput } from "../registry/registry.ts";
 import type { Catalogue, ModelSummary } from "./catalogue.ts";
 import { CliError, EXIT } from "./exit-codes.ts";
 
-export interface WantedVersion {
-  name: string;
-  version: string;
-  task: string;
-  source: string;
-  sha256?: string;
-  config?: Partial<ModelConfig>;
-}
+/** A version the CLI wants installed: exactly what registration takes. */
+export type WantedVersion = RegisterModelInput;
 
 export interface EnsureOptions {
   /** Make this version the model's active one (when the model has others). */

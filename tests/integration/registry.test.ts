@@ -14,6 +14,7 @@ import { ModelRegistry } from "../../src/registry/registry.ts";
 import { FIXTURE_SIGNATURES, type FixtureModels, writeFixtureModels } from "../fixtures/models.ts";
 import { type TemporaryDirectory, temporaryDirectory } from "../support/temporary-directory.ts";
 import { type TestDatabase, testDatabase } from "../support/test-database.ts";
+import { rejection } from "../support/rejection.ts";
 
 let directory: TemporaryDirectory;
 let fixtures: FixtureModels;
@@ -58,15 +59,6 @@ async function sha256Of(filePath: string): Promise<string> {
 
 async function cachedFiles(dataDir: string): Promise<string[]> {
   return readdir(path.join(dataDir, "models", "sha256")).catch(() => []);
-}
-
-async function rejection(promise: Promise<unknown>): Promise<ModelMoraError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  if (!(error instanceof ModelMoraError)) throw new Error(`expected a ModelMoraError, got ${String(error)}`);
-  return error;
 }
 
 describe("model registry", () => {

@@ -9,10 +9,10 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { readdir, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { ModelMoraError } from "../../src/errors.ts";
 import { type FetchProgress, ModelCache, STALE_TEMPORARY_MILLISECONDS } from "../../src/registry/model-cache.ts";
 import { type HubFixture, sha256Hex, startHub } from "../support/hub-fixture.ts";
 import { type TemporaryDirectory, temporaryDirectory } from "../support/temporary-directory.ts";
+import { rejection } from "../support/rejection.ts";
 
 /** Deterministic bytes, large enough to arrive in several chunks. */
 function fileBytes(seed: number, length = 200_000): Uint8Array {
@@ -46,15 +46,6 @@ function cacheWith(environment: Record<string, string | undefined> = { HF_ENDPOI
 
 async function listing(folder: "sha256" | "tmp"): Promise<string[]> {
   return readdir(path.join(dataDir, "models", folder)).catch(() => []);
-}
-
-async function rejection(promise: Promise<unknown>): Promise<ModelMoraError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  if (!(error instanceof ModelMoraError)) throw new Error(`expected a ModelMoraError, got ${String(error)}`);
-  return error;
 }
 
 describe("hf:// references in the Hub's resolve layout", () => {
