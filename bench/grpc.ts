@@ -21,7 +21,8 @@
 import { mkdir } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { encodeModel, tensor } from "../tests/fixtures/onnx-builder.ts";
+import { LARGE_OUTPUT_BYTES, LARGE_OUTPUT_ROWS, LARGE_OUTPUT_WIDTH, largeOutputModel } from "../tests/fixtures/large-output.ts";
+import { meanBatch, queueCounters } from "./lib/queue-counters.ts";
 import { type Children, type ListeningServer, withBenchSandbox } from "./lib/processes.ts";
 import { describeMachine, gitDescription, machineLine, markdownTable, ratio, significant, verdict } from "./lib/report.ts";
 import type { StreamCall } from "./lib/stream-client.ts";
@@ -43,9 +44,6 @@ const OUTPUT_TOLERANCE = 1e-4;
 
 const MEBIBYTE = 1024 * 1024;
 const BIG_NAME = "bench-big-output";
-const BIG_ROWS = 16_384;
-const BIG_WIDTH = 1024;
-const BIG_OUTPUT_BYTES = BIG_ROWS * BIG_WIDTH * 4;
 const CHUNK_SIZES = [MEBIBYTE, 4 * MEBIBYTE];
 
 const SEED_STUDY_MB_PER_SECOND = 31.92;
@@ -81,26 +79,6 @@ export function parseGrpcOptions(argv: readonly string[], environment = process.
   };
 }
 
-/**
- * y = Expand(x, [16384, 1024]) + rowBase, rowBase[i] = 1024·i: with x = 0..1023, flat element k of
- * y is k (exact in float32 below 2^24), so the client can check every byte arrived in place.
- */
-function bigOutputModel(): Uint8Array {
-  return encodeModel({
-    name: "big_output",
-    inputs: [tensor("x", "float32", [1, BIG_WIDTH])],
-    outputs: [tensor("y", "float32", [BIG_ROWS, BIG_WIDTH])],
-    nodes: [
-      { opType: "Expand", inputs: ["x", "shape"], outputs: ["expanded"] },
-      { opType: "Add", inputs: ["expanded", "row_base"], outputs: ["y"] },
-    ],
-    initializers: [
-      { name: "shape", elementType: "int64", dims: [2], values: [BIG_ROWS, BIG_WIDTH] },
-      { name: "row_base", elementType: "float32", dims: [BIG_ROWS, 1], values: Float32Array.from({ length: BIG_ROWS }, (_, row) => row * BIG_WIDTH) },
-    ],
-  });
-}
-
 async function expectOk(response: Response, what: string): Promise<unknown> {
   const text = await response.text();
   if (!response.ok) throw new Error(`${what}: HTTP ${response.status} ${text.slice(0, 500)}`);
@@ -112,26 +90,6 @@ async function register(server: ListeningServer, name: string, source: string, c
   const body = { name, version: "1", task: "tensor", source, config };
   await expectOk(await fetch(base, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }), `registering ${name}`);
   await expectOk(await fetch(`${base}/${name}/load`, { method: "POST" }), `loading ${name}`);
-}
-
-interface QueueCounters {
-  dispatched: number;
-  batches: number;
-}
-
-async function queueCounters(server: ListeningServer): Promise<QueueCounters | undefined> {
-  try {
-    const response = await fetch(`http://127.0.0.1:${server.httpPort}/api/v1/status`);
-    const queue = ((await response.json()) as { queue?: Partial<QueueCounters> }).queue;
-    return typeof queue?.dispatched === "number" && typeof queue.batches === "number" ? { dispatched: queue.dispatched, batches: queue.batches } : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function meanBatch(before: QueueCounters | undefined, after: QueueCounters | undefined): number | undefined {
-  if (!before || !after || after.batches === before.batches) return undefined;
-  return (after.dispatched - before.dispatched) / (after.batches - before.batches);
 }
 
 interface UnaryMeasurement {
@@ -294,7 +252,7 @@ export async function runGrpcBench(options: GrpcOptions): Promise<void> {
     const startedAt = performance.now();
     await mkdir(path.join(directory, "models"), { recursive: true });
     const bigModelPath = path.join(directory, "models", "big-output.onnx");
-    await Bun.write(bigModelPath, bigOutputModel());
+    await Bun.write(bigModelPath, largeOutputModel());
 
     process.stderr.write("grpc bench: starting ModelMora …\n");
     const modelmora = await children.startServer("ModelMora", [
@@ -314,7 +272,7 @@ export async function runGrpcBench(options: GrpcOptions): Promise<void> {
     const grpcAddress = `127.0.0.1:${modelmora.grpcPort}`;
     const restBase = `http://127.0.0.1:${modelmora.httpPort}`;
     await register(modelmora, CLS_NAME, CLS_MODEL_PATH, { warmupShapes: { x: CLS_SHAPE }, maxBatchSize: 16, maxQueueDelayMicroseconds: 0 });
-    await register(modelmora, BIG_NAME, bigModelPath, { warmupShapes: { x: [1, BIG_WIDTH] } });
+    await register(modelmora, BIG_NAME, bigModelPath, { warmupShapes: { x: [1, LARGE_OUTPUT_WIDTH] } });
 
     // Part 1: unary, c = 1 for every transport, then c = 32 for every transport.
     const unary: UnaryMeasurement[] = [];
@@ -345,17 +303,17 @@ export async function runGrpcBench(options: GrpcOptions): Promise<void> {
 
     // Part 2: StreamInference against the bare grpc-js loop, interleaved.
     process.stderr.write("grpc bench: StreamInference vs bare grpc-js …\n");
-    const bare = await children.startGrpcServer(BARE_LABEL, [BUN, path.join(import.meta.dir, "baselines", "grpc-stream-server.ts"), "--bytes", String(BIG_OUTPUT_BYTES)]);
+    const bare = await children.startGrpcServer(BARE_LABEL, [BUN, path.join(import.meta.dir, "baselines", "grpc-stream-server.ts"), "--bytes", String(LARGE_OUTPUT_BYTES)]);
     const streamSpec = {
       targets: [
         { label: MODELMORA_LABEL, address: grpcAddress, verify: true },
         { label: BARE_LABEL, address: `127.0.0.1:${bare.grpcPort}` },
       ],
       model: BIG_NAME,
-      input: { name: "x", shape: [1, BIG_WIDTH] },
+      input: { name: "x", shape: [1, LARGE_OUTPUT_WIDTH] },
       chunkSizes: CHUNK_SIZES,
       repetitions: options.streamRepetitions,
-      expectedBytes: BIG_OUTPUT_BYTES,
+      expectedBytes: LARGE_OUTPUT_BYTES,
     };
     const streamOut = await children.run([BUN, path.join(import.meta.dir, "lib", "stream-client.ts"), JSON.stringify(streamSpec)]);
     const calls = (JSON.parse(streamOut.trim().split("\n").at(-1)!) as { calls: StreamCall[] }).calls;
@@ -372,9 +330,9 @@ export async function runGrpcBench(options: GrpcOptions): Promise<void> {
         `KServe gRPC: ModelInfer with raw_input_contents (raw_output_contents back). REST binary: Inference-Header-Content-Length + raw input, binary_data_output. mean batch = requests per batch ModelMora ran (GET /api/v1/status, warm-up included). ` +
         `server CPU = the ModelMora server process's user+system time (/proc, ${significant(1000 / CLOCK_TICKS_PER_SECOND)} ms ticks; its workers not included) over the cell, per request it dispatched (warm-up included); client CPU = the client process's over the measured window, per request counted.\n\n`,
     );
-    process.stdout.write(`### StreamInference: ${mib(BIG_OUTPUT_BYTES)} output\n\n${streamTable(summaries)}\n\n${goalsTable(summaries)}\n\n`);
+    process.stdout.write(`### StreamInference: ${mib(LARGE_OUTPUT_BYTES)} output\n\n${streamTable(summaries)}\n\n${goalsTable(summaries)}\n\n`);
     process.stdout.write(
-      `Model: x FP32 [1,${BIG_WIDTH}] → y FP32 [${BIG_ROWS},${BIG_WIDTH}] (Expand + Add, ${BIG_OUTPUT_BYTES.toLocaleString("en-US")} bytes); the first call per chunk size is untimed and ModelMora's is checked element by element. ` +
+      `Model: x FP32 [1,${LARGE_OUTPUT_WIDTH}] → y FP32 [${LARGE_OUTPUT_ROWS},${LARGE_OUTPUT_WIDTH}] (Expand + Add, ${LARGE_OUTPUT_BYTES.toLocaleString("en-US")} bytes); the first call per chunk size is untimed and ModelMora's is checked element by element. ` +
         `${options.streamRepetitions} timed calls per row, interleaved (ModelMora, bare, ModelMora, …), one client process (bench/lib/stream-client.ts, bun, grpc-js) that counts each chunk's bytes. ` +
         `MB = 10^6 bytes. End-to-end = call start → last chunk; to header = call start → header (ModelMora: the inference, the output's trip from the worker, its raw encoding); streaming = header → last chunk. ` +
         `Bare grpc-js = bench/baselines/grpc-stream-server.ts: the same proto and messages from a preallocated Buffer, same backpressure rule. Seed study: 31.92 MB/s.\n`,

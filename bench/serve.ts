@@ -17,6 +17,7 @@ import os from "node:os";
 import path from "node:path";
 import { writeFixtureModels } from "../tests/fixtures/models.ts";
 import { elementCount, pseudoRandomValues } from "./lib/data.ts";
+import { meanBatch, queueCounters } from "./lib/queue-counters.ts";
 import { type Children, type ListeningServer, withBenchSandbox } from "./lib/processes.ts";
 import { describeMachine, gitDescription, machineLine, markdownTable, ratio, significant, verdict } from "./lib/report.ts";
 
@@ -156,27 +157,6 @@ async function drive(children: Children, url: string, bodyFile: string, connecti
   const spec = { url, bodyFile, connections, durationSeconds: options.durationSeconds, warmupSeconds: options.warmupSeconds };
   const stdout = await children.run([NODE, path.join(import.meta.dir, "lib", "load-generator.mjs"), JSON.stringify(spec)]);
   return JSON.parse(stdout.trim().split("\n").at(-1)!) as LoadResult;
-}
-
-interface QueueCounters {
-  dispatched: number;
-  batches: number;
-}
-
-/** ModelMora's queue totals from `GET /api/v1/status`, when it reports them (best effort). */
-async function queueCounters(server: ListeningServer): Promise<QueueCounters | undefined> {
-  try {
-    const response = await fetch(`http://127.0.0.1:${server.httpPort}/api/v1/status`);
-    const queue = ((await response.json()) as { queue?: Partial<QueueCounters> }).queue;
-    return typeof queue?.dispatched === "number" && typeof queue.batches === "number" ? { dispatched: queue.dispatched, batches: queue.batches } : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function meanBatch(before: QueueCounters | undefined, after: QueueCounters | undefined): number | undefined {
-  if (!before || !after || after.batches === before.batches) return undefined;
-  return (after.dispatched - before.dispatched) / (after.batches - before.batches);
 }
 
 async function measureRawLimit(children: Children): Promise<RawLimit> {

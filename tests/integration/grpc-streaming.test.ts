@@ -10,35 +10,14 @@ import pino from "pino";
 import { addModelmoraServices, MODELMORA_PROTO_FILES } from "../../src/api/grpc/modelmora/index.ts";
 import { loadProtos } from "../../src/api/grpc/proto-loading.ts";
 import type { ServerCore } from "../../src/server.ts";
-import { encodeModel, tensor } from "../fixtures/onnx-builder.ts";
+import { LARGE_OUTPUT_BYTES, LARGE_OUTPUT_ROWS, LARGE_OUTPUT_WIDTH, largeOutputModel } from "../fixtures/large-output.ts";
 import { type FixtureModels, referenceAdd } from "../fixtures/models.ts";
 import { type CoreFixture, startCore } from "../support/core-fixture.ts";
 
 /** The add fixture's sums are exact in float32; 1e-6 leaves room for kernel choice. */
 const TOLERANCE = 1e-6;
 
-/**
- * The big-output model: x FP32 [1, 1024] → y FP32 [16384, 1024] (64 MiB) = Expand(x) + rowBase,
- * rowBase[i] = 1024·i. With x = 0..1023, y's flat element k is k itself: below 2^24, exact in
- * float32, and any chunk out of place or missing shows.
- */
-const BIG_ROWS = 16_384;
-const BIG_WIDTH = 1024;
-const BIG_OUTPUT_BYTES = BIG_ROWS * BIG_WIDTH * 4;
-const BIG_MODEL = encodeModel({
-  name: "big_output",
-  inputs: [tensor("x", "float32", [1, BIG_WIDTH])],
-  outputs: [tensor("y", "float32", [BIG_ROWS, BIG_WIDTH])],
-  nodes: [
-    { opType: "Expand", inputs: ["x", "shape"], outputs: ["expanded"] },
-    { opType: "Add", inputs: ["expanded", "row_base"], outputs: ["y"] },
-  ],
-  initializers: [
-    { name: "shape", elementType: "int64", dims: [2], values: [BIG_ROWS, BIG_WIDTH] },
-    { name: "row_base", elementType: "float32", dims: [BIG_ROWS, 1], values: Float32Array.from({ length: BIG_ROWS }, (_, row) => row * BIG_WIDTH) },
-  ],
-});
-const BIG_INPUT = { name: "x", datatype: "FP32", shape: [1, BIG_WIDTH], contents: { fp32_contents: Array.from({ length: BIG_WIDTH }, (_, index) => index) } };
+const BIG_INPUT = { name: "x", datatype: "FP32", shape: [1, LARGE_OUTPUT_WIDTH], contents: { fp32_contents: Array.from({ length: LARGE_OUTPUT_WIDTH }, (_, index) => index) } };
 
 type Client = grpc.Client & Record<string, (...args: unknown[]) => any>;
 
@@ -79,7 +58,7 @@ beforeAll(async () => {
   inference = new (v1.InferenceService as grpc.ServiceClientConstructor)(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as Client;
 
   const bigModelPath = path.join(fixture.dataDir, "..", "big-output.onnx");
-  await Bun.write(bigModelPath, BIG_MODEL);
+  await Bun.write(bigModelPath, largeOutputModel());
   await core.models.register({ name: "s-big", version: "1", task: "tensor", source: bigModelPath });
 }, 60_000);
 
@@ -232,10 +211,10 @@ describe("StreamInference", () => {
       model_name: "s-big",
       model_version: "1",
       id: "big-1",
-      outputs: [{ name: "y", datatype: "FP32", shape: [String(BIG_ROWS), String(BIG_WIDTH)], byte_size: String(BIG_OUTPUT_BYTES) }],
+      outputs: [{ name: "y", datatype: "FP32", shape: [String(LARGE_OUTPUT_ROWS), String(LARGE_OUTPUT_WIDTH)], byte_size: String(LARGE_OUTPUT_BYTES) }],
     });
-    expect(chunks.length).toBe(BIG_OUTPUT_BYTES / (1024 * 1024));
-    const whole = Buffer.alloc(BIG_OUTPUT_BYTES);
+    expect(chunks.length).toBe(LARGE_OUTPUT_BYTES / (1024 * 1024));
+    const whole = Buffer.alloc(LARGE_OUTPUT_BYTES);
     let offset = 0;
     for (const part of chunks) {
       expect(part.chunk!.output_index).toBe(0);
@@ -244,7 +223,7 @@ describe("StreamInference", () => {
       part.chunk!.data.copy(whole, offset);
       offset += part.chunk!.data.byteLength;
     }
-    expect(offset).toBe(BIG_OUTPUT_BYTES);
+    expect(offset).toBe(LARGE_OUTPUT_BYTES);
     const values = float32(whole);
     let firstWrong = -1;
     for (let index = 0; index < values.length; index++) {
@@ -259,9 +238,9 @@ describe("StreamInference", () => {
   test("chunk_size_bytes sets the chunk size; above 4 MiB it is INVALID_ARGUMENT", async () => {
     const parts = await readStream({ model: "s-big", inputs: [BIG_INPUT], chunk_size_bytes: 3 * 1024 * 1024 });
     const sizes = parts.slice(1).map((part) => part.chunk!.data.byteLength);
-    expect(sizes.length).toBe(Math.ceil(BIG_OUTPUT_BYTES / (3 * 1024 * 1024)));
+    expect(sizes.length).toBe(Math.ceil(LARGE_OUTPUT_BYTES / (3 * 1024 * 1024)));
     expect(sizes.slice(0, -1).every((size) => size === 3 * 1024 * 1024)).toBe(true);
-    expect(sizes.reduce((total, size) => total + size, 0)).toBe(BIG_OUTPUT_BYTES);
+    expect(sizes.reduce((total, size) => total + size, 0)).toBe(LARGE_OUTPUT_BYTES);
 
     const error = (await readStream({ model: "s-big", inputs: [BIG_INPUT], chunk_size_bytes: 5 * 1024 * 1024 }).catch((failure) => failure)) as grpc.ServiceError;
     expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
@@ -287,11 +266,11 @@ describe("StreamInference", () => {
     stream.cancel();
     expect((await cancelled).code).toBe(grpc.status.CANCELLED);
     const log = await stopped;
-    expect(log).toMatchObject({ id: "to-cancel", totalChunks: BIG_OUTPUT_BYTES / (64 * 1024) });
+    expect(log).toMatchObject({ id: "to-cancel", totalChunks: LARGE_OUTPUT_BYTES / (64 * 1024) });
     expect(log.chunksSent as number).toBeLessThan(log.totalChunks as number);
 
     const parts = await readStream({ model: "s-big", id: "after-cancel", inputs: [BIG_INPUT] });
     expect(parts[0]!.header!.id).toBe("after-cancel");
-    expect(parts.slice(1).reduce((total, part) => total + part.chunk!.data.byteLength, 0)).toBe(BIG_OUTPUT_BYTES);
+    expect(parts.slice(1).reduce((total, part) => total + part.chunk!.data.byteLength, 0)).toBe(LARGE_OUTPUT_BYTES);
   }, 60_000);
 });
