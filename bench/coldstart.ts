@@ -189,7 +189,7 @@ export async function runColdstartBench(options: ColdstartOptions): Promise<void
     const machine = describeMachine();
     const loadAverage = os.loadavg()[0]!;
     const startedAt = performance.now();
-    const server = await children.startServer("ModelMora", [BUN, path.join(ROOT, "src", "cli.ts"), "serve", "--port", "0", "--data-dir", path.join(directory, "data")]);
+    const server = await children.startModelMora(path.join(directory, "data"));
     await register(`http://127.0.0.1:${server.httpPort}`);
     // Built once, before any timing: the bench's own JSON work is not ModelMora's.
     const body = JSON.stringify({

@@ -255,17 +255,7 @@ export async function runGrpcBench(options: GrpcOptions): Promise<void> {
     await Bun.write(bigModelPath, largeOutputModel());
 
     process.stderr.write("grpc bench: starting ModelMora …\n");
-    const modelmora = await children.startServer("ModelMora", [
-      BUN,
-      path.join(ROOT, "src", "cli.ts"),
-      "serve",
-      "--port",
-      "0",
-      "--grpc-port",
-      "0",
-      "--data-dir",
-      path.join(directory, "data"),
-    ]);
+    const modelmora = await children.startModelMora(path.join(directory, "data"));
     if (modelmora.grpcPort === undefined) {
       throw new Error(`ModelMora's listening line gives no numeric grpc_port (is the gRPC front end wired into src/server.ts?):\n${modelmora.output()}`);
     }

@@ -228,17 +228,7 @@ export async function runServeBench(options: ServeOptions): Promise<void> {
     process.stderr.write("serve bench: raw onnxruntime limit …\n");
     const raw = await measureRawLimit(children);
 
-    const modelmora = await children.startServer("ModelMora", [
-      BUN,
-      path.join(ROOT, "src", "cli.ts"),
-      "serve",
-      "--port",
-      "0",
-      "--grpc-port",
-      "0",
-      "--data-dir",
-      path.join(directory, "data"),
-    ]);
+    const modelmora = await children.startModelMora(path.join(directory, "data"));
     const measurements: Measurement[] = [];
     for (const model of models) {
       await registerWithModelMora(modelmora, model);

@@ -46,6 +46,12 @@ export class Children {
     return { name, httpPort: line.http_port as number, grpcPort, process: child, output };
   }
 
+  /** `bun src/cli.ts serve` from this checkout on free ports (HTTP and gRPC), data under `dataDir`. */
+  startModelMora(dataDir: string): Promise<ListeningServer> {
+    const cli = path.join(import.meta.dir, "..", "..", "src", "cli.ts");
+    return this.startServer("ModelMora", [process.execPath, cli, "serve", "--port", "0", "--grpc-port", "0", "--data-dir", dataDir]);
+  }
+
   /** Like `startServer`, for a gRPC-only server: waits for a listening line with a numeric `grpc_port`. */
   async startGrpcServer(name: string, cmd: string[], options: StartOptions = {}): Promise<ListeningGrpcServer> {
     const { line, process: child, output } = await this.startListening(name, cmd, options, "grpc_port");
