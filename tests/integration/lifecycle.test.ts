@@ -8,6 +8,7 @@ import { copyFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { referenceSlow } from "../fixtures/models.ts";
 import { codeOf, startCore } from "../support/core-fixture.ts";
+import type { ServerCore } from "../../src/server.ts";
 import { processAlive } from "../support/processes.ts";
 
 const MB = 1024 * 1024;
@@ -16,17 +17,30 @@ const ADD_INPUTS = [
   { name: "b", shape: [1, 4], datatype: "FP32", data: [4, 3, 2, 1] },
 ];
 
-async function until(condition: () => boolean, timeoutMilliseconds = 10_000): Promise<void> {
+/** Polls `condition`; on timeout fails with `describe()` (evaluated then, so it shows the state at failure). */
+async function until(condition: () => boolean, describe: () => string = () => "the condition", timeoutMilliseconds = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMilliseconds;
   while (!condition() && Date.now() < deadline) await Bun.sleep(5);
-  expect(condition()).toBe(true);
+  if (!condition()) throw new Error(`timed out after ${timeoutMilliseconds} ms waiting for ${describe()}`);
 }
 
-/** The resident size of one loaded `add` worker, measured with the same probe the budget uses. */
+/**
+ * The resident size of one loaded `add` worker, measured with the same probe the budget uses: the
+ * median of three workers, so one odd reading cannot set a budget that fits all three models.
+ */
 async function measureOneWorkerBytes(): Promise<number> {
   await using fixture = await startCore();
-  await fixture.core.models.register({ name: "probe", version: "1", task: "tensor", source: fixture.fixtures.add });
-  return (await fixture.core.models.load("probe")).rssBytes!;
+  const readings: number[] = [];
+  for (const name of ["probe-1", "probe-2", "probe-3"]) {
+    await fixture.core.models.register({ name, version: "1", task: "tensor", source: fixture.fixtures.add });
+    readings.push((await fixture.core.models.load(name)).rssBytes!);
+  }
+  return readings.sort((left, right) => left - right)[1]!;
+}
+
+/** What the pool holds, for failure messages: name, state and RSS in MB of each model. */
+function poolSummary(core: ServerCore): string {
+  return JSON.stringify(core.pool.status().map((status) => [status.name, status.state, ((status.rssBytes ?? 0) / MB).toFixed(1)]));
 }
 
 describe("memory budget with real workers", () => {
@@ -47,7 +61,7 @@ describe("memory budget with real workers", () => {
     const firstPid = core.pool.statusOf("first", "1").pid!;
 
     expect((await infer("third")).outputs[0]!.data).toEqual([5, 5, 5, 5]);
-    await until(() => !processAlive(secondPid));
+    await until(() => !processAlive(secondPid), () => `second evicted under a ${limitMb} MB limit (one worker measured ${(workerBytes / MB).toFixed(1)} MB); pool: ${poolSummary(core)}`);
     expect(processAlive(firstPid)).toBe(true);
     expect(core.pool.status().map((status) => status.name).sort()).toEqual(["first", "third"]);
     expect(core.pool.statusOf("second", "1")).toMatchObject({ state: "unloaded", evictions: 1, loads: 1 });
@@ -56,7 +70,7 @@ describe("memory budget with real workers", () => {
 
     // The evicted model comes back on demand, evicting the next least recently used (first).
     expect((await infer("second")).outputs[0]!.data).toEqual([5, 5, 5, 5]);
-    await until(() => !processAlive(firstPid));
+    await until(() => !processAlive(firstPid), () => `first evicted under a ${limitMb} MB limit; pool: ${poolSummary(core)}`);
     expect(core.pool.statusOf("first", "1").evictions).toBe(1);
   });
 
