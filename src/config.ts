@@ -36,6 +36,19 @@ export interface Config {
    * undefined = the built-in 4096 MB. Raising it admits bigger models at the cost of disk.
    */
   maxModelMb: number | undefined;
+  /**
+   * Where the shared-memory arenas live (tensors cross to workers through them): undefined = /dev/shm
+   * when it has room, else `<dataDir>/shm` (a disk-backed mapping, slower when memory is short).
+   */
+  shmDir: string | undefined;
+  /**
+   * Size of each arena: a model version's input arena bounds the request bytes queued for it at once
+   * (more wait, then QUEUE_FULL), a worker's output arena the output bytes of answers not yet sent
+   * (more travel inline, slower). Files are sparse: only bytes in use at once take memory.
+   */
+  shmMb: number;
+  /** Worker processes kept started (onnxruntime imported) for the next model load; 0 = none. */
+  standbyWorkers: number;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -50,6 +63,9 @@ export const DEFAULT_CONFIG: Config = {
   maxBodyMb: 64,
   shutdownGraceSeconds: 10,
   maxModelMb: undefined,
+  shmDir: undefined,
+  shmMb: 256,
+  standbyWorkers: 1,
 };
 
 /** The config file read when neither `--config` nor `MODELMORA_CONFIG` names one, if it exists. */
@@ -72,6 +88,9 @@ const ENVIRONMENT_NAMES: Partial<Record<keyof Config, string>> = {
   maxBodyMb: "MODELMORA_MAX_BODY_MB",
   shutdownGraceSeconds: "MODELMORA_SHUTDOWN_GRACE_SECONDS",
   maxModelMb: "MODELMORA_MAX_MODEL_MB",
+  shmDir: "MODELMORA_SHM_DIR",
+  shmMb: "MODELMORA_SHM_MB",
+  standbyWorkers: "MODELMORA_STANDBY_WORKERS",
 };
 
 /** Command-line flag → Config key, as documented in `modelmora serve --help`. */
@@ -87,6 +106,9 @@ export const SERVE_FLAGS: Record<string, keyof Config> = {
   "--max-body-mb": "maxBodyMb",
   "--shutdown-grace-seconds": "shutdownGraceSeconds",
   "--max-model-mb": "maxModelMb",
+  "--shm-dir": "shmDir",
+  "--shm-mb": "shmMb",
+  "--standby-workers": "standbyWorkers",
 };
 
 /** The environment variable of each setting that has one (`modelmora init` documents them). */
@@ -139,6 +161,9 @@ export function resolveConfig(...layers: Overrides[]): Config {
   if (merged.maxBodyMb !== undefined) config.maxBodyMb = positive("maxBodyMb", merged.maxBodyMb);
   if (merged.shutdownGraceSeconds !== undefined) config.shutdownGraceSeconds = positive("shutdownGraceSeconds", merged.shutdownGraceSeconds);
   if (merged.maxModelMb !== undefined) config.maxModelMb = positive("maxModelMb", merged.maxModelMb);
+  if (merged.shmDir !== undefined) config.shmDir = path.resolve(merged.shmDir);
+  if (merged.shmMb !== undefined) config.shmMb = positive("shmMb", merged.shmMb);
+  if (merged.standbyWorkers !== undefined) config.standbyWorkers = count("standbyWorkers", merged.standbyWorkers);
   if (config.databaseUrl && !/^postgres(ql)?:\/\//.test(config.databaseUrl)) {
     throw new ConfigError("databaseUrl must start with postgres:// or postgresql://");
   }
@@ -225,6 +250,12 @@ function port(name: string, raw: string): number {
   // Decimal digits only: Number() would read "", " " as 0 and "0x50", "1e3" as other ports.
   const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isInteger(value) || value < 0 || value > 65535) throw new ConfigError(`${name} must be a port number 0..65535, got "${raw}"`);
+  return value;
+}
+
+function count(name: string, raw: string): number {
+  const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(value)) throw new ConfigError(`${name} must be a whole number ≥ 0, got "${raw}"`);
   return value;
 }
 

@@ -10,16 +10,17 @@ import { createRestApp, type RestApp } from "./api/rest/app.ts";
 import type { Readiness } from "./api/readiness.ts";
 import type { Config } from "./config.ts";
 import { ModelsService } from "./inference/models-service.ts";
-import { type InferenceScheduler, InferenceService } from "./inference/service.ts";
+import { InferenceService } from "./inference/service.ts";
 import { createInspector } from "./lifecycle/inspect.ts";
 import { probeProcessRss } from "./lifecycle/memory-probe.ts";
 import { WorkerPool } from "./lifecycle/pool.ts";
-import { type SpawnWorker, spawnWorkerProcess } from "./lifecycle/worker-process.ts";
+import { SharedMemory, defaultSharedMemoryDirectory } from "./lifecycle/shared-memory.ts";
+import { StandbyWorkers } from "./lifecycle/standby.ts";
+import { createWorkerSpawner, type SpawnWorker } from "./lifecycle/worker-process.ts";
 import type { Logger } from "./observability/logger.ts";
 import { openDatabase } from "./registry/database.ts";
 import { ModelCache } from "./registry/model-cache.ts";
 import { ModelRegistry } from "./registry/registry.ts";
-import { Scheduler } from "./scheduler/scheduler.ts";
 
 export interface ServerCore {
   app: RestApp;
@@ -41,12 +42,19 @@ export interface ServerCore {
   beginPreload(): Promise<{ done: Promise<void> }>;
 }
 
-export async function createServerCore(config: Config, logger: Logger, spawnWorker: SpawnWorker = spawnWorkerProcess): Promise<ServerCore> {
+/** `spawnWorker` replaces real worker processes (tests); by default they come through shared memory and the standby pool. */
+export async function createServerCore(config: Config, logger: Logger, spawnWorker?: SpawnWorker): Promise<ServerCore> {
   const database = await openDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   const cache = new ModelCache(config.dataDir, { maxFileBytes: config.maxModelMb === undefined ? undefined : config.maxModelMb * 1024 * 1024 });
-  const registry = new ModelRegistry(database.db, cache, createInspector(spawnWorker));
+  const arenaBytes = Math.round(config.shmMb * 1024 * 1024);
+  const sharedMemory = SharedMemory.open({ directory: config.shmDir ?? defaultSharedMemoryDirectory(config.dataDir, arenaBytes), arenaBytes, logger });
+  const standby = new StandbyWorkers(spawnWorker ?? createWorkerSpawner(sharedMemory), spawnWorker ? 0 : config.standbyWorkers, probeProcessRss);
+  const registry = new ModelRegistry(database.db, cache, createInspector(standby.spawn));
   const pool = new WorkerPool({
-    spawnWorker,
+    spawnWorker: standby.spawn,
+    inputArenaPath: (key, target) => sharedMemory.inputArena(key, `model "${target.name}" version ${target.version}`).path,
+    onUnloaded: (key) => sharedMemory.trimInputArena(key),
+    reservedBytes: () => standby.residentBytes(),
     probeMemory: probeProcessRss,
     verifyModelFile: (path, sha256) => cache.verify(path, sha256),
     logger,
@@ -55,8 +63,7 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
       maxLoadedModels: config.maxLoadedModels,
     },
   });
-  const scheduler: InferenceScheduler = new Scheduler();
-  const inference = new InferenceService(registry, pool, scheduler);
+  const inference = new InferenceService(registry, pool, sharedMemory);
   const models = new ModelsService(registry, pool, inference, logger);
   let accepting = true;
   /** Only `beginPreload` makes this false, and only while preload models are loading. */
@@ -93,8 +100,9 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
     },
     async close() {
       accepting = false;
-      scheduler.close();
-      await pool.close();
+      inference.close();
+      await Promise.all([pool.close(), standby.close()]);
+      sharedMemory.close();
       await database.close();
     },
   };

@@ -18,6 +18,7 @@ export interface ConcatenatedBatch {
 
 type NumericData = Exclude<TensorData, string[]>;
 type NumericConstructor = new (length: number) => NumericData;
+type ViewConstructor = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => NumericData;
 /** The one TypedArray method used for copying, typed loosely so it applies across element types. */
 interface Settable {
   set(source: ArrayLike<number | bigint>, offset: number): void;
@@ -25,8 +26,9 @@ interface Settable {
 
 /**
  * Concatenates the inputs of `items` (each the full input set of one request) along dim 0.
- * Inputs come out in the order of the first item, each with one freshly allocated buffer of the same
- * array type. A single item is returned as is, without copying or checking.
+ * Inputs come out in the order of the first item, each in one buffer of the same array type: a view
+ * when the items' data already lie back to back in one buffer, else a fresh copy. A single item is
+ * returned as is, without copying or checking.
  *
  * @example
  * const { inputs, rowsPerItem } = concatenateItems([
@@ -135,9 +137,16 @@ function checkElementCount(tensor: WireTensor, where: string): void {
   }
 }
 
-/** One new array of the parts' type holding the parts back to back; typed arrays are copied with `set`. */
+/**
+ * The parts back to back in one array of their type. Views that already lie back to back in one
+ * buffer (consecutive requests' slices of a shared-memory arena) are joined without copying;
+ * anything else is copied with `set` into a fresh array.
+ */
 function concatenateData(parts: TensorData[], totalElements: number): TensorData {
   const first = parts[0]!;
+  if (!Array.isArray(first) && adjacent(parts as NumericData[])) {
+    return new (first.constructor as ViewConstructor)(first.buffer, first.byteOffset, totalElements);
+  }
   if (Array.isArray(first)) {
     const joined = new Array<string>(totalElements);
     let offset = 0;
@@ -154,6 +163,15 @@ function concatenateData(parts: TensorData[], totalElements: number): TensorData
     offset += part.length;
   }
   return joined;
+}
+
+function adjacent(parts: NumericData[]): boolean {
+  for (let index = 1; index < parts.length; index++) {
+    const previous = parts[index - 1]!;
+    const part = parts[index]!;
+    if (part.buffer !== previous.buffer || part.byteOffset !== previous.byteOffset + previous.byteLength) return false;
+  }
+  return true;
 }
 
 function product(dimensions: number[]): number {

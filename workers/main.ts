@@ -1,18 +1,34 @@
 /**
  * Worker process entry: owns exactly one onnxruntime session for one model version.
  * Spawned by src/lifecycle/worker-process.ts with an IPC channel; see workers/protocol.ts for the
- * conversation. The worker never outlives its parent: when the IPC channel closes it exits.
+ * conversation. onnxruntime is imported before `ready-for-load`, so a standby worker that the
+ * server keeps waiting pays only for the session when a model is assigned to it. The worker never
+ * outlives its parent: when the IPC channel closes it exits.
  */
 import * as ort from "onnxruntime-node";
-import { concatenateItems, splitOutputs } from "./batch.ts";
-import { ortType, zeros } from "./datatypes.ts";
+import { ArenaAllocator, mapArenaFile } from "./arena.ts";
+import { concatenateItems } from "./batch.ts";
+import { ortType, typedView, zeros } from "./datatypes.ts";
 import { pinFloat16ToHalfBits } from "./float16.ts";
-import type { Datatype, InferMessage, LoadMessage, ServerToWorker, TensorSpec, WireTensor, WorkerToServer } from "./protocol.ts";
+import { type OutputArena, placeOutputs } from "./outputs.ts";
+import {
+  type Datatype,
+  type InferMessage,
+  isShared,
+  type LoadMessage,
+  type ServerToWorker,
+  type TensorSpec,
+  type TransportTensor,
+  type WireTensor,
+  type WorkerToServer,
+} from "./protocol.ts";
 import { describeSession, openSession } from "./session.ts";
 
 interface LoadedModel {
   session: ort.InferenceSession;
   outputDatatypes: Map<string, Datatype>;
+  inputArena: Uint8Array | undefined;
+  outputArena: OutputArena | undefined;
 }
 
 let loaded: LoadedModel | undefined;
@@ -29,7 +45,14 @@ async function load(message: LoadMessage): Promise<void> {
     const opened = await openSession(message.modelPath, message.device, message.intraOpThreads);
     const signature = describeSession(opened.session);
     if (message.healthCheck) await healthCheck(opened.session, signature.inputs, message.warmupShapes ?? {});
-    loaded = { session: opened.session, outputDatatypes: new Map(signature.outputs.map((output) => [output.name, output.datatype])) };
+    loaded = {
+      session: opened.session,
+      outputDatatypes: new Map(signature.outputs.map((output) => [output.name, output.datatype])),
+      inputArena: message.inputArenaPath ? mapArenaFile(message.inputArenaPath) : undefined,
+      outputArena: message.outputArena
+        ? { bytes: mapArenaFile(message.outputArena.path), allocator: new ArenaAllocator(message.outputArena.byteLength) }
+        : undefined,
+    };
     send({ type: "loaded", provider: opened.provider, ...signature, loadMilliseconds: performance.now() - startedAt, notes: opened.notes });
   } catch (error) {
     send({ type: "load-failed", message: errorMessage(error) });
@@ -52,27 +75,43 @@ async function healthCheck(target: ort.InferenceSession, inputs: TensorSpec[], w
 }
 
 async function infer(message: InferMessage): Promise<void> {
+  if (message.release) release(message.release);
   if (!loaded) {
     send({ type: "infer-failed", requestId: message.requestId, message: "worker has no model loaded (this is a bug)", invalidInput: false });
     return;
   }
   const startedAt = performance.now();
   try {
-    const { inputs, rowsPerItem } = concatenateItems(message.items);
+    const { session, outputDatatypes, inputArena, outputArena } = loaded;
+    const items = message.items.map((item) => item.map((tensor) => resolve(tensor, inputArena)));
+    const { inputs, rowsPerItem } = concatenateItems(items);
     const feeds: Record<string, ort.Tensor> = {};
     for (const input of inputs) feeds[input.name] = toOrtTensor(input);
-    const { session, outputDatatypes } = loaded;
     const results = message.outputNames ? await session.run(feeds, message.outputNames) : await session.run(feeds);
     const outputs: WireTensor[] = [];
     for (const [name, tensor] of Object.entries(results)) {
       outputs.push({ name, datatype: outputDatatypes.get(name) ?? "FP32", shape: [...tensor.dims], data: tensor.data as WireTensor["data"] });
     }
     for (const tensor of Object.values(feeds)) tensor.dispose();
-    const itemOutputs = splitOutputs(outputs, rowsPerItem);
-    send({ type: "inferred", requestId: message.requestId, itemOutputs, computeMicroseconds: Math.round((performance.now() - startedAt) * 1000) });
+    const { itemOutputs, outputBlock } = placeOutputs(outputs, rowsPerItem, outputArena);
+    send({ type: "inferred", requestId: message.requestId, itemOutputs, outputBlock, computeMicroseconds: Math.round((performance.now() - startedAt) * 1000) });
   } catch (error) {
     send({ type: "infer-failed", requestId: message.requestId, message: errorMessage(error), invalidInput: false });
   }
+}
+
+/** A shared tensor as a typed-array view of the input arena (no copy); inline tensors as they are. */
+function resolve(tensor: TransportTensor, inputArena: Uint8Array | undefined): WireTensor {
+  if (!isShared(tensor)) return tensor;
+  if (!inputArena) throw new Error("request tensor in shared memory, but no input arena is mapped (this is a bug)");
+  const elementCount = tensor.shape.reduce((product, dimension) => product * dimension, 1);
+  return { name: tensor.name, datatype: tensor.datatype, shape: tensor.shape, data: typedView(tensor.datatype, inputArena, tensor.slice.offset, elementCount) };
+}
+
+function release(offsets: number[]): void {
+  const allocator = loaded?.outputArena?.allocator;
+  if (!allocator) return;
+  for (const offset of offsets) allocator.free(offset);
 }
 
 function toOrtTensor(tensor: WireTensor): ort.Tensor {
@@ -85,8 +124,9 @@ function errorMessage(error: unknown): string {
 }
 
 process.on("message", (message: ServerToWorker) => {
-  if (message.type === "load") void load(message);
-  else if (message.type === "infer") void infer(message);
+  if (message.type === "infer") void infer(message);
+  else if (message.type === "release") release(message.offsets);
+  else if (message.type === "load") void load(message);
 });
 process.on("disconnect", () => process.exit(0));
 send({ type: "ready-for-load" });

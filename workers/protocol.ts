@@ -1,12 +1,19 @@
 /**
- * The IPC contract between the server and a worker process: the only module both sides import.
- * Messages travel over Bun's IPC channel with `serialization: "advanced"` (structured clone),
- * so typed arrays cross without JSON encoding.
+ * The IPC contract between the server and a worker process. Both sides import this module, and
+ * workers/arena.ts (shared-memory arenas) and workers/datatypes.ts (the datatype table) with it.
  *
- * Lifecycle: server spawns → worker sends `ready-for-load` → server sends `load` → worker answers
- * `loaded` (or `load-failed`) → server sends `infer` messages, each answered by `inferred` or
- * `infer-failed` with the same `requestId`. A worker exits by itself when its parent goes away.
+ * Tensor bytes do not travel in messages: request tensors lie in the model's input arena (written
+ * by the server), outputs in the worker's own output arena (written by the worker); messages carry
+ * slices (offset, byte length). Only BYTES tensors, and outputs that do not fit the output arena,
+ * travel inline over Bun's IPC channel (`serialization: "advanced"`, structured clone).
+ *
+ * Lifecycle: server spawns → worker imports onnxruntime and sends `ready-for-load` (a standby worker
+ * waits here) → server sends `load` → worker answers `loaded` (or `load-failed`) → server sends
+ * `infer` messages, each answered by `inferred` or `infer-failed` with the same `requestId`. The
+ * output block of an `inferred` answer stays the server's until it names the block in `release`
+ * (on a later `infer`, or alone). A worker exits by itself when its parent goes away.
  */
+import type { ArenaSlice } from "./arena.ts";
 
 /** KServe v2 tensor datatypes. */
 export const DATATYPES = [
@@ -35,6 +42,21 @@ export interface WireTensor {
   data: TensorData;
 }
 
+/** A tensor whose bytes lie in an arena (the input arena for requests, the output arena for answers). */
+export interface SharedTensor {
+  name: string;
+  datatype: Exclude<Datatype, "BYTES">;
+  shape: number[];
+  slice: ArenaSlice;
+}
+
+/** How a tensor crosses the boundary: by slice of shared memory, or inline. */
+export type TransportTensor = SharedTensor | WireTensor;
+
+export function isShared(tensor: TransportTensor): tensor is SharedTensor {
+  return "slice" in tensor;
+}
+
 export type Provider = "cpu" | "cuda" | "webgpu";
 
 export interface LoadMessage {
@@ -46,6 +68,10 @@ export interface LoadMessage {
   /** Run a health-check inference before answering `loaded`. */
   healthCheck: boolean;
   warmupShapes?: Record<string, number[]>;
+  /** The model's input arena, which the server writes request tensors into. */
+  inputArenaPath?: string;
+  /** This worker's own output arena, which it allocates outputs in. */
+  outputArena?: { path: string; byteLength: number };
 }
 
 /**
@@ -55,16 +81,31 @@ export interface LoadMessage {
 export interface InferMessage {
   type: "infer";
   requestId: number;
-  items: WireTensor[][];
+  items: TransportTensor[][];
   /** Output names to return; all outputs when absent. Equal for every item of a batch. */
   outputNames?: string[];
+  /** Output blocks (offsets in the output arena) the server is done reading. */
+  release?: number[];
 }
 
-export type ServerToWorker = LoadMessage | InferMessage;
+/** Output blocks the server is done reading, sent when no `infer` is about to carry them. */
+export interface ReleaseMessage {
+  type: "release";
+  offsets: number[];
+}
+
+export type ServerToWorker = LoadMessage | InferMessage | ReleaseMessage;
 
 export type WorkerToServer =
   | { type: "ready-for-load" }
   | { type: "loaded"; provider: Provider; inputs: TensorSpec[]; outputs: TensorSpec[]; loadMilliseconds: number; notes: string[] }
   | { type: "load-failed"; message: string }
-  | { type: "inferred"; requestId: number; itemOutputs: WireTensor[][]; computeMicroseconds: number }
+  | {
+      type: "inferred";
+      requestId: number;
+      itemOutputs: TransportTensor[][];
+      /** The output-arena block holding the shared outputs; the server releases it once read. */
+      outputBlock: number | undefined;
+      computeMicroseconds: number;
+    }
   | { type: "infer-failed"; requestId: number; message: string; invalidInput: boolean };

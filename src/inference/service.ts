@@ -5,13 +5,16 @@
  * the pool, or workers themselves.
  */
 import { ModelMoraError, invalidInput } from "../errors.ts";
+import { modelKey, type ModelVersionIdentity } from "../lifecycle/model-key.ts";
 import type { InferOptions, WorkerPool } from "../lifecycle/pool.ts";
+import type { SharedMemory } from "../lifecycle/shared-memory.ts";
 import type { ResolvedVersion, ModelRegistry } from "../registry/registry.ts";
-import { type ItemOutcome, type ModelQueueStats, type QueuePolicy, type RunBatch, effectiveTimeout } from "../scheduler/model-scheduler.ts";
-import type { Scheduler } from "../scheduler/scheduler.ts";
-import type { WireTensor } from "../../workers/protocol.ts";
+import { type ItemOutcome, type ModelQueueStats, type QueuePolicy, effectiveTimeout } from "../scheduler/model-scheduler.ts";
+import { Scheduler, type SchedulerOptions } from "../scheduler/scheduler.ts";
+import type { TransportTensor, WireTensor } from "../../workers/protocol.ts";
+import { typedView } from "../../workers/datatypes.ts";
 import type { Priority } from "./priority.ts";
-import { decodeInputs, encodeOutputs, type InputTensor, type JsonOutputTensor } from "./tensor-codec.ts";
+import { type CheckedInputs, checkInputs, encodeOutputs, type InputTensor, type JsonOutputTensor, writeInputs } from "./tensor-codec.ts";
 
 export interface InferenceRequest {
   model: string;
@@ -48,35 +51,69 @@ export interface TensorInferenceResponse {
 
 /** What the scheduler carries per request, and what it hands back. */
 export interface QueuedInference {
-  inputs: WireTensor[];
+  /** The model version as resolved for this request: its config applies when the batch runs. */
+  target: ResolvedVersion;
+  inputs: TransportTensor[];
   outputNames: string[] | undefined;
   /** When the request's deadline passes (epoch milliseconds); undefined = none. */
   deadlineAtMilliseconds: number | undefined;
   keepAliveSeconds: number | undefined;
 }
 
-export type InferenceScheduler = Scheduler<QueuedInference, WireTensor[]>;
+/** One request's outputs; views into shared memory until `release` is called. */
+export interface ItemAnswer {
+  outputs: WireTensor[];
+  release: () => void;
+}
+
+export type InferenceScheduler = Scheduler<QueuedInference, ItemAnswer>;
 
 export class InferenceService {
   private accepting = true;
+  private readonly scheduler: InferenceScheduler;
 
   constructor(
     private readonly registry: ModelRegistry,
     private readonly pool: WorkerPool,
-    private readonly scheduler: InferenceScheduler,
-  ) {}
-
-  /** Inference with outputs as JSON tensors. */
-  async infer(request: InferenceRequest): Promise<InferenceResponse> {
-    const response = await this.inferTensors(request);
-    return { ...response, outputs: encodeOutputs(response.outputs) };
+    /** Where request tensors are written; without it (tests of the codec path) they travel inline. */
+    private readonly sharedMemory: SharedMemory | undefined,
+    schedulerOptions: Omit<SchedulerOptions<QueuedInference, ItemAnswer>, "runBatch"> = {},
+  ) {
+    this.scheduler = new Scheduler({ ...schedulerOptions, runBatch: (payloads) => this.runBatch(payloads) });
   }
 
-  /** Inference with outputs as typed arrays (binary and gRPC transports encode them themselves). */
-  async inferTensors(request: InferenceRequest): Promise<TensorInferenceResponse> {
+  /** Inference with outputs as JSON tensors. */
+  infer(request: InferenceRequest): Promise<InferenceResponse> {
+    return this.withTensors(request, (response) => ({ ...response, outputs: encodeOutputs(response.outputs) }));
+  }
+
+  /** Inference with outputs as typed arrays of their own (binary and gRPC transports encode them). */
+  inferTensors(request: InferenceRequest): Promise<TensorInferenceResponse> {
+    return this.withTensors(request, (response) => ({ ...response, outputs: response.outputs.map(ownCopy) }));
+  }
+
+  /**
+   * Inference whose outputs are lent to `use`: typed-array views into shared memory, valid until
+   * `use` settles (no copy; StreamInference sends chunks straight from them).
+   */
+  async withTensors<T>(request: InferenceRequest, use: (response: TensorInferenceResponse) => T | Promise<T>): Promise<T> {
+    const { target, answer } = await this.run(request);
+    try {
+      return await use({
+        model_name: target.name,
+        model_version: target.version,
+        ...(request.id !== undefined && { id: request.id }),
+        outputs: answer.outputs,
+      });
+    } finally {
+      answer.release();
+    }
+  }
+
+  private async run(request: InferenceRequest): Promise<{ target: ResolvedVersion; answer: ItemAnswer }> {
     if (!this.accepting) throw new ModelMoraError("SHUTTING_DOWN", "server is shutting down");
     const target = await this.registry.resolve(request.model, request.version);
-    const inputs = decodeInputs(request.inputs, target.inputs);
+    const checked = checkInputs(request.inputs, target.inputs);
     const outputNames = request.outputs?.map((output, index) => {
       if (!target.outputs.some((spec) => spec.name === output.name)) {
         throw invalidInput(`outputs[${index}].name: model has no output "${output.name}"`, { field: `outputs[${index}].name` });
@@ -84,30 +121,77 @@ export class InferenceService {
       return output.name;
     });
     const batchable = isBatchable(target);
-    const rows = batchable ? batchRows(inputs) : 1;
-    // The queue drops requests whose deadline passes while queued; this bounds the whole answer.
+    const rows = batchable ? batchRows(checked) : 1;
+    // One deadline per request: it bounds the wait for shared memory, the queue and the run.
     const timeoutMicroseconds = effectiveTimeout(request.timeoutMicroseconds, target.config.defaultTimeoutMicroseconds);
-    const modelScheduler = this.scheduler.forModel(schedulerKey(target), queuePolicy(target, batchable), () => this.runBatchFor(target));
-    const work = modelScheduler.enqueue({
-      payload: {
-        inputs,
-        outputNames,
-        deadlineAtMilliseconds: timeoutMicroseconds > 0 ? Date.now() + timeoutMicroseconds / 1000 : undefined,
-        keepAliveSeconds: request.keepAliveSeconds,
-      },
-      priority: request.priority,
-      signature: batchable ? batchSignature(inputs, outputNames) : "",
-      rows,
-      timeoutMicroseconds: request.timeoutMicroseconds,
-      signal: request.signal,
-    });
-    const outputs = timeoutMicroseconds > 0 ? await withDeadline(work, timeoutMicroseconds, request.model) : await work;
-    return {
-      model_name: target.name,
-      model_version: target.version,
-      ...(request.id !== undefined && { id: request.id }),
-      outputs,
+    const deadlineAtMilliseconds = timeoutMicroseconds > 0 ? Date.now() + timeoutMicroseconds / 1000 : undefined;
+    const key = modelKey(target);
+    const { inputs, free } = await this.placeInputs(key, target, checked, deadlineAtMilliseconds, request.signal);
+
+    const modelScheduler = this.scheduler.forModel(key, queuePolicy(target, batchable));
+    let work: Promise<ItemAnswer>;
+    try {
+      work = modelScheduler.enqueue({
+        payload: { target, inputs, outputNames, deadlineAtMilliseconds, keepAliveSeconds: request.keepAliveSeconds },
+        priority: request.priority,
+        signature: batchable ? batchSignature(checked, outputNames) : "",
+        rows,
+        timeoutMicroseconds: deadlineAtMilliseconds === undefined ? undefined : Math.max(1, (deadlineAtMilliseconds - Date.now()) * 1000),
+        signal: request.signal,
+      });
+    } catch (error) {
+      free();
+      throw error;
+    }
+    // The request's shared-memory block is freed only once no worker can read it any more: the
+    // request left the queue unrun, or its batch answered or failed.
+    work.then(free, free);
+    if (deadlineAtMilliseconds === undefined) return { target, answer: await work };
+    try {
+      return { target, answer: await withDeadline(work, deadlineAtMilliseconds, request.model) };
+    } catch (error) {
+      work.then((late) => late.release(), () => undefined); // answered after the deadline: nobody reads it
+      throw error;
+    }
+  }
+
+  /** Writes the request's tensors into its model's input arena (waiting for space up to the deadline). */
+  private async placeInputs(
+    key: string,
+    target: ResolvedVersion,
+    checked: CheckedInputs,
+    deadlineAtMilliseconds: number | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<{ inputs: TransportTensor[]; free: () => void }> {
+    if (!this.sharedMemory || checked.blockBytes === 0) {
+      const block = new Uint8Array(checked.blockBytes);
+      return { inputs: inlineCopies(writeInputs(checked, block, 0), block), free: () => undefined };
+    }
+    const arena = this.sharedMemory.inputArena(key, `model "${target.name}" version ${target.version}`);
+    const allocation = arena.allocate(checked.blockBytes, deadlineAtMilliseconds, signal);
+    const offset = typeof allocation === "number" ? allocation : await allocation;
+    let freed = false;
+    const free = () => {
+      if (freed) return;
+      freed = true;
+      arena.free(offset);
     };
+    try {
+      return { inputs: writeInputs(checked, arena.bytes, offset), free };
+    } catch (error) {
+      free();
+      throw error;
+    }
+  }
+
+  /** The one batch runner: the pool runs the batch with the newest config among its requests. */
+  private async runBatch(payloads: QueuedInference[]): Promise<ItemOutcome<ItemAnswer>[]> {
+    const target = payloads[payloads.length - 1]!.target;
+    const result = await this.pool.infer(target, payloads.map((payload) => payload.inputs), payloads[0]!.outputNames, batchOptions(payloads));
+    return result.itemOutputs.map((outputs, index): ItemOutcome<ItemAnswer> => ({
+      ok: true,
+      value: { outputs, release: () => result.release?.(index) },
+    }));
   }
 
   /** Queue counters per model version (`name@version#sha256`). */
@@ -126,25 +210,20 @@ export class InferenceService {
   }
 
   /** Resolves once no request for this model version is queued or running. */
-  whenIdle(target: Pick<ResolvedVersion, "name" | "version" | "sha256">): Promise<void> {
-    return this.scheduler.whenIdle(schedulerKey(target));
+  whenIdle(target: ModelVersionIdentity): Promise<void> {
+    return this.scheduler.whenIdle(modelKey(target));
   }
 
-  /** Drops the queued requests of a model version (it was deleted or replaced). */
-  forget(target: Pick<ResolvedVersion, "name" | "version" | "sha256">): void {
-    this.scheduler.remove(schedulerKey(target), new ModelMoraError("MODEL_NOT_FOUND", `model "${target.name}" version ${target.version} was removed`));
+  /** Drops the queued requests of a model version (it was deleted or replaced) and its arena. */
+  forget(target: ModelVersionIdentity): void {
+    const key = modelKey(target);
+    this.scheduler.remove(key, new ModelMoraError("MODEL_NOT_FOUND", `model "${target.name}" version ${target.version} was removed`));
+    this.sharedMemory?.dropInputArena(key);
   }
 
-  private runBatchFor(target: ResolvedVersion): RunBatch<QueuedInference, WireTensor[]> {
-    return async (payloads) => {
-      const result = await this.pool.infer(
-        target,
-        payloads.map((payload) => payload.inputs),
-        payloads[0]!.outputNames,
-        batchOptions(payloads),
-      );
-      return result.itemOutputs.map((outputs): ItemOutcome<WireTensor[]> => ({ ok: true, value: outputs }));
-    };
+  /** Rejects everything queued (shutdown). */
+  close(): void {
+    this.scheduler.close();
   }
 }
 
@@ -183,36 +262,49 @@ function queuePolicy(target: ResolvedVersion, batchable: boolean): QueuePolicy {
   };
 }
 
-/** The file's hash is part of the key: a version re-registered from another file gets a fresh queue. */
-function schedulerKey(target: Pick<ResolvedVersion, "name" | "version" | "sha256">): string {
-  return `${target.name}@${target.version}#${target.sha256}`;
-}
-
-function batchRows(inputs: WireTensor[]): number {
-  const rows = inputs[0]!.shape[0]!;
-  inputs.forEach((input, index) => {
-    if (input.shape[0] !== rows) {
-      throw invalidInput(`inputs[${index}].shape: dimension 0 is ${input.shape[0]} but inputs[0] has ${rows}; batch dimensions must agree`, {
-        field: `inputs[${index}].shape`,
+/** Dim 0 of the request's inputs, which all must share; a batch needs at least one row. */
+function batchRows(checked: CheckedInputs): number {
+  const rows = checked.rows!;
+  checked.inputs.forEach(({ tensor, field }) => {
+    if (tensor.shape[0] !== rows) {
+      throw invalidInput(`${field}.shape: dimension 0 is ${tensor.shape[0]} but inputs[0] has ${rows}; batch dimensions must agree`, {
+        field: `${field}.shape`,
       });
     }
   });
+  if (rows === 0) throw invalidInput("inputs[0].shape: dimension 0 (the batch) is 0; send at least one row", { field: "inputs[0].shape" });
   return rows;
 }
 
 /** Requests batch together when everything but dim 0 matches, and they ask for the same outputs. */
-function batchSignature(inputs: WireTensor[], outputNames: string[] | undefined): string {
+function batchSignature(checked: CheckedInputs, outputNames: string[] | undefined): string {
   let signature = outputNames ? outputNames.join(",") : "*";
-  for (const input of inputs) signature += `|${input.name}:${input.datatype}:${input.shape.slice(1).join("x")}`;
+  for (const { tensor, spec } of checked.inputs) signature += `|${spec.name}:${spec.datatype}:${tensor.shape.slice(1).join("x")}`;
   return signature;
 }
 
-async function withDeadline<T>(work: Promise<T>, timeoutMicroseconds: number, model: string): Promise<T> {
+/** Outputs the caller may keep after the answer's shared memory is released. */
+function ownCopy(tensor: WireTensor): WireTensor {
+  return { ...tensor, data: tensor.data.slice() };
+}
+
+/** Shared slices of a private block as typed arrays over it (no shared memory to point into). */
+function inlineCopies(tensors: TransportTensor[], block: Uint8Array): WireTensor[] {
+  return tensors.map((tensor) => {
+    if (!("slice" in tensor)) return tensor;
+    const { offset, byteLength } = tensor.slice;
+    const copy = block.slice(offset, offset + byteLength);
+    const elementCount = tensor.shape.reduce((product, dimension) => product * dimension, 1);
+    return { name: tensor.name, datatype: tensor.datatype, shape: tensor.shape, data: typedView(tensor.datatype, copy, 0, elementCount) };
+  });
+}
+
+async function withDeadline<T>(work: Promise<T>, deadlineAtMilliseconds: number, model: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new ModelMoraError("INFERENCE_TIMEOUT", `inference on "${model}" did not finish within ${timeoutMicroseconds / 1000} ms`)),
-      timeoutMicroseconds / 1000,
+      () => reject(new ModelMoraError("INFERENCE_TIMEOUT", `inference on "${model}" did not finish within its deadline`)),
+      Math.max(0, deadlineAtMilliseconds - Date.now()),
     );
   });
   try {

@@ -1,11 +1,17 @@
 /**
- * JSON tensors (KServe v2 `{ name, shape, datatype, data }`) ↔ wire tensors (typed arrays),
- * validated against the model's declared signature. Every rejection is INVALID_INPUT and names
- * the offending field, e.g. `inputs[0].shape`.
+ * Request tensors (KServe v2 JSON `{ name, shape, datatype, data }`, or raw bytes) → the bytes a
+ * worker reads, validated against the model's declared signature; worker outputs → JSON tensors.
+ * Every rejection is INVALID_INPUT and names the offending field, e.g. `inputs[0].shape`.
+ *
+ * Decoding is two steps so that nothing is allocated before a request is known to fit:
+ * `checkInputs` (names, datatypes, shapes → the block size) and `writeInputs` (elements, one pass,
+ * straight into the block, normally in a model's shared-memory arena).
  */
 import { invalidInput } from "../errors.ts";
 import { DATATYPES, type Datatype, type TensorSpec } from "./tensor-spec.ts";
-import type { TensorData, WireTensor } from "../../workers/protocol.ts";
+import { alignUp } from "../../workers/arena.ts";
+import { elementBytes, type NumericData, type NumericDatatype, typedView } from "../../workers/datatypes.ts";
+import { isShared, type TransportTensor, type WireTensor } from "../../workers/protocol.ts";
 import { fromRawBytes } from "./raw-tensor.ts";
 
 export interface JsonTensor {
@@ -42,11 +48,41 @@ const INTEGER_RANGES: Partial<Record<Datatype, [number, number]>> = {
   INT32: [-2147483648, 2147483647],
 };
 
-/** Checks `tensors` against the model's inputs and converts them for the worker. */
-export function decodeInputs(tensors: InputTensor[], specs: TensorSpec[]): WireTensor[] {
+/** Longest slice of an offending element quoted back in an error. */
+const ECHO_LIMIT_CHARACTERS = 64;
+
+/** One input, checked against its spec, with its place in the request's block. */
+interface PlannedInput {
+  tensor: InputTensor;
+  spec: TensorSpec;
+  field: string;
+  elementCount: number;
+  /** Offset within the request's block; undefined for BYTES, which travel inline. */
+  blockOffset: number | undefined;
+  byteLength: number;
+}
+
+/**
+ * A request's inputs checked against the model's signature (names, datatypes, shapes; not yet the
+ * elements), with the bytes their shared-memory block needs. `write` then fills a block.
+ */
+export interface CheckedInputs {
+  readonly blockBytes: number;
+  /** Dim 0 of the first input (the request's rows), or undefined for scalars. */
+  readonly rows: number | undefined;
+  readonly inputs: readonly PlannedInput[];
+}
+
+/**
+ * Checks `tensors` against the model's inputs without touching their elements; every rejection is
+ * INVALID_INPUT naming the field.
+ */
+export function checkInputs(tensors: InputTensor[], specs: TensorSpec[]): CheckedInputs {
   if (tensors.length === 0) throw invalidInput("inputs must not be empty", { field: "inputs" });
   const seen = new Set<string>();
-  const decoded = tensors.map((tensor, index) => {
+  const inputs: PlannedInput[] = [];
+  let blockBytes = 0;
+  tensors.forEach((tensor, index) => {
     const field = `inputs[${index}]`;
     const spec = specs.find((candidate) => candidate.name === tensor.name);
     if (!spec) {
@@ -56,35 +92,63 @@ export function decodeInputs(tensors: InputTensor[], specs: TensorSpec[]): WireT
     }
     if (seen.has(tensor.name)) throw invalidInput(`${field}.name: input "${tensor.name}" is given twice`, { field: `${field}.name` });
     seen.add(tensor.name);
-    return decodeTensor(tensor, spec, field);
+    if (!(DATATYPES as readonly string[]).includes(tensor.datatype)) {
+      throw invalidInput(`${field}.datatype: unknown datatype "${echo(tensor.datatype)}"`, { field: `${field}.datatype` });
+    }
+    if (tensor.datatype !== spec.datatype) {
+      throw invalidInput(`${field}.datatype: input "${spec.name}" expects ${spec.datatype}, got ${tensor.datatype}`, { field: `${field}.datatype` });
+    }
+    const elementCount = checkShape(tensor.shape, spec, `${field}.shape`);
+    if (spec.datatype === "BYTES") {
+      inputs.push({ tensor, spec, field, elementCount, blockOffset: undefined, byteLength: 0 });
+      return;
+    }
+    const byteLength = elementCount * elementBytes(spec.datatype);
+    inputs.push({ tensor, spec, field, elementCount, blockOffset: blockBytes, byteLength });
+    blockBytes += alignUp(byteLength);
   });
   const missing = specs.filter((spec) => !seen.has(spec.name)).map((spec) => spec.name);
   if (missing.length > 0) throw invalidInput(`inputs: missing input(s) ${missing.join(", ")}`, { field: "inputs", missing });
-  return decoded;
+  return { blockBytes, rows: inputs[0]!.tensor.shape[0], inputs };
 }
 
-function decodeTensor(tensor: InputTensor, spec: TensorSpec, field: string): WireTensor {
-  if (!(DATATYPES as readonly string[]).includes(tensor.datatype)) {
-    throw invalidInput(`${field}.datatype: unknown datatype "${tensor.datatype}"`, { field: `${field}.datatype` });
-  }
-  if (tensor.datatype !== spec.datatype) {
-    throw invalidInput(`${field}.datatype: input "${spec.name}" expects ${spec.datatype}, got ${tensor.datatype}`, { field: `${field}.datatype` });
-  }
-  checkShape(tensor.shape, spec, `${field}.shape`);
-  const elementCount = tensor.shape.reduce((product, dimension) => product * dimension, 1);
-  if ("raw" in tensor) return { name: spec.name, datatype: spec.datatype, shape: [...tensor.shape], data: fromRawBytes(tensor.raw, spec.datatype, elementCount, field) };
-  if (!Array.isArray(tensor.data)) throw invalidInput(`${field}.data: expected an array of elements`, { field: `${field}.data` });
-  const flat = flatten(tensor.data);
-  if (flat.length !== elementCount) {
-    throw invalidInput(`${field}.data: shape [${tensor.shape.join(", ")}] needs ${elementCount} elements, got ${flat.length}`, {
-      field: `${field}.data`,
-    });
-  }
-  return { name: spec.name, datatype: spec.datatype, shape: [...tensor.shape], data: toTypedData(flat, spec.datatype, `${field}.data`) };
+/**
+ * Writes the elements of checked inputs into `bytes` at `blockOffset` (a block of
+ * `checked.blockBytes`), in one pass per tensor: JSON numbers are checked and stored as they are
+ * read, nested rows included; raw bytes are copied once. Returns what the worker is sent: slices for
+ * numeric tensors, inline strings for BYTES.
+ */
+export function writeInputs(checked: CheckedInputs, bytes: Uint8Array, blockOffset: number): TransportTensor[] {
+  return checked.inputs.map(({ tensor, spec, field, elementCount, blockOffset: offsetInBlock, byteLength }): TransportTensor => {
+    const shape = [...tensor.shape];
+    if (spec.datatype === "BYTES") {
+      const data = "raw" in tensor ? (fromRawBytes(tensor.raw, "BYTES", elementCount, field) as string[]) : jsonStrings(tensor, elementCount, field);
+      return { name: spec.name, datatype: "BYTES", shape, data };
+    }
+    const offset = blockOffset + offsetInBlock!;
+    if ("raw" in tensor) writeRaw(tensor.raw, spec.datatype, bytes, offset, byteLength, field);
+    else writeJson(tensor, spec.datatype, typedView(spec.datatype, bytes, offset, elementCount), field);
+    return { name: spec.name, datatype: spec.datatype, shape, slice: { offset, byteLength } };
+  });
 }
 
-function checkShape(shape: number[], spec: TensorSpec, field: string): void {
-  if (!shape.every((dimension) => Number.isInteger(dimension) && dimension >= 0)) {
+/**
+ * Checks `tensors` against the model's inputs and converts them into typed arrays of their own
+ * (for callers without a shared-memory arena; the server writes into its arena instead).
+ */
+export function decodeInputs(tensors: InputTensor[], specs: TensorSpec[]): WireTensor[] {
+  const checked = checkInputs(tensors, specs);
+  const block = new Uint8Array(checked.blockBytes);
+  return writeInputs(checked, block, 0).map((tensor) => {
+    if (!isShared(tensor)) return tensor;
+    const elementCount = tensor.shape.reduce((product, dimension) => product * dimension, 1);
+    return { name: tensor.name, datatype: tensor.datatype, shape: tensor.shape, data: typedView(tensor.datatype, block, tensor.slice.offset, elementCount) };
+  });
+}
+
+/** Checks rank and fixed dimensions; returns the element count. */
+function checkShape(shape: unknown, spec: TensorSpec, field: string): number {
+  if (!Array.isArray(shape) || !shape.every((dimension) => Number.isSafeInteger(dimension) && dimension >= 0)) {
     throw invalidInput(`${field}: dimensions must be non-negative integers`, { field });
   }
   if (shape.length !== spec.shape.length) {
@@ -92,77 +156,132 @@ function checkShape(shape: number[], spec: TensorSpec, field: string): void {
       field,
     });
   }
+  let elementCount = 1;
   spec.shape.forEach((expected, axis) => {
     if (expected >= 0 && shape[axis] !== expected) {
       throw invalidInput(`${field}: dimension ${axis} of input "${spec.name}" must be ${expected} ([${spec.shape.join(", ")}]), got ${shape[axis]}`, {
         field,
       });
     }
+    elementCount *= shape[axis] as number;
   });
+  if (!Number.isSafeInteger(elementCount)) throw invalidInput(`${field}: [${shape.join(", ")}] has too many elements`, { field });
+  return elementCount;
 }
 
-/** KServe allows row-major nested arrays as well as flat ones. */
-function flatten(data: unknown[]): unknown[] {
-  return Array.isArray(data[0]) || data.some(Array.isArray) ? data.flat(Number.POSITIVE_INFINITY) : data;
+function writeRaw(raw: Uint8Array, datatype: NumericDatatype, bytes: Uint8Array, offset: number, byteLength: number, field: string): void {
+  if (raw.byteLength !== byteLength) {
+    const elementCount = byteLength / elementBytes(datatype);
+    throw invalidInput(`${field}: ${datatype} tensor of ${elementCount} elements needs ${byteLength} bytes, got ${raw.byteLength}`, { field });
+  }
+  bytes.set(raw, offset);
+  if (datatype === "BOOL") {
+    for (let index = offset; index < offset + byteLength; index++) if (bytes[index] !== 0) bytes[index] = 1;
+  }
 }
 
-function toTypedData(values: unknown[], datatype: Datatype, field: string): TensorData {
+/**
+ * JSON elements → `target`, checking each one as it is stored. Row-major nested arrays (KServe
+ * allows them) are walked in place, never flattened into a copy, and may nest no deeper than the
+ * tensor's rank.
+ */
+function writeJson(tensor: JsonTensor, datatype: NumericDatatype, target: NumericData, field: string): void {
+  const dataField = `${field}.data`;
+  const { data } = tensor;
+  if (!Array.isArray(data)) throw invalidInput(`${dataField}: expected an array of elements`, { field: dataField });
+  const elementCount = target.length;
+  const store = storeFor(datatype, target, dataField);
+  let written = 0;
+  const walk = (values: unknown[], depth: number): void => {
+    for (let index = 0; index < values.length; index++) {
+      const value = values[index];
+      if (Array.isArray(value)) {
+        if (depth >= tensor.shape.length) throw invalidInput(`${dataField}: nested deeper than the tensor's rank ${tensor.shape.length}`, { field: dataField });
+        walk(value, depth + 1);
+      } else {
+        if (written < elementCount) store(written, value);
+        written++;
+      }
+    }
+  };
+  if (datatype === "FP32" || datatype === "FP64") written = writeFloats(data, target as Float32Array | Float64Array, dataField);
+  if (written < 0) {
+    written = 0;
+    walk(data, 1);
+  } else if (datatype !== "FP32" && datatype !== "FP64") {
+    walk(data, 1);
+  }
+  if (written !== elementCount) {
+    throw invalidInput(`${dataField}: shape [${tensor.shape.join(", ")}] needs ${elementCount} elements, got ${written}`, { field: dataField });
+  }
+}
+
+/**
+ * The hot path for float tensors: a plain loop over flat data, no per-element callback. Returns the
+ * elements written, or -1 at the first nested row (the caller then walks the nesting).
+ */
+function writeFloats(values: unknown[], target: Float32Array | Float64Array, field: string): number {
+  const count = Math.min(values.length, target.length);
+  for (let index = 0; index < count; index++) {
+    const value = values[index];
+    if (typeof value === "number") target[index] = value;
+    else if (Array.isArray(value)) return -1;
+    else target[index] = finiteOrSpecial(value, field, index);
+  }
+  for (let index = count; index < values.length; index++) if (Array.isArray(values[index])) return -1;
+  return values.length;
+}
+
+/** How one element of `datatype` is checked and stored at a flat index. */
+function storeFor(datatype: NumericDatatype, target: NumericData, field: string): (index: number, value: unknown) => void {
   switch (datatype) {
     case "BOOL":
-      return Uint8Array.from(values, (value, index) => {
-        if (typeof value === "boolean") return value ? 1 : 0;
-        throw elementError(field, index, "a boolean", value);
-      });
-    case "BYTES":
-      return values.map((value, index) => {
-        if (typeof value === "string") return value;
-        throw elementError(field, index, "a string", value);
-      });
+      return (index, value) => {
+        if (typeof value !== "boolean") throw elementError(field, index, "a boolean", value);
+        target[index] = value ? 1 : 0;
+      };
     case "FP16":
-      return Uint16Array.from(values, (value, index) => toHalfBits(finiteOrSpecial(value, field, index)));
+      return (index, value) => void (target[index] = toHalfBits(finiteOrSpecial(value, field, index)));
     case "FP32":
-      return fillFloats(new Float32Array(values.length), values, field);
     case "FP64":
-      return fillFloats(new Float64Array(values.length), values, field);
+      return (index, value) => void (target[index] = finiteOrSpecial(value, field, index));
     case "INT64":
-      return BigInt64Array.from(values, (value, index) => toBigInt(value, field, index, -(2n ** 63n), 2n ** 63n - 1n));
+      return (index, value) => void (target[index] = toBigInt(value, field, index, -(2n ** 63n), 2n ** 63n - 1n));
     case "UINT64":
-      return BigUint64Array.from(values, (value, index) => toBigInt(value, field, index, 0n, 2n ** 64n - 1n));
+      return (index, value) => void (target[index] = toBigInt(value, field, index, 0n, 2n ** 64n - 1n));
     default: {
       const [minimum, maximum] = INTEGER_RANGES[datatype]!;
-      const integers = values.map((value, index) => {
-        if (typeof value === "number" && Number.isInteger(value) && value >= minimum && value <= maximum) return value;
-        throw elementError(field, index, `an integer in ${minimum}..${maximum}`, value);
-      });
-      return typedArrayFor(datatype, integers);
+      return (index, value) => {
+        if (typeof value !== "number" || !Number.isInteger(value) || value < minimum || value > maximum) {
+          throw elementError(field, index, `an integer in ${minimum}..${maximum}`, value);
+        }
+        target[index] = value;
+      };
     }
   }
 }
 
-function typedArrayFor(datatype: Datatype, values: number[]): TensorData {
-  switch (datatype) {
-    case "UINT8":
-      return Uint8Array.from(values);
-    case "UINT16":
-      return Uint16Array.from(values);
-    case "UINT32":
-      return Uint32Array.from(values);
-    case "INT8":
-      return Int8Array.from(values);
-    case "INT16":
-      return Int16Array.from(values);
-    default:
-      return Int32Array.from(values);
+function jsonStrings(tensor: JsonTensor, elementCount: number, field: string): string[] {
+  const dataField = `${field}.data`;
+  if (!Array.isArray(tensor.data)) throw invalidInput(`${dataField}: expected an array of elements`, { field: dataField });
+  const strings: string[] = [];
+  const walk = (values: unknown[], depth: number): void => {
+    for (const value of values) {
+      if (Array.isArray(value)) {
+        if (depth >= tensor.shape.length) throw invalidInput(`${dataField}: nested deeper than the tensor's rank ${tensor.shape.length}`, { field: dataField });
+        walk(value, depth + 1);
+      } else if (typeof value === "string") {
+        strings.push(value);
+      } else {
+        throw elementError(dataField, strings.length, "a string", value);
+      }
+    }
+  };
+  walk(tensor.data, 1);
+  if (strings.length !== elementCount) {
+    throw invalidInput(`${dataField}: shape [${tensor.shape.join(", ")}] needs ${elementCount} elements, got ${strings.length}`, { field: dataField });
   }
-}
-
-/** The hot path for float tensors: a plain loop, no per-element callback. */
-function fillFloats<T extends Float32Array | Float64Array>(target: T, values: unknown[], field: string): T {
-  for (let index = 0; index < values.length; index++) {
-    const value = values[index];
-    target[index] = typeof value === "number" ? value : finiteOrSpecial(value, field, index);
-  }
-  return target;
+  return strings;
 }
 
 /** Numbers, plus the strings "NaN", "Infinity", "-Infinity" that JSON cannot carry as numbers. */
@@ -175,13 +294,24 @@ function finiteOrSpecial(value: unknown, field: string, index: number): number {
 function toBigInt(value: unknown, field: string, index: number, minimum: bigint, maximum: bigint): bigint {
   let result: bigint | undefined;
   if (typeof value === "number" && Number.isSafeInteger(value)) result = BigInt(value);
-  else if (typeof value === "string" && /^-?\d+$/.test(value)) result = BigInt(value);
+  else if (typeof value === "string" && /^-?\d{1,20}$/.test(value)) result = BigInt(value);
   if (result === undefined || result < minimum || result > maximum) throw elementError(field, index, `an integer in ${minimum}..${maximum}`, value);
   return result;
 }
 
 function elementError(field: string, index: number, expected: string, value: unknown) {
-  return invalidInput(`${field}[${index}]: expected ${expected}, got ${JSON.stringify(value) ?? String(value)}`, { field, index });
+  return invalidInput(`${field}[${index}]: expected ${expected}, got ${echo(value)}`, { field, index });
+}
+
+/** A value as JSON, cut short: a bad element of a large request is named, not echoed whole. */
+function echo(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return text.length > ECHO_LIMIT_CHARACTERS ? `${text.slice(0, ECHO_LIMIT_CHARACTERS)}… (${text.length} characters)` : text;
 }
 
 /** Worker outputs → JSON tensors. INT64 beyond 2^53 loses precision, as in every JSON KServe server. */
@@ -193,9 +323,23 @@ function toJsonData(tensor: WireTensor): (number | boolean | string)[] {
   const { data, datatype } = tensor;
   if (Array.isArray(data)) return data;
   if (datatype === "BOOL") return Array.from(data as Uint8Array, (value) => value !== 0);
-  if (datatype === "FP16") return Array.from(data as Uint16Array, fromHalfBits);
+  if (datatype === "FP16") {
+    const values: (number | string)[] = Array.from(data as Uint16Array, fromHalfBits);
+    specialsAsStrings(values);
+    return values as number[];
+  }
   if (data instanceof BigInt64Array || data instanceof BigUint64Array) return Array.from(data, (value) => Number(value));
-  return Array.from(data as Float32Array);
+  const values: (number | string)[] = Array.from(data as Float32Array);
+  if (datatype === "FP32" || datatype === "FP64") specialsAsStrings(values);
+  return values as number[];
+}
+
+/** NaN and ±Infinity become "NaN", "Infinity", "-Infinity", the way inputs accept them (JSON has no such numbers). */
+function specialsAsStrings(values: (number | string)[]): void {
+  for (let index = 0; index < values.length; index++) {
+    const value = values[index] as number;
+    if (value - value !== 0) values[index] = String(value);
+  }
 }
 
 const halfScratch = new Float32Array(1);

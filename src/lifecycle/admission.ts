@@ -34,12 +34,13 @@ export type AdmissionPlan =
   /** Can never fit. */
   | { kind: "reject"; reason: string };
 
-export function planAdmission(resident: readonly ResidentModel[], incomingBytes: number, limits: AdmissionLimits): AdmissionPlan {
+/** `reservedBytes` is memory the budget holds for something other than models (standby workers). */
+export function planAdmission(resident: readonly ResidentModel[], incomingBytes: number, limits: AdmissionLimits, reservedBytes = 0): AdmissionPlan {
   const { memoryLimitBytes, maxLoadedModels } = limits;
   if (memoryLimitBytes !== undefined && incomingBytes > memoryLimitBytes) {
     return { kind: "reject", reason: `the model needs about ${megabytes(incomingBytes)} MB but the memory limit is ${megabytes(memoryLimitBytes)} MB` };
   }
-  let usedBytes = resident.reduce((total, model) => total + model.footprintBytes, 0);
+  let usedBytes = resident.reduce((total, model) => total + model.footprintBytes, reservedBytes);
   let loaded = resident.length;
   const overBudget = () => memoryLimitBytes !== undefined && usedBytes + incomingBytes > memoryLimitBytes;
   const overCount = () => maxLoadedModels !== undefined && loaded + 1 > maxLoadedModels;

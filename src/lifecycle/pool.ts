@@ -18,10 +18,11 @@
 import { ModelMoraError } from "../errors.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { ModelConfig } from "../registry/model-config.ts";
-import type { Provider, WireTensor } from "../../workers/protocol.ts";
+import type { Provider, TransportTensor } from "../../workers/protocol.ts";
 import { type AdmissionLimits, planAdmission, type ResidentModel } from "./admission.ts";
 import { type BackoffPolicy, DEFAULT_RESTART_BACKOFF, restartDelayMilliseconds } from "./backoff.ts";
 import type { ProbeMemory } from "./memory-probe.ts";
+import { modelKey } from "./model-key.ts";
 import { type InferResult, type LoadedSignature, type SpawnWorker, WorkerGoneError, type WorkerHandle } from "./worker-process.ts";
 
 /** Everything the pool needs to start workers for one model version. */
@@ -88,6 +89,14 @@ export interface PoolDependencies {
   now?: () => Date;
   /** Runs `callback` after `delayMilliseconds`; returns a cancel function (injected in tests). */
   setTimer?: (callback: () => void, delayMilliseconds: number) => () => void;
+  /**
+   * Shared memory: the input arena a model's workers map (absent: tensors travel inline), and a
+   * hook to give an unloaded model's arena pages back.
+   */
+  inputArenaPath?: (key: string, target: LoadTarget) => string;
+  onUnloaded?: (key: string) => void;
+  /** Memory held outside any model that the budget must leave room for (standby workers). */
+  reservedBytes?: () => number;
 }
 
 const DEFAULT_MAX_CONSECUTIVE_LOAD_FAILURES = 3;
@@ -129,8 +138,8 @@ interface Entry {
   loadedAt: Date | undefined;
   /** Footprint counted while loading (no process to measure yet). */
   estimateBytes: number;
-  /** Seconds idle before unloading: 0 = as soon as idle, -1 = never. */
-  keepAliveSeconds: number;
+  /** A request's keep-alive wish, which holds until unload; the config's applies without one. */
+  keepAliveOverrideSeconds: number | undefined;
   cancelIdleTimer: (() => void) | undefined;
 }
 
@@ -167,20 +176,20 @@ export class WorkerPool {
    * A worker found dead before the batch was sent (WorkerGoneError) is dropped and the batch goes
    * to another (or a fresh) worker, once; a worker that dies holding a batch fails that batch.
    */
-  async infer(target: LoadTarget, items: WireTensor[][], outputNames?: string[], options: InferOptions = {}): Promise<InferResult> {
+  async infer(target: LoadTarget, items: TransportTensor[][], outputNames?: string[], options: InferOptions = {}): Promise<InferResult> {
     try {
       return await this.inferOnce(target, items, outputNames, options);
     } catch (error) {
       if (!(error instanceof WorkerGoneError)) throw error;
-      this.dropReplica(keyOf(target.name, target.version), error.pid);
+      this.dropReplica(modelKey(target), error.pid);
       return this.inferOnce(target, items, outputNames, options);
     }
   }
 
-  private async inferOnce(target: LoadTarget, items: WireTensor[][], outputNames: string[] | undefined, options: InferOptions): Promise<InferResult> {
-    const entry = await this.acquire(target, options.deadlineAtMilliseconds);
-    if (options.keepAliveSeconds !== undefined && options.keepAliveSeconds !== entry.keepAliveSeconds) {
-      entry.keepAliveSeconds = options.keepAliveSeconds;
+  private async inferOnce(target: LoadTarget, items: TransportTensor[][], outputNames: string[] | undefined, options: InferOptions): Promise<InferResult> {
+    const entry = await this.acquire(target, options.deadlineAtMilliseconds, false);
+    if (options.keepAliveSeconds !== undefined && options.keepAliveSeconds !== entry.keepAliveOverrideSeconds) {
+      entry.keepAliveOverrideSeconds = options.keepAliveSeconds;
       entry.cancelIdleTimer?.();
       entry.cancelIdleTimer = undefined;
     }
@@ -211,14 +220,14 @@ export class WorkerPool {
    * requests do not touch it (no timer churn on the hot path): when it fires it unloads, waits for
    * work in flight to finish, or re-arms for the rest of the keep-alive counted from `lastUsedAt`.
    */
-  private armIdleTimer(entry: Entry, delayMilliseconds = entry.keepAliveSeconds * 1000): void {
-    if (entry.state !== "ready" || entry.keepAliveSeconds < 0 || entry.cancelIdleTimer) return;
+  private armIdleTimer(entry: Entry, delayMilliseconds = keepAliveOf(entry) * 1000): void {
+    if (entry.state !== "ready" || keepAliveOf(entry) < 0 || entry.cancelIdleTimer) return;
     if (entry.replicas.some((replica) => replica.inFlight > 0)) return;
     entry.cancelIdleTimer = this.setTimer(() => {
       entry.cancelIdleTimer = undefined;
       if (this.entries.get(entry.key) !== entry || entry.replicas.some((replica) => replica.inFlight > 0)) return;
       const idleMilliseconds = this.now().getTime() - (entry.history.lastUsedAt ?? entry.loadedAt ?? this.now()).getTime();
-      const remainingMilliseconds = entry.keepAliveSeconds * 1000 - idleMilliseconds;
+      const remainingMilliseconds = keepAliveOf(entry) * 1000 - idleMilliseconds;
       if (remainingMilliseconds > 0) {
         this.armIdleTimer(entry, remainingMilliseconds);
         return;
@@ -233,11 +242,11 @@ export class WorkerPool {
    * asked for a fresh start), then loads (or returns the loaded model).
    */
   async load(target: LoadTarget, options: InferOptions = {}): Promise<WorkerStatus> {
-    const key = keyOf(target.name, target.version);
+    const key = modelKey(target);
     if (this.entries.get(key)?.state === "unhealthy") this.entries.delete(key);
     const history = this.histories.get(key);
     if (history) Object.assign(history, { consecutiveLoadFailures: 0, consecutiveCrashes: 0, lastError: undefined });
-    return this.describe(await this.acquire(target, options.deadlineAtMilliseconds));
+    return this.describe(await this.acquire(target, options.deadlineAtMilliseconds, true));
   }
 
   /** Stops the workers of `name` (one version, or all when `version` is undefined). */
@@ -252,7 +261,7 @@ export class WorkerPool {
 
   /** The state of one model version as routing sees it. */
   stateOf(name: string, version: string): WorkerState {
-    return this.entries.get(keyOf(name, version))?.state ?? "unloaded";
+    return this.entryOf(name, version)?.state ?? "unloaded";
   }
 
   /** Every model version that is loading, loaded or unhealthy. */
@@ -262,10 +271,10 @@ export class WorkerPool {
 
   /** One model version, loaded or not (counters survive unloads). */
   statusOf(name: string, version: string): WorkerStatus {
-    const key = keyOf(name, version);
-    const entry = this.entries.get(key);
+    const entry = this.entryOf(name, version);
     if (entry) return this.describe(entry);
-    const history = this.histories.get(key);
+    let history: History | undefined;
+    for (const [key, candidate] of this.histories) if (key.startsWith(`${name}@${version}#`)) history = candidate;
     return {
       name,
       version,
@@ -286,6 +295,11 @@ export class WorkerPool {
     };
   }
 
+  private entryOf(name: string, version: string): Entry | undefined {
+    for (const entry of this.entries.values()) if (entry.target.name === name && entry.target.version === version) return entry;
+    return undefined;
+  }
+
   /** Stops every worker; later calls to `infer` fail with SHUTTING_DOWN. */
   async close(): Promise<void> {
     this.closed = true;
@@ -293,14 +307,21 @@ export class WorkerPool {
     await Promise.all([...this.entries.values()].map((entry) => this.stop(entry)));
   }
 
-  /** The loaded model version for `target`: loads it (once, shared) if needed, within budget. */
-  private async acquire(target: LoadTarget, deadlineAtMilliseconds?: number): Promise<Entry> {
-    const key = keyOf(target.name, target.version);
+  /**
+   * The loaded model version for `target`: loads it (once, shared) if needed, within budget. A
+   * loaded entry takes the caller's `target`, so config changes (keep-alive, replicas) apply from
+   * the next request on. `explicit` loads always run the warm-up inference; a load a request
+   * triggers runs it only when the config names `warmupShapes`, since the request itself is the
+   * model's first run.
+   */
+  private async acquire(target: LoadTarget, deadlineAtMilliseconds: number | undefined, explicit: boolean): Promise<Entry> {
+    const key = modelKey(target);
     const waitUntil = deadlineAtMilliseconds ?? this.now().getTime() + this.capacityWaitMilliseconds;
     for (;;) {
       if (this.closed) throw shuttingDown();
       const entry = this.entries.get(key);
       if (entry?.state === "ready") {
+        entry.target = target;
         if (entry.replicas.length < replicaCountOf(entry.target) && !entry.replenishing) void this.replenish(entry);
         return entry;
       }
@@ -318,7 +339,7 @@ export class WorkerPool {
         continue; // another caller may have started the load meanwhile
       }
       const estimateBytes = this.estimate(target, history);
-      const plan = planAdmission(this.resident(), estimateBytes, this.limits);
+      const plan = planAdmission(this.resident(), estimateBytes, this.limits, this.dependencies.reservedBytes?.());
       if (plan.kind === "reject") throw insufficientMemory(target, plan.reason);
       if (plan.kind === "wait") {
         const remainingMilliseconds = waitUntil - this.now().getTime();
@@ -327,11 +348,11 @@ export class WorkerPool {
         continue;
       }
       const evicted = plan.evict.map((evictKey) => this.evict(this.entries.get(evictKey)!, target));
-      return this.startLoad(key, target, history, estimateBytes, evicted);
+      return this.startLoad(key, target, history, estimateBytes, evicted, explicit || target.config.warmupShapes !== undefined);
     }
   }
 
-  private startLoad(key: string, target: LoadTarget, history: History, estimateBytes: number, evicted: Promise<void>[]): Promise<Entry> {
+  private startLoad(key: string, target: LoadTarget, history: History, estimateBytes: number, evicted: Promise<void>[], healthCheck: boolean): Promise<Entry> {
     const entry: Entry = {
       key,
       target,
@@ -343,15 +364,15 @@ export class WorkerPool {
       provider: undefined,
       loadedAt: undefined,
       estimateBytes,
-      keepAliveSeconds: target.config.keepAliveSeconds,
+      keepAliveOverrideSeconds: undefined,
       cancelIdleTimer: undefined,
     };
-    entry.loading = this.loadInto(entry, evicted);
+    entry.loading = this.loadInto(entry, evicted, healthCheck);
     this.entries.set(key, entry);
     return entry.loading;
   }
 
-  private async loadInto(entry: Entry, evicted: Promise<void>[]): Promise<Entry> {
+  private async loadInto(entry: Entry, evicted: Promise<void>[], healthCheck: boolean): Promise<Entry> {
     const { logger } = this.dependencies;
     const { target, history } = entry;
     try {
@@ -360,7 +381,7 @@ export class WorkerPool {
       await this.dependencies.verifyModelFile(target.modelPath, target.sha256);
       const signatures = await Promise.all(
         Array.from({ length: replicaCountOf(target) }, () => {
-          const { replica, loaded } = this.spawnReplica(entry);
+          const { replica, loaded } = this.spawnReplica(entry, healthCheck);
           entry.replicas.push(replica); // visible in status while loading; routing waits for `ready`
           return loaded;
         }),
@@ -420,18 +441,20 @@ export class WorkerPool {
     }
   }
 
-  /** Spawns one worker for `entry` and asks it to load the model (with its warm-up run). */
-  private spawnReplica(entry: Entry): { replica: Replica; loaded: Promise<LoadedSignature> } {
+  /** Spawns one worker for `entry` and asks it to load the model (with its warm-up run when `healthCheck`). */
+  private spawnReplica(entry: Entry, healthCheck: boolean): { replica: Replica; loaded: Promise<LoadedSignature> } {
     const { target } = entry;
     const worker = this.dependencies.spawnWorker();
     const replica: Replica = { worker, inFlight: 0 };
     this.watchExit(entry, worker);
+    const inputArenaPath = this.dependencies.inputArenaPath?.(entry.key, target);
     const loaded = worker.load({
       modelPath: target.modelPath,
       device: target.config.device,
       intraOpThreads: target.config.intraOpThreads,
-      healthCheck: true,
+      healthCheck,
       warmupShapes: target.config.warmupShapes,
+      ...(inputArenaPath !== undefined && { inputArenaPath }),
     });
     return { replica, loaded };
   }
@@ -447,7 +470,7 @@ export class WorkerPool {
       const backoffMilliseconds = this.backoffRemaining(history);
       if (backoffMilliseconds > 0) await this.sleep(backoffMilliseconds);
       while (this.entries.get(entry.key) === entry && entry.state === "ready" && entry.replicas.length < replicaCountOf(target)) {
-        const { replica, loaded } = this.spawnReplica(entry);
+        const { replica, loaded } = this.spawnReplica(entry, true);
         try {
           await loaded;
         } catch (error) {
@@ -532,7 +555,7 @@ export class WorkerPool {
    */
   private enforceBudgetAfterLoad(loaded: Entry): void {
     const others = this.resident().filter((model) => model.key !== loaded.key);
-    const plan = planAdmission(others, this.footprint(loaded), this.limits);
+    const plan = planAdmission(others, this.footprint(loaded), this.limits, this.dependencies.reservedBytes?.());
     if (plan.kind === "admit") {
       for (const key of plan.evict) void this.evict(this.entries.get(key)!, loaded.target);
     } else {
@@ -556,6 +579,7 @@ export class WorkerPool {
       await Promise.all(workers.map((worker) => worker.terminate()));
       this.dependencies.logger.info({ event: "model_unloaded", model: entry.target.name, version: entry.target.version, pids: workers.map((worker) => worker.pid) }, "model unloaded");
     }
+    if (!this.entries.has(entry.key)) this.dependencies.onUnloaded?.(entry.key);
     this.notifyCapacity();
   }
 
@@ -684,6 +708,7 @@ function shuttingDown(): ModelMoraError {
   return new ModelMoraError("SHUTTING_DOWN", "server is shutting down");
 }
 
-function keyOf(name: string, version: string): string {
-  return `${name}\u0000${version}`;
+/** Seconds idle before unloading: 0 = as soon as idle, -1 = never. */
+function keepAliveOf(entry: Entry): number {
+  return entry.keepAliveOverrideSeconds ?? entry.target.config.keepAliveSeconds;
 }

@@ -1,13 +1,17 @@
 /**
  * The server's handle on one worker process (one model version, one onnxruntime session).
  * Correlates IPC requests with replies, and fails every pending request when the process exits.
- * Only the pool (src/lifecycle/pool.ts) creates and owns these.
+ * Owns the worker's output arena file: answers arrive as views into it, and their block is handed
+ * back to the worker (on the next `infer`, or in a `release` message) once every request of the
+ * batch has released its outputs. Only the pool (src/lifecycle/pool.ts) creates and owns these.
  */
 import { readFileSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { ModelMoraError } from "../errors.ts";
 import { workerCommand } from "../runtime/worker-command.ts";
-import type { LoadMessage, Provider, TensorSpec, WireTensor, WorkerToServer } from "../../workers/protocol.ts";
+import { typedView } from "../../workers/datatypes.ts";
+import { isShared, type LoadMessage, type Provider, type SharedTensor, type TensorSpec, type TransportTensor, type WireTensor, type WorkerToServer } from "../../workers/protocol.ts";
+import type { OutputArenaFile, SharedMemory } from "./shared-memory.ts";
 
 export interface LoadedSignature {
   provider: Provider;
@@ -18,9 +22,17 @@ export interface LoadedSignature {
 }
 
 export interface InferResult {
-  /** One output set per item of the batch, in order. */
+  /**
+   * One output set per item of the batch, in order. Numeric outputs are views into the worker's
+   * output arena: valid until `release` is called for that item.
+   */
   itemOutputs: WireTensor[][];
   computeMicroseconds: number;
+  /**
+   * Hands item `index`'s outputs back; the block returns to the worker once every item has. Absent
+   * when the outputs are owned copies (inline answers, fakes in tests).
+   */
+  release?: (index: number) => void;
 }
 
 export interface WorkerExit {
@@ -35,7 +47,7 @@ export interface WorkerHandle {
   readonly exited: Promise<WorkerExit>;
   load(request: Omit<LoadMessage, "type">): Promise<LoadedSignature>;
   /** Runs one batch: each item is one request's inputs (see workers/protocol.ts InferMessage). */
-  infer(items: WireTensor[][], outputNames?: string[]): Promise<InferResult>;
+  infer(items: TransportTensor[][], outputNames?: string[]): Promise<InferResult>;
   /** SIGTERM, then SIGKILL after `graceMilliseconds`; resolves when the process is gone. */
   terminate(graceMilliseconds?: number): Promise<WorkerExit>;
 }
@@ -53,10 +65,17 @@ export class WorkerGoneError extends ModelMoraError {
 }
 
 /**
- * Spawns a real worker process with an IPC channel: `bun workers/main.ts` from source, the
- * binary itself in worker mode when compiled (src/runtime/worker-command.ts).
+ * Spawns real worker processes with an IPC channel: `bun workers/main.ts` from source, the binary
+ * itself in worker mode when compiled (src/runtime/worker-command.ts). With `sharedMemory`, each
+ * worker gets an output arena and the model's input arena is mapped at load; without it (model
+ * inspection), tensors travel inline.
  */
-export const spawnWorkerProcess: SpawnWorker = () => new WorkerProcess();
+export function createWorkerSpawner(sharedMemory?: SharedMemory): SpawnWorker {
+  return () => new WorkerProcess(sharedMemory?.createOutputArena());
+}
+
+/** A spawner without shared memory, for short-lived workers that only read a model's signature. */
+export const spawnWorkerProcess: SpawnWorker = createWorkerSpawner();
 
 interface Pending {
   resolve: (value: never) => void;
@@ -76,8 +95,11 @@ class WorkerProcess implements WorkerHandle {
   private channelOpen = true;
   /** `terminate` was called: pending requests fail as "stopped", not as a crash. */
   private stopRequested = false;
+  /** Output blocks read by the server, to be handed back with the next message. */
+  private releasedBlocks: number[] = [];
+  private releaseScheduled = false;
 
-  constructor() {
+  constructor(private readonly outputArena: OutputArenaFile | undefined) {
     this.readyForLoad = new Promise((resolve) => (this.signalReady = resolve));
     this.process = Bun.spawn({
       cmd: workerCommand(),
@@ -91,6 +113,7 @@ class WorkerProcess implements WorkerHandle {
       const signal = this.process.signalCode;
       const exit: WorkerExit = { exitCode: this.process.exitCode, signalCode: signal === null || signal === undefined ? null : String(signal) };
       this.exitInfo = exit;
+      this.outputArena?.remove();
       this.failAll(exit);
       return exit;
     });
@@ -101,17 +124,19 @@ class WorkerProcess implements WorkerHandle {
     if (this.exitInfo) throw exitError(this.exitInfo, "MODEL_LOAD_FAILED", this.stopRequested);
     return new Promise<LoadedSignature>((resolve, reject) => {
       this.pendingLoad = { resolve: resolve as (value: never) => void, reject };
-      this.process.send({ type: "load", ...request } satisfies LoadMessage);
+      const outputArena = this.outputArena && { path: this.outputArena.path, byteLength: this.outputArena.byteLength };
+      this.process.send({ type: "load", ...request, ...(outputArena && { outputArena }) } satisfies LoadMessage);
     });
   }
 
-  infer(items: WireTensor[][], outputNames?: string[]): Promise<InferResult> {
+  infer(items: TransportTensor[][], outputNames?: string[]): Promise<InferResult> {
     if (!this.channelOpen || this.exitInfo || !isRunning(this.pid)) return Promise.reject(new WorkerGoneError(this.pid));
     const requestId = this.nextRequestId++;
+    const release = this.takeReleasedBlocks();
     return new Promise<InferResult>((resolve, reject) => {
       this.pending.set(requestId, { resolve: resolve as (value: never) => void, reject });
       try {
-        this.process.send({ type: "infer", requestId, items, outputNames });
+        this.process.send({ type: "infer", requestId, items, outputNames, ...(release && { release }) });
       } catch {
         this.pending.delete(requestId);
         reject(new WorkerGoneError(this.pid));
@@ -144,7 +169,7 @@ class WorkerProcess implements WorkerHandle {
         this.settleLoad((pending) => pending.reject(new ModelMoraError("MODEL_LOAD_FAILED", `model failed to load: ${message.message}`)));
         return;
       case "inferred":
-        this.settle(message.requestId, (pending) => pending.resolve({ itemOutputs: message.itemOutputs, computeMicroseconds: message.computeMicroseconds } as never));
+        this.settle(message.requestId, (pending) => pending.resolve(this.inferResult(message.itemOutputs, message.outputBlock, message.computeMicroseconds) as never));
         return;
       case "infer-failed":
         this.settle(message.requestId, (pending) =>
@@ -152,6 +177,49 @@ class WorkerProcess implements WorkerHandle {
         );
         return;
     }
+  }
+
+  /** Outputs as views into the output arena, with a release that counts the batch's items down. */
+  private inferResult(itemOutputs: TransportTensor[][], outputBlock: number | undefined, computeMicroseconds: number): InferResult {
+    const arena = this.outputArena;
+    if (outputBlock === undefined || !arena) return { itemOutputs: itemOutputs as WireTensor[][], computeMicroseconds };
+    const views = itemOutputs.map((outputs) => outputs.map((tensor) => (isShared(tensor) ? viewOf(tensor, arena.bytes) : tensor)));
+    const released = new Uint8Array(views.length);
+    let outstanding = views.length;
+    return {
+      itemOutputs: views,
+      computeMicroseconds,
+      release: (index) => {
+        if (released[index]) return;
+        released[index] = 1;
+        if (--outstanding === 0) this.releaseBlock(outputBlock);
+      },
+    };
+  }
+
+  /** Queues a block for the worker; it rides on the next `infer`, or goes alone before the next tick. */
+  private releaseBlock(offset: number): void {
+    if (this.exitInfo) return;
+    this.releasedBlocks.push(offset);
+    if (this.releaseScheduled) return;
+    this.releaseScheduled = true;
+    setImmediate(() => {
+      this.releaseScheduled = false;
+      const offsets = this.takeReleasedBlocks();
+      if (!offsets || !this.channelOpen || this.exitInfo) return;
+      try {
+        this.process.send({ type: "release", offsets });
+      } catch {
+        // the worker is gone; its arena goes with it
+      }
+    });
+  }
+
+  private takeReleasedBlocks(): number[] | undefined {
+    if (this.releasedBlocks.length === 0) return undefined;
+    const offsets = this.releasedBlocks;
+    this.releasedBlocks = [];
+    return offsets;
   }
 
   private settleLoad(action: (pending: Pending) => void): void {
@@ -188,6 +256,11 @@ function isRunning(pid: number): boolean {
   }
   const state = stat.charAt(stat.lastIndexOf(")") + 2);
   return state !== "Z" && state !== "X";
+}
+
+function viewOf({ name, datatype, shape, slice }: SharedTensor, bytes: Uint8Array): WireTensor {
+  const elementCount = shape.reduce((product, dimension) => product * dimension, 1);
+  return { name, datatype, shape, data: typedView(datatype, bytes, slice.offset, elementCount) };
 }
 
 function exitError(exit: WorkerExit, code: "MODEL_LOAD_FAILED" | "INFERENCE_FAILED", stopRequested: boolean): ModelMoraError {

@@ -96,15 +96,14 @@ export class ModelScheduler<P, R> {
   constructor(
     readonly model: string,
     private policy: QueuePolicy,
-    private runBatch: RunBatch<P, R>,
+    private readonly runBatch: RunBatch<P, R>,
     private readonly clock: SchedulerClock,
     private readonly observer: SchedulerObserver = {},
   ) {}
 
-  /** Replaces the policy and the batch runner (config changed); queued requests stay queued. */
-  reconfigure(policy: QueuePolicy, runBatch: RunBatch<P, R>): void {
+  /** Replaces the policy (config changed); queued requests stay queued. */
+  reconfigure(policy: QueuePolicy): void {
     this.policy = policy;
-    this.runBatch = runBatch;
     this.pump();
   }
 

@@ -1,12 +1,15 @@
 /**
- * The schedulers of all model versions: one `ModelScheduler` (queue + dispatcher) per
- * name@version, created on first use and reconfigured when the model's config changes.
+ * The schedulers of all model versions: one `ModelScheduler` (queue + dispatcher) per model key,
+ * created on first use and reconfigured when the model's config changes. Every one of them hands
+ * its batches to the one `runBatch` given here (the inference layer's runner over the worker pool),
+ * which reads each request's own config from its payload: nothing captured at first use goes stale.
  */
 import { ModelMoraError } from "../errors.ts";
 import { type SchedulerClock, systemClock } from "./clock.ts";
 import { type ModelQueueStats, ModelScheduler, type QueuePolicy, type RunBatch, type SchedulerObserver } from "./model-scheduler.ts";
 
-export interface SchedulerOptions {
+export interface SchedulerOptions<P, R> {
+  runBatch: RunBatch<P, R>;
   clock?: SchedulerClock;
   observer?: SchedulerObserver;
 }
@@ -15,24 +18,23 @@ export class Scheduler<P, R> {
   private readonly models = new Map<string, ModelScheduler<P, R>>();
   private readonly clock: SchedulerClock;
   private readonly observer: SchedulerObserver;
+  private readonly runBatch: RunBatch<P, R>;
 
-  constructor(options: SchedulerOptions = {}) {
+  constructor(options: SchedulerOptions<P, R>) {
+    this.runBatch = options.runBatch;
     this.clock = options.clock ?? systemClock;
     this.observer = options.observer ?? {};
   }
 
-  /**
-   * The scheduler for `model`, with `policy` in force. `createRunBatch` is called only when the
-   * scheduler is created or its policy changed, so callers may pass a closure without cost.
-   */
-  forModel(model: string, policy: QueuePolicy, createRunBatch: () => RunBatch<P, R>): ModelScheduler<P, R> {
+  /** The scheduler for `model` (a model key), with `policy` in force. */
+  forModel(model: string, policy: QueuePolicy): ModelScheduler<P, R> {
     const existing = this.models.get(model);
     if (!existing) {
-      const created = new ModelScheduler(model, policy, createRunBatch(), this.clock, this.observer);
+      const created = new ModelScheduler(model, policy, this.runBatch, this.clock, this.observer);
       this.models.set(model, created);
       return created;
     }
-    if (!samePolicy(existing.currentPolicy, policy)) existing.reconfigure(policy, createRunBatch());
+    if (!samePolicy(existing.currentPolicy, policy)) existing.reconfigure(policy);
     return existing;
   }
 

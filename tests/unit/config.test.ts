@@ -56,6 +56,9 @@ describe("environment overrides", () => {
       MODELMORA_MAX_BODY_MB: "16",
       MODELMORA_SHUTDOWN_GRACE_SECONDS: "2.5",
       MODELMORA_MAX_MODEL_MB: "512",
+      MODELMORA_SHM_DIR: "/run/modelmora-shm",
+      MODELMORA_SHM_MB: "64",
+      MODELMORA_STANDBY_WORKERS: "0",
     });
     expect(config).toEqual({
       host: "0.0.0.0",
@@ -69,6 +72,9 @@ describe("environment overrides", () => {
       maxBodyMb: 16,
       shutdownGraceSeconds: 2.5,
       maxModelMb: 512,
+      shmDir: "/run/modelmora-shm",
+      shmMb: 64,
+      standbyWorkers: 0,
     });
   });
 
@@ -122,6 +128,9 @@ describe("flags", () => {
         "--max-body-mb", "8",
         "--shutdown-grace-seconds", "30",
         "--max-model-mb", "100",
+        "--shm-dir", "/srv/shm",
+        "--shm-mb", "32",
+        "--standby-workers", "2",
       ],
       {},
     );
@@ -137,6 +146,9 @@ describe("flags", () => {
       maxBodyMb: 8,
       shutdownGraceSeconds: 30,
       maxModelMb: 100,
+      shmDir: "/srv/shm",
+      shmMb: 32,
+      standbyWorkers: 2,
     });
   });
 

@@ -26,6 +26,9 @@ const DESCRIPTIONS: Record<keyof Config, string> = {
   maxBodyMb: "Largest HTTP request body; larger ones get 413 PAYLOAD_TOO_LARGE.",
   shutdownGraceSeconds: "On SIGTERM/SIGINT, how long queued and running requests may take to finish.",
   maxModelMb: "Largest model file a registration may download or copy (PAYLOAD_TOO_LARGE beyond it). Unset = 4096.",
+  shmDir: "Directory of the shared-memory arenas tensors cross to workers through. Unset = /dev/shm when it has room, else <dataDir>/shm.",
+  shmMb: "Size of each shared-memory arena (one per model for queued request tensors, one per worker for outputs); sparse, only bytes in use take memory.",
+  standbyWorkers: "Worker processes kept started, onnxruntime imported, for the next model load (faster cold starts; they count in the memory budget). 0 = none.",
 };
 
 /** Values written for settings whose default is "unset", as a commented-out example. */
@@ -33,6 +36,7 @@ const EXAMPLES: Partial<Record<keyof Config, string | number>> = {
   databaseUrl: "postgres://modelmora:secret@127.0.0.1:5432/modelmora",
   memoryLimitMb: 4096,
   maxLoadedModels: 8,
+  shmDir: "/dev/shm",
   maxModelMb: 4096,
 };
 

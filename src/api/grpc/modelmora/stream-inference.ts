@@ -11,7 +11,7 @@
 import type { handleServerStreamingCall, ServerWritableStream } from "@grpc/grpc-js";
 import { invalidInput } from "../../../errors.ts";
 import { toRawBytes } from "../../../inference/raw-tensor.ts";
-import type { InferenceService } from "../../../inference/service.ts";
+import type { InferenceService, TensorInferenceResponse } from "../../../inference/service.ts";
 import type { Logger } from "../../../observability/logger.ts";
 import { callContext } from "../call-context.ts";
 import { type InferRequestMessage, toInferenceRequest } from "./infer-request.ts";
@@ -45,7 +45,11 @@ export function streamInference(inference: InferenceService, logger: Logger): ha
   async function send(call: Call): Promise<void> {
     const message = call.request;
     const chunkSizeBytes = chunkSizeOf(message.chunk_size_bytes);
-    const response = await inference.inferTensors(toInferenceRequest(message, callContext(call)));
+    // The outputs are lent from shared memory until every chunk is written: no copy of a large output.
+    await inference.withTensors(toInferenceRequest(message, callContext(call)), (response) => sendOutputs(call, response, chunkSizeBytes));
+  }
+
+  async function sendOutputs(call: Call, response: TensorInferenceResponse, chunkSizeBytes: number): Promise<void> {
     const outputs = response.outputs.map((tensor) => ({ tensor, bytes: toRawBytes(tensor) }));
     const header = {
       model_name: response.model_name,
