@@ -27,6 +27,8 @@ export interface ServerCore {
   pool: WorkerPool;
   models: ModelsService;
   inference: InferenceService;
+  /** The arenas request tensors and outputs cross to workers through. */
+  sharedMemory: SharedMemory;
   /** What REST `/health/ready`, KServe ServerReady and gRPC health answer from. */
   readiness: Readiness;
   logger: Logger;
@@ -79,6 +81,7 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
     pool,
     models,
     inference,
+    sharedMemory,
     readiness,
     logger,
     beginShutdown() {

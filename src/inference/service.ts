@@ -13,6 +13,7 @@ import { type ItemOutcome, type ModelQueueStats, type QueuePolicy, effectiveTime
 import { Scheduler, type SchedulerOptions } from "../scheduler/scheduler.ts";
 import type { TransportTensor, WireTensor } from "../../workers/protocol.ts";
 import { typedView } from "../../workers/datatypes.ts";
+import { AdmissionGate, type Turn } from "./admission-gate.ts";
 import type { Priority } from "./priority.ts";
 import { type CheckedInputs, checkInputs, encodeOutputs, type InputTensor, type JsonOutputTensor, writeInputs } from "./tensor-codec.ts";
 
@@ -32,6 +33,8 @@ export interface InferenceRequest {
   signal?: AbortSignal;
   /** How long the model stays loaded after this request (0 = unload when idle, -1 = forever). */
   keepAliveSeconds?: number;
+  /** The turn this request was given to be parsed (see `turn`); ended once it is queued. */
+  turn?: Turn;
 }
 
 export interface InferenceResponse {
@@ -71,6 +74,7 @@ export type InferenceScheduler = Scheduler<QueuedInference, ItemAnswer>;
 export class InferenceService {
   private accepting = true;
   private readonly scheduler: InferenceScheduler;
+  private readonly gates = new Map<string, AdmissionGate>();
 
   constructor(
     private readonly registry: ModelRegistry,
@@ -79,7 +83,43 @@ export class InferenceService {
     private readonly sharedMemory: SharedMemory | undefined,
     schedulerOptions: Omit<SchedulerOptions<QueuedInference, ItemAnswer>, "runBatch"> = {},
   ) {
-    this.scheduler = new Scheduler({ ...schedulerOptions, runBatch: (payloads) => this.runBatch(payloads) });
+    const observer = schedulerOptions.observer;
+    this.scheduler = new Scheduler({
+      ...schedulerOptions,
+      runBatch: (payloads) => this.runBatch(payloads),
+      observer: {
+        onDispatch: (model, ...rest) => {
+          this.gates.get(model)?.pump();
+          observer?.onDispatch?.(model, ...rest);
+        },
+        onComplete: (...args) => observer?.onComplete?.(...args),
+      },
+    });
+  }
+
+  /**
+   * Waits until a request of `priority` for this model may be parsed: at once while its queue is
+   * short, else in priority order as the queue drains (see admission-gate.ts). Unknown models get
+   * a turn at once; the request itself then reports the error.
+   */
+  async turn(model: string, version: string | undefined, priority: Priority, signal?: AbortSignal): Promise<Turn> {
+    let target: ResolvedVersion;
+    try {
+      target = await this.registry.resolve(model, version);
+    } catch {
+      return { done: () => undefined };
+    }
+    const key = modelKey(target);
+    const policy = queuePolicy(target, isBatchable(target));
+    const depthLimit = Math.max(1, policy.maxBatchSize) * policy.concurrency * 2;
+    let gate = this.gates.get(key);
+    if (!gate) {
+      gate = new AdmissionGate(() => this.scheduler.queued(key), depthLimit);
+      this.gates.set(key, gate);
+    } else {
+      gate.setDepthLimit(depthLimit);
+    }
+    return gate.turn(priority, signal);
   }
 
   /** Inference with outputs as JSON tensors. */
@@ -111,6 +151,24 @@ export class InferenceService {
   }
 
   private async run(request: InferenceRequest): Promise<{ target: ResolvedVersion; answer: ItemAnswer }> {
+    let queued: Awaited<ReturnType<InferenceService["queue"]>>;
+    try {
+      queued = await this.queue(request);
+    } finally {
+      request.turn?.done(); // queued (or refused): the next request may be parsed
+    }
+    const { target, work, deadlineAtMilliseconds } = queued;
+    if (deadlineAtMilliseconds === undefined) return { target, answer: await work };
+    try {
+      return { target, answer: await withDeadline(work, deadlineAtMilliseconds, request.model) };
+    } catch (error) {
+      work.then((late) => late.release(), () => undefined); // answered after the deadline: nobody reads it
+      throw error;
+    }
+  }
+
+  /** Checks and queues the request; resolves with the queued work once it is in the queue. */
+  private async queue(request: InferenceRequest): Promise<{ target: ResolvedVersion; work: Promise<ItemAnswer>; deadlineAtMilliseconds: number | undefined }> {
     if (!this.accepting) throw new ModelMoraError("SHUTTING_DOWN", "server is shutting down");
     const target = await this.registry.resolve(request.model, request.version);
     const checked = checkInputs(request.inputs, target.inputs);
@@ -146,13 +204,7 @@ export class InferenceService {
     // The request's shared-memory block is freed only once no worker can read it any more: the
     // request left the queue unrun, or its batch answered or failed.
     work.then(free, free);
-    if (deadlineAtMilliseconds === undefined) return { target, answer: await work };
-    try {
-      return { target, answer: await withDeadline(work, deadlineAtMilliseconds, request.model) };
-    } catch (error) {
-      work.then((late) => late.release(), () => undefined); // answered after the deadline: nobody reads it
-      throw error;
-    }
+    return { target, work, deadlineAtMilliseconds };
   }
 
   /** Writes the request's tensors into its model's input arena (waiting for space up to the deadline). */
@@ -218,6 +270,7 @@ export class InferenceService {
   forget(target: ModelVersionIdentity): void {
     const key = modelKey(target);
     this.scheduler.remove(key, new ModelMoraError("MODEL_NOT_FOUND", `model "${target.name}" version ${target.version} was removed`));
+    this.gates.delete(key);
     this.sharedMemory?.dropInputArena(key);
   }
 

@@ -2,7 +2,7 @@
  * The server's shared-memory arenas (see workers/arena.ts): one input arena per model version, which
  * request tensors are decoded into before they are queued and which every replica of the model maps;
  * one output arena per worker, which that worker allocates its outputs in. All files live in one
- * directory per server process, `<shmDir>/modelmora-<pid>/`, removed at close; directories left by a
+ * directory per server, `<shmDir>/modelmora-<pid>-<n>/`, removed at close; directories left by a
  * server that was killed (its pid no longer runs) are removed when the next server starts.
  *
  * Arena files are sparse: a file costs memory only for the pages written, up to the high-water mark
@@ -26,6 +26,7 @@ export interface SharedMemoryOptions {
 /** How long a request without a deadline waits for space in a full input arena before QUEUE_FULL. */
 const DEFAULT_SPACE_WAIT_MILLISECONDS = 10_000;
 const DIRECTORY_PREFIX = "modelmora-";
+let instances = 0;
 
 /**
  * A model version's input arena. The server is its only allocator; `allocate` resolves with an
@@ -131,7 +132,8 @@ export class SharedMemory {
   static open(options: SharedMemoryOptions): SharedMemory {
     mkdirSync(options.directory, { recursive: true });
     removeStaleDirectories(options.directory, options.logger);
-    const directory = path.join(options.directory, `${DIRECTORY_PREFIX}${process.pid}`);
+    // One directory per instance: tests run several servers in one process.
+    const directory = path.join(options.directory, `${DIRECTORY_PREFIX}${process.pid}-${++instances}`);
     rmSync(directory, { recursive: true, force: true });
     mkdirSync(directory, { mode: 0o700 });
     return new SharedMemory(directory, options.arenaBytes);
@@ -200,7 +202,7 @@ export function defaultSharedMemoryDirectory(dataDir: string, arenaBytes: number
 function removeStaleDirectories(parent: string, logger: Logger | undefined): void {
   for (const name of readdirSync(parent)) {
     if (!name.startsWith(DIRECTORY_PREFIX)) continue;
-    const pid = Number(name.slice(DIRECTORY_PREFIX.length));
+    const pid = Number(name.slice(DIRECTORY_PREFIX.length).split("-")[0]);
     if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid)) continue;
     rmSync(path.join(parent, name), { recursive: true, force: true });
     logger?.info({ event: "stale_shared_memory_removed", directory: path.join(parent, name) }, "removed shared memory left by a server that no longer runs");

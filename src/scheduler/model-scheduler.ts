@@ -107,6 +107,10 @@ export class ModelScheduler<P, R> {
     this.pump();
   }
 
+  get queuedCount(): number {
+    return this.live;
+  }
+
   get currentPolicy(): QueuePolicy {
     return this.policy;
   }

@@ -50,6 +50,11 @@ export class Scheduler<P, R> {
     await Promise.all([...this.models.values()].map((scheduler) => scheduler.whenIdle()));
   }
 
+  /** Requests queued (not yet running) for `model`. */
+  queued(model: string): number {
+    return this.models.get(model)?.queuedCount ?? 0;
+  }
+
   stats(): Record<string, ModelQueueStats> {
     return Object.fromEntries([...this.models].map(([model, scheduler]) => [model, scheduler.stats()]));
   }
