@@ -95,7 +95,7 @@ interface Servers {
 
 function specFor(model: BenchModel, target: Target, servers: Servers, connections: number, options: ServeOptions): TransportLoadSpec {
   const server = servers[target.server];
-  const grpc = target.transport === "grpc";
+  const grpc = target.transport === "grpc" || target.transport === "grpc-h2";
   if (grpc && server.grpcPort === undefined) throw new Error(`${server.name}'s listening line gives no numeric grpc_port:\n${server.output()}`);
   return {
     transport: target.transport,

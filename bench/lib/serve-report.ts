@@ -117,7 +117,7 @@ export function serveReport(report: ServeReport): string {
     `Each figure: median (min–max) over ${report.runs} run(s); ratios are medians over medians. Runs are interleaved: each run drives naive, then ModelMora over each transport, at c = 1 then 32, so drift hits both. ` +
       `tiny = generated add model (a, b FP32 [1,4]); cls = PaddleOCR ch_ppocr_mobile_v2.0_cls, x FP32 [1,3,48,192], registered with ${JSON.stringify(CLS_CONFIG)}. ` +
       `Client: bench/lib/transport-load.ts, its own bun process per cell, c loops each with one request in flight, request bodies encoded once; ${report.warmupSeconds} s warm-up then ${report.durationSeconds} s measured; latency = request start to last byte. ` +
-      `naive and ModelMora REST JSON: POST /api/v1/infer/{name} with the same bytes; REST binary: POST /v2/models/{name}/infer with the KServe binary extension; gRPC: KServe ModelInfer with raw_input_contents. ` +
+      `naive and ModelMora REST JSON: POST /api/v1/infer/{name} with the same bytes; REST binary: POST /v2/models/{name}/infer with the KServe binary extension; gRPC: KServe ModelInfer with raw_input_contents, sent over bare HTTP/2 (node:http2, one session, the framed message built once; not grpc-js). ` +
       `client CPU = the client process's user+system time over the whole load (warm-up included) per request completed. MM mean batch = requests per batch ModelMora ran (GET /api/v1/status, warm-up included), median over runs.\n`,
   ].join("\n");
 }

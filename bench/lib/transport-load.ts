@@ -9,6 +9,9 @@
  *   `raw_input_contents` (outputs come back as `raw_output_contents`). The request message is
  *   serialized once and passed through grpc-js as bytes; one channel, so the in-flight calls share
  *   one HTTP/2 connection, as a grpc-js client would have them.
+ * - `grpc-h2`: the same call over bare HTTP/2 (`node:http2`, one session): the framed message is
+ *   built once and each call is one stream; the same bytes on the wire without grpc-js's per-call
+ *   machinery, so the client stays cheap beside the server (the serving bench's gRPC cells).
  * - `rest-json`: POST of a KServe JSON body (`data` as numbers, encoded once to bytes), JSON answer;
  *   to `/v2/models/{m}/infer` or to `restPath` (e.g. `/api/v1/infer/{m}`, the naive server's route).
  * - `rest-binary`: the KServe route with the binary tensor extension: `Inference-Header-Content-Length`,
@@ -28,10 +31,11 @@
  * Prints one JSON line: TransportLoadResult.
  */
 import { elementCount, pseudoRandomValues } from "./data.ts";
+import { grpcH2Sender } from "./grpc-h2-sender.ts";
 import { grpcSender } from "./grpc-sender.ts";
 import { restBinarySender, restJsonSender } from "./rest-senders.ts";
 
-export type Transport = "grpc" | "rest-json" | "rest-binary";
+export type Transport = "grpc" | "grpc-h2" | "rest-json" | "rest-binary";
 
 export interface InputSpec {
   name: string;
@@ -88,6 +92,7 @@ function percentile(sorted: readonly number[], fraction: number): number {
 
 async function openSender(spec: TransportLoadSpec, inputs: InputValues[]): Promise<Sender> {
   if (spec.transport === "grpc") return grpcSender(spec.target, spec.model, inputs);
+  if (spec.transport === "grpc-h2") return grpcH2Sender(spec.target, spec.model, inputs);
   const url = `${spec.target}${spec.restPath ?? `/v2/models/${spec.model}/infer`}`;
   return spec.transport === "rest-json" ? restJsonSender(url, inputs) : restBinarySender(url, inputs);
 }
