@@ -153,11 +153,11 @@ function unaryTable(measurements: readonly UnaryMeasurement[]): string {
       ratio(r.p99Milliseconds / json.p99Milliseconds),
       m.meanBatch === undefined ? "n/a" : significant(m.meanBatch),
       m.serverCpuMillisecondsPerRequest === undefined ? "n/a" : significant(m.serverCpuMillisecondsPerRequest),
-      significant(r.clientCpuMillisecondsPerRequest),
+      significant(r.clientCpuMicrosecondsPerRequest),
     ];
   });
   return markdownTable(
-    ["c", "transport", "req/s", "vs JSON", "p50 ms", "vs JSON", "p99 ms", "vs JSON", "mean batch", "server CPU ms/req", "client CPU ms/req"],
+    ["c", "transport", "req/s", "vs JSON", "p50 ms", "vs JSON", "p99 ms", "vs JSON", "mean batch", "server CPU ms/req", "client CPU µs/req"],
     rows,
   );
 }
@@ -275,7 +275,7 @@ export async function runGrpcBench(options: GrpcOptions): Promise<void> {
           transport,
           target: transport === "grpc" ? grpcAddress : restBase,
           model: CLS_NAME,
-          input: { name: "x", shape: CLS_SHAPE, seed: CLS_SEED },
+          inputs: [{ name: "x", shape: CLS_SHAPE, seed: CLS_SEED }],
           connections,
           warmupSeconds: options.warmupSeconds,
           durationSeconds: options.durationSeconds,
@@ -318,7 +318,7 @@ export async function runGrpcBench(options: GrpcOptions): Promise<void> {
         `One ModelMora server; the client is bench/lib/transport-load.ts in its own bun process: c loops, each one request in flight (gRPC: one grpc-js channel, calls multiplexed on one HTTP/2 connection; REST: Bun fetch with keep-alive, one connection per loop). ` +
         `Each cell: ${options.warmupSeconds} s warm-up, then ${options.durationSeconds} s measured; latency = request start to last byte of the answer. ` +
         `KServe gRPC: ModelInfer with raw_input_contents (raw_output_contents back). REST binary: Inference-Header-Content-Length + raw input, binary_data_output. mean batch = requests per batch ModelMora ran (GET /api/v1/status, warm-up included). ` +
-        `server CPU = the ModelMora server process's user+system time (/proc, ${significant(1000 / CLOCK_TICKS_PER_SECOND)} ms ticks; its workers not included) over the cell, per request it dispatched (warm-up included); client CPU = the client process's over the measured window, per request counted.\n\n`,
+        `server CPU = the ModelMora server process's user+system time (/proc, ${significant(1000 / CLOCK_TICKS_PER_SECOND)} ms ticks; its workers not included) over the cell, per request it dispatched (warm-up included); client CPU = the client process's (process.cpuUsage, user+system) over the whole load, warm-up included, per request completed.\n\n`,
     );
     process.stdout.write(`### StreamInference: ${mib(LARGE_OUTPUT_BYTES)} output\n\n${streamTable(summaries)}\n\n${goalsTable(summaries)}\n\n`);
     process.stdout.write(

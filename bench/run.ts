@@ -1,21 +1,28 @@
 /**
- * `bun bench/run.ts [scheduler|serve|coldstart|grpc] [flags]`: runs the scheduler microbenchmark,
- * the serving bench, the cold-start bench and the gRPC bench in that order (or only the one named).
- * Tables go to stdout, progress to stderr.
- * See bench/README.md for what each one measures.
+ * `bun bench/run.ts [scheduler|serve|coldstart|grpc|priority] [flags]`: runs the scheduler
+ * microbenchmark, the serving bench, the cold-start bench, the gRPC bench and the priority bench in
+ * that order (or only the one named). Tables go to stdout, progress to stderr.
+ *
+ * Before anything, the load gate (bench/lib/load-gate.ts): the 1-minute load average is printed,
+ * and the run refuses to start above 0.5 unless `--force` (BENCH_FORCE=1) is given, in which case
+ * every table is marked NOT QUIET. See bench/README.md for what each bench measures.
  */
 import { parseColdstartOptions, runColdstartBench } from "./coldstart.ts";
 import { parseGrpcOptions, runGrpcBench } from "./grpc.ts";
+import { checkLoadGate, parseForce, quietnessMark } from "./lib/load-gate.ts";
+import { parsePriorityOptions, runPriorityBench } from "./priority.ts";
 import { runSchedulerBench } from "./scheduler.ts";
 import { parseServeOptions, runServeBench } from "./serve.ts";
 
-const BENCHES = ["scheduler", "serve", "coldstart", "grpc"] as const;
+const BENCHES = ["scheduler", "serve", "coldstart", "grpc", "priority"] as const;
 type BenchName = (typeof BENCHES)[number];
 
 const [first, ...rest] = process.argv.slice(2);
 const picked = BENCHES.find((name) => name === first);
 if (first !== undefined && !picked && !first.startsWith("--")) {
-  process.stderr.write(`usage: bun bench/run.ts [${BENCHES.join("|")}] [--duration SECONDS] [--warmup SECONDS] [--repetitions N] [--grpc-duration SECONDS] [--grpc-warmup SECONDS] [--stream-repetitions N]\n`);
+  process.stderr.write(
+    `usage: bun bench/run.ts [${BENCHES.join("|")}] [--force] [--runs N] [--duration SECONDS] [--warmup SECONDS] [--repetitions N] [--grpc-duration SECONDS] [--grpc-warmup SECONDS] [--stream-repetitions N]\n`,
+  );
   process.exit(2);
 }
 const flags = picked ? rest : process.argv.slice(2);
@@ -24,8 +31,23 @@ const selected: readonly BenchName[] = picked ? [picked] : BENCHES;
 const serveOptions = parseServeOptions(flags);
 const coldstartOptions = parseColdstartOptions(flags);
 const grpcOptions = parseGrpcOptions(flags);
+const priorityOptions = parsePriorityOptions(flags);
+// Once, first: the benches' own children raise the load average.
+const gate = checkLoadGate(parseForce(flags));
+// The scheduler, cold-start and gRPC benches print their own tables; the mark goes above them.
+const mark = quietnessMark(gate);
 
-if (selected.includes("scheduler")) await runSchedulerBench();
-if (selected.includes("serve")) await runServeBench(serveOptions);
-if (selected.includes("coldstart")) await runColdstartBench(coldstartOptions);
-if (selected.includes("grpc")) await runGrpcBench(grpcOptions);
+if (selected.includes("scheduler")) {
+  process.stdout.write(mark);
+  await runSchedulerBench();
+}
+if (selected.includes("serve")) await runServeBench(serveOptions, gate);
+if (selected.includes("coldstart")) {
+  process.stdout.write(mark);
+  await runColdstartBench(coldstartOptions);
+}
+if (selected.includes("grpc")) {
+  process.stdout.write(mark);
+  await runGrpcBench(grpcOptions);
+}
+if (selected.includes("priority")) await runPriorityBench(priorityOptions, gate);

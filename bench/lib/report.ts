@@ -1,6 +1,7 @@
 /** Shared bits of every bench report: the machine line and markdown tables. */
 import os from "node:os";
 import path from "node:path";
+import { type LoadGate, quietnessMark } from "./load-gate.ts";
 
 const ROOT = path.resolve(import.meta.dir, "..", "..");
 
@@ -35,6 +36,17 @@ export function gitDescription(): string {
   const commit = run(["rev-parse", "--short", "HEAD"]) || "unknown";
   const dirty = run(["status", "--porcelain", "--", "src", "workers"]) !== "";
   return dirty ? `${commit} + uncommitted src/workers changes` : commit;
+}
+
+let commitDescription: string | undefined;
+
+/**
+ * The line every table of a gated bench starts with: the NOT QUIET mark when the run was forced on a
+ * busy machine, then the commit and the Bun version the figures belong to.
+ */
+export function tableHeading(gate: LoadGate): string {
+  commitDescription ??= gitDescription();
+  return `${quietnessMark(gate)}commit ${commitDescription} · bun ${Bun.version}\n\n`;
 }
 
 /** A GitHub-markdown table; cells are printed as given. */

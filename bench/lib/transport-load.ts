@@ -1,38 +1,56 @@
 /**
  * Closed-loop load over one of three transports, run by `bun` as its own process (never sharing an
- * event loop with the bench or the server under test). The same driver for all three, so the
- * client's own cost differs only by what the transport asks of it:
+ * event loop with the bench or the server under test). The same driver for all three and for every
+ * server, so the client's own cost differs only by what the transport asks of it, and it is
+ * reported: the client's CPU time per request.
  *
- * - `grpc`: KServe v2 `inference.GRPCInferenceService/ModelInfer` with the input as
- *   `raw_input_contents` (outputs come back as `raw_output_contents`); one grpc-js channel, so the
- *   in-flight calls share one HTTP/2 connection, as a grpc-js client would have them.
- * - `rest-json`: `POST /v2/models/{m}/infer` with a JSON body (`data` as numbers), JSON answer.
- * - `rest-binary`: the same route with the binary tensor extension: `Inference-Header-Content-Length`,
- *   the JSON header, then the input's raw bytes; `binary_data_output: true`, so the answer is framed
+ * Every request body is built once, before any load, and sent as the same bytes each time:
+ * - `grpc`: KServe v2 `inference.GRPCInferenceService/ModelInfer` with the inputs as
+ *   `raw_input_contents` (outputs come back as `raw_output_contents`). The request message is
+ *   serialized once and passed through grpc-js as bytes; one channel, so the in-flight calls share
+ *   one HTTP/2 connection, as a grpc-js client would have them.
+ * - `grpc-h2`: the same call over bare HTTP/2 (`node:http2`, one session): the framed message is
+ *   built once and each call is one stream; the same bytes on the wire without grpc-js's per-call
+ *   machinery, so the client stays cheap beside the server (the serving bench's gRPC cells).
+ * - `rest-json`: POST of a KServe JSON body (`data` as numbers, encoded once to bytes), JSON answer;
+ *   to `/v2/models/{m}/infer` or to `restPath` (e.g. `/api/v1/infer/{m}`, the naive server's route).
+ * - `rest-binary`: the KServe route with the binary tensor extension: `Inference-Header-Content-Length`,
+ *   the JSON header, then the inputs' raw bytes; `binary_data_output: true`, so the answer is framed
  *   the same way. REST uses Bun's `fetch` (keep-alive; one connection per in-flight request).
  *
  * `connections` requests are in flight at all times: each of that many loops sends a request, reads
  * its whole answer, and sends the next. The first `warmupSeconds` are discarded; then requests that
  * complete within the next `durationSeconds` are counted (req/s) and their latencies (start to last
  * byte, float ms) give p50/p99. Requests still in flight at the end are awaited, not counted.
+ * Client CPU: `process.cpuUsage()` (user + system) from the first loop's start to the last answer,
+ * over every request completed in that time (warm-up included), so timers never skew it.
  *
  * Usage: bun bench/lib/transport-load.ts '{"transport":"grpc","target":"127.0.0.1:50051","model":…,
- *   "input":{"name":"x","shape":[1,3,48,192],"seed":3},"connections":32,"warmupSeconds":1,"durationSeconds":4}'
+ *   "inputs":[{"name":"x","shape":[1,3,48,192],"seed":3}],"connections":32,"warmupSeconds":1,"durationSeconds":4}'
  * (`target` is host:port for grpc, the server's base URL for REST.)
- * Prints one JSON line: { requestsPerSecond, p50Milliseconds, p99Milliseconds, ok, failed, durationSeconds,
- * firstError?, clientCpuMillisecondsPerRequest, firstOutput: { name, values } }.
+ * Prints one JSON line: TransportLoadResult.
  */
-import { type Client, type GrpcObject, type ServiceClientConstructor, type ServiceError, credentials } from "@grpc/grpc-js";
-import { loadProtos } from "../../src/api/grpc/proto-loading.ts";
 import { elementCount, pseudoRandomValues } from "./data.ts";
+import { grpcH2Sender } from "./grpc-h2-sender.ts";
+import { grpcSender } from "./grpc-sender.ts";
+import { restBinarySender, restJsonSender } from "./rest-senders.ts";
 
-export type Transport = "grpc" | "rest-json" | "rest-binary";
+export type Transport = "grpc" | "grpc-h2" | "rest-json" | "rest-binary";
+
+export interface InputSpec {
+  name: string;
+  shape: number[];
+  /** Seed of `pseudoRandomValues`: the same seed gives the same values on every transport. */
+  seed: number;
+}
 
 export interface TransportLoadSpec {
   transport: Transport;
   target: string;
   model: string;
-  input: { name: string; shape: number[]; seed: number };
+  /** REST only: the path to POST to; default `/v2/models/{model}/infer`. */
+  restPath?: string;
+  inputs: InputSpec[];
   connections: number;
   warmupSeconds: number;
   durationSeconds: number;
@@ -46,88 +64,25 @@ export interface TransportLoadResult {
   failed: number;
   durationSeconds: number;
   firstError?: string;
-  /** This client process's CPU time (user + system) over the measured window, per request counted. */
-  clientCpuMillisecondsPerRequest: number;
-  /** The first output of the first answer, decoded: the bench checks all transports agree. */
+  /** This client process's CPU time (user + system) over the whole load, per request completed in it. */
+  clientCpuMicrosecondsPerRequest: number;
+  /** The first output of the first answer, decoded: the bench checks all servers and transports agree. */
   firstOutput: { name: string; values: number[] };
 }
 
+/** An input with its values, as every sender encodes it. */
+export interface InputValues {
+  name: string;
+  shape: number[];
+  values: number[];
+}
+
 /** One request; resolves with the first output, decoded, or rejects. */
-type Send = () => Promise<{ name: string; values: ArrayLike<number> }>;
+export type Send = () => Promise<{ name: string; values: ArrayLike<number> }>;
 
-const HEADER_LENGTH_HEADER = "inference-header-content-length";
-
-function float32(bytes: Uint8Array): Float32Array {
-  // Copy: the bytes may not be 4-byte aligned inside their buffer (and a Buffer's slice() is a view).
-  const copy = new Uint8Array(bytes);
-  return new Float32Array(copy.buffer, 0, copy.byteLength / 4);
-}
-
-async function grpcSender(spec: TransportLoadSpec, values: number[]): Promise<{ send: Send; close(): void }> {
-  const inference = loadProtos(["kserve/grpc_predict_v2.proto"]).grpcObject.inference as GrpcObject;
-  const Constructor = inference.GRPCInferenceService as ServiceClientConstructor;
-  type InferClient = Client & {
-    ModelInfer(request: object, callback: (error: ServiceError | null, response?: { outputs: { name: string }[]; raw_output_contents: Buffer[] }) => void): void;
-  };
-  const client = new Constructor(spec.target, credentials.createInsecure(), { "grpc.max_receive_message_length": -1 }) as unknown as InferClient;
-  await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 10_000, (error) => (error ? reject(error) : resolve())));
-  const request = {
-    model_name: spec.model,
-    inputs: [{ name: spec.input.name, datatype: "FP32", shape: spec.input.shape.map(String) }],
-    raw_input_contents: [Buffer.from(Float32Array.from(values).buffer)],
-  };
-  const send: Send = () =>
-    new Promise((resolve, reject) =>
-      client.ModelInfer(request, (error, response) => {
-        if (error || !response) return reject(error ?? new Error("no response"));
-        const raw = response.raw_output_contents[0];
-        if (!raw) return reject(new Error("answer without raw_output_contents"));
-        resolve({ name: response.outputs[0]?.name ?? "", values: float32(raw) });
-      }),
-    );
-  return { send, close: () => client.close() };
-}
-
-function restJsonSender(spec: TransportLoadSpec, values: number[]): { send: Send; close(): void } {
-  const url = `${spec.target}/v2/models/${spec.model}/infer`;
-  const body = JSON.stringify({ inputs: [{ name: spec.input.name, shape: spec.input.shape, datatype: "FP32", data: values }] });
-  const headers = { "content-type": "application/json" };
-  const send: Send = async () => {
-    const response = await fetch(url, { method: "POST", headers, body });
-    const text = await response.text();
-    if (!response.ok) throw new Error(`HTTP ${response.status} ${text.slice(0, 300)}`);
-    const output = (JSON.parse(text) as { outputs: { name: string; data: number[] }[] }).outputs[0]!;
-    return { name: output.name, values: output.data };
-  };
-  return { send, close() {} };
-}
-
-function restBinarySender(spec: TransportLoadSpec, values: number[]): { send: Send; close(): void } {
-  const url = `${spec.target}/v2/models/${spec.model}/infer`;
-  const raw = new Uint8Array(Float32Array.from(values).buffer);
-  const header = new TextEncoder().encode(
-    JSON.stringify({
-      inputs: [{ name: spec.input.name, shape: spec.input.shape, datatype: "FP32", parameters: { binary_data_size: raw.byteLength } }],
-      parameters: { binary_data_output: true },
-    }),
-  );
-  const body = new Uint8Array(header.byteLength + raw.byteLength);
-  body.set(header, 0);
-  body.set(raw, header.byteLength);
-  const headers = { "content-type": "application/octet-stream", [HEADER_LENGTH_HEADER]: String(header.byteLength) };
-  const send: Send = async () => {
-    const response = await fetch(url, { method: "POST", headers, body });
-    const bytes = new Uint8Array(await response.arrayBuffer());
-    if (!response.ok) throw new Error(`HTTP ${response.status} ${new TextDecoder().decode(bytes.subarray(0, 300))}`);
-    const length = Number(response.headers.get(HEADER_LENGTH_HEADER) ?? Number.NaN);
-    if (!Number.isInteger(length)) throw new Error(`answer without ${HEADER_LENGTH_HEADER} (content-type ${response.headers.get("content-type")})`);
-    const outputs = (JSON.parse(new TextDecoder().decode(bytes.subarray(0, length))) as { outputs: { name: string; parameters?: { binary_data_size?: number } }[] }).outputs;
-    const first = outputs[0]!;
-    const size = first.parameters?.binary_data_size;
-    if (size === undefined) throw new Error(`output "${first.name}" came back as JSON, not binary`);
-    return { name: first.name, values: float32(bytes.subarray(length, length + size)) };
-  };
-  return { send, close() {} };
+export interface Sender {
+  send: Send;
+  close(): void;
 }
 
 function percentile(sorted: readonly number[], fraction: number): number {
@@ -135,10 +90,16 @@ function percentile(sorted: readonly number[], fraction: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!;
 }
 
+async function openSender(spec: TransportLoadSpec, inputs: InputValues[]): Promise<Sender> {
+  if (spec.transport === "grpc") return grpcSender(spec.target, spec.model, inputs);
+  if (spec.transport === "grpc-h2") return grpcH2Sender(spec.target, spec.model, inputs);
+  const url = `${spec.target}${spec.restPath ?? `/v2/models/${spec.model}/infer`}`;
+  return spec.transport === "rest-json" ? restJsonSender(url, inputs) : restBinarySender(url, inputs);
+}
+
 export async function runTransportLoad(spec: TransportLoadSpec): Promise<TransportLoadResult> {
-  const values = pseudoRandomValues(elementCount(spec.input.shape), spec.input.seed);
-  const sender =
-    spec.transport === "grpc" ? await grpcSender(spec, values) : spec.transport === "rest-json" ? restJsonSender(spec, values) : restBinarySender(spec, values);
+  const inputs = spec.inputs.map(({ name, shape, seed }) => ({ name, shape, values: pseudoRandomValues(elementCount(shape), seed) }));
+  const sender = await openSender(spec, inputs);
   try {
     // One request first, alone: a broken transport fails here, with its message, before any load.
     const first = await sender.send();
@@ -148,18 +109,17 @@ export async function runTransportLoad(spec: TransportLoadSpec): Promise<Transpo
     const measureFrom = started + spec.warmupSeconds * 1000;
     const measureUntil = measureFrom + spec.durationSeconds * 1000;
     const latencies: number[] = [];
+    let completed = 0;
     let failed = 0;
     let firstError: string | undefined;
-    let cpuAtStart: NodeJS.CpuUsage | undefined;
-    let cpuUsed: NodeJS.CpuUsage | undefined;
-    const startTimer = setTimeout(() => (cpuAtStart = process.cpuUsage()), spec.warmupSeconds * 1000);
-    const endTimer = setTimeout(() => (cpuUsed = process.cpuUsage(cpuAtStart)), (spec.warmupSeconds + spec.durationSeconds) * 1000);
+    const cpuAtStart = process.cpuUsage();
     const loop = async () => {
       while (performance.now() < measureUntil) {
         const sent = performance.now();
         try {
           await sender.send();
           const done = performance.now();
+          completed++;
           if (done >= measureFrom && done <= measureUntil) latencies.push(done - sent);
         } catch (error) {
           const done = performance.now();
@@ -169,11 +129,7 @@ export async function runTransportLoad(spec: TransportLoadSpec): Promise<Transpo
       }
     };
     await Promise.all(Array.from({ length: spec.connections }, loop));
-    clearTimeout(startTimer);
-    clearTimeout(endTimer);
-    // The loops end with the first answer after the window; the timer may not have fired yet.
-    cpuUsed ??= process.cpuUsage(cpuAtStart);
-    const cpuMilliseconds = cpuUsed ? (cpuUsed.user + cpuUsed.system) / 1000 : Number.NaN;
+    const cpu = process.cpuUsage(cpuAtStart);
     latencies.sort((left, right) => left - right);
     return {
       requestsPerSecond: latencies.length / spec.durationSeconds,
@@ -183,7 +139,7 @@ export async function runTransportLoad(spec: TransportLoadSpec): Promise<Transpo
       failed,
       durationSeconds: spec.durationSeconds,
       ...(firstError === undefined ? {} : { firstError }),
-      clientCpuMillisecondsPerRequest: cpuMilliseconds / latencies.length,
+      clientCpuMicrosecondsPerRequest: (cpu.user + cpu.system) / completed,
       firstOutput,
     };
   } finally {
