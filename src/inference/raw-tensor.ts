@@ -4,54 +4,23 @@
  * element, FP16 as IEEE half bits, BYTES as a 4-byte little-endian length before each element.
  */
 import { invalidInput } from "../errors.ts";
+import { elementBytes, typedView } from "../../workers/datatypes.ts";
 import type { Datatype, TensorData, WireTensor } from "../../workers/protocol.ts";
-
-const ELEMENT_BYTES: Record<Exclude<Datatype, "BYTES">, number> = {
-  BOOL: 1, UINT8: 1, INT8: 1, UINT16: 2, INT16: 2, FP16: 2, UINT32: 4, INT32: 4, FP32: 4, UINT64: 8, INT64: 8, FP64: 8,
-};
 
 const utf8 = new TextDecoder("utf-8", { fatal: false });
 const encoder = new TextEncoder();
 
-/** Size in bytes of one element, or undefined for BYTES (variable length). */
-export function elementByteSize(datatype: Datatype): number | undefined {
-  return datatype === "BYTES" ? undefined : ELEMENT_BYTES[datatype];
-}
-
-/** Bytes → typed elements; `field` names the tensor in errors (INVALID_INPUT on a size mismatch). */
+/** Bytes → typed elements of their own; `field` names the tensor in errors (INVALID_INPUT on a size mismatch). */
 export function fromRawBytes(bytes: Uint8Array, datatype: Datatype, elementCount: number, field: string): TensorData {
   if (datatype === "BYTES") return splitByteStrings(bytes, elementCount, field);
-  const size = ELEMENT_BYTES[datatype];
+  const size = elementBytes(datatype);
   if (bytes.byteLength !== elementCount * size) {
     throw invalidInput(`${field}: ${datatype} tensor of ${elementCount} elements needs ${elementCount * size} bytes, got ${bytes.byteLength}`, { field });
   }
   // A copy starting at offset 0: the source may be a view at an offset the element size does not divide.
-  const buffer = bytes.slice().buffer;
-  switch (datatype) {
-    case "BOOL":
-      return new Uint8Array(buffer).map((value) => (value === 0 ? 0 : 1));
-    case "UINT8":
-      return new Uint8Array(buffer);
-    case "INT8":
-      return new Int8Array(buffer);
-    case "UINT16":
-    case "FP16":
-      return new Uint16Array(buffer);
-    case "INT16":
-      return new Int16Array(buffer);
-    case "UINT32":
-      return new Uint32Array(buffer);
-    case "INT32":
-      return new Int32Array(buffer);
-    case "FP32":
-      return new Float32Array(buffer);
-    case "UINT64":
-      return new BigUint64Array(buffer);
-    case "INT64":
-      return new BigInt64Array(buffer);
-    case "FP64":
-      return new Float64Array(buffer);
-  }
+  const copy = bytes.slice();
+  if (datatype === "BOOL") for (let index = 0; index < copy.length; index++) if (copy[index] !== 0) copy[index] = 1;
+  return typedView(datatype, copy, 0, elementCount);
 }
 
 function splitByteStrings(bytes: Uint8Array, elementCount: number, field: string): string[] {
