@@ -68,6 +68,11 @@ export class AdmissionGate {
     });
   }
 
+  /** Gives every waiting request its turn now (shutdown, or the model was removed: they answer with the error). */
+  releaseAll(): void {
+    for (let waiter = this.waiters.pop(); waiter; waiter = this.waiters.pop()) if (waiter.waiting) waiter.admit();
+  }
+
   /** Hands out turns while the queue has room; call whenever the queue shrinks. */
   pump(): void {
     while (this.waiters.size > 0 && this.queued() + this.pending < this.depthLimit) {

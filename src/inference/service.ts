@@ -71,6 +71,12 @@ export interface ItemAnswer {
 
 export type InferenceScheduler = Scheduler<QueuedInference, ItemAnswer>;
 
+/**
+ * Requests a model's queue holds before further bodies wait to be parsed in priority order: two
+ * batches' worth per replica, and never fewer than this, so ordinary concurrency never waits.
+ */
+const MIN_PARSE_DEPTH = 16;
+
 export class InferenceService {
   private accepting = true;
   private readonly scheduler: InferenceScheduler;
@@ -111,7 +117,7 @@ export class InferenceService {
     }
     const key = modelKey(target);
     const policy = queuePolicy(target, isBatchable(target));
-    const depthLimit = Math.max(1, policy.maxBatchSize) * policy.concurrency * 2;
+    const depthLimit = Math.max(MIN_PARSE_DEPTH, Math.max(1, policy.maxBatchSize) * policy.concurrency * 2);
     let gate = this.gates.get(key);
     if (!gate) {
       gate = new AdmissionGate(() => this.scheduler.queued(key), depthLimit);
@@ -254,6 +260,7 @@ export class InferenceService {
   /** Shutdown has begun: new requests get SHUTTING_DOWN; queued and running ones go on. */
   stopAccepting(): void {
     this.accepting = false;
+    for (const gate of this.gates.values()) gate.releaseAll();
   }
 
   /** Resolves once no request is queued or running, on any model. */
@@ -270,6 +277,7 @@ export class InferenceService {
   forget(target: ModelVersionIdentity): void {
     const key = modelKey(target);
     this.scheduler.remove(key, new ModelMoraError("MODEL_NOT_FOUND", `model "${target.name}" version ${target.version} was removed`));
+    this.gates.get(key)?.releaseAll();
     this.gates.delete(key);
     this.sharedMemory?.dropInputArena(key);
   }

@@ -4,10 +4,10 @@
  * (`/v2/models/{name}[/versions/{version}]/infer`) live in kserve.ts and share the mapping below.
  */
 import { Elysia, type Static } from "elysia";
-import type { Turn } from "../../inference/admission-gate.ts";
-import { Priority, parsePriority } from "../../inference/priority.ts";
+import { parsePriority } from "../../inference/priority.ts";
 import type { InferenceRequest, InferenceService } from "../../inference/service.ts";
 import type { InputTensor } from "../../inference/tensor-codec.ts";
+import { parseTurns } from "./parse-turns.ts";
 import { ErrorModel, InferBody } from "./schemas.ts";
 
 export const INFER_ERRORS = { 400: ErrorModel, 404: ErrorModel, 429: ErrorModel, 499: ErrorModel, 500: ErrorModel, 503: ErrorModel, 504: ErrorModel };
@@ -38,24 +38,17 @@ export function toInferenceRequest({ model, version, body, headers, request }: I
 }
 
 export function inferPlugin(inference: InferenceService) {
-  /** The parse turn each request was given, handed from the parser to the handler. */
-  const turns = new WeakMap<Request, Turn>();
+  const turns = parseTurns(inference);
   return new Elysia({ name: "infer", detail: { tags: ["inference"] } }).post(
     "/api/v1/infer/:name",
     ({ params, body, headers, query, request }) =>
-      inference.infer({ ...toInferenceRequest({ model: params.name, version: query.version, body, headers, request }), turn: turns.get(request) }),
+      inference.infer({ ...toInferenceRequest({ model: params.name, version: query.version, body, headers, request }), turn: turns.of(request) }),
     {
       // Under overload, bodies are parsed in priority order (x-priority), not arrival order.
-      parse: async ({ request, params }, contentType) => {
+      parse: ({ request, params }, contentType) => {
         if (!contentType.includes("json")) return undefined; // Elysia's own parsers, then its 415/400
-        const turn = await inference.turn(params.name, new URL(request.url).searchParams.get("version") ?? undefined, headerPriority(request), request.signal);
-        turns.set(request, turn);
-        try {
-          return JSON.parse(await request.text());
-        } catch (error) {
-          turn.done();
-          throw error;
-        }
+        const version = new URL(request.url).searchParams.get("version") ?? undefined;
+        return turns.read(request, params.name, version, async () => JSON.parse(await request.text()));
       },
       body: InferBody,
       response: INFER_ERRORS,
@@ -64,11 +57,3 @@ export function inferPlugin(inference: InferenceService) {
   );
 }
 
-/** The priority a request declares before its body is read; a malformed header is reported by the handler. */
-function headerPriority(request: Request): Priority {
-  try {
-    return parsePriority(request.headers.get("x-priority") ?? undefined, "x-priority");
-  } catch {
-    return Priority.NORMAL;
-  }
-}

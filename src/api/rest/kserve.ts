@@ -12,6 +12,7 @@ import type { InferenceService } from "../../inference/service.ts";
 import { HEADER_LENGTH_HEADER, inferResponse, inputsWithBinary, splitRequestBody } from "./binary-body.ts";
 import { isServerReady, type Readiness } from "../readiness.ts";
 import { INFER_ERRORS, toInferenceRequest } from "./infer.ts";
+import { parseTurns } from "./parse-turns.ts";
 import { ErrorModel, KServeInferBody, TensorSpecModel } from "./schemas.ts";
 
 const ServerMetadataModel = t.Object({ name: t.String(), version: t.String(), extensions: t.Array(t.String()) });
@@ -38,23 +39,6 @@ const INFER_DESCRIPTION =
   "`parameters.binary_data_size` follow it, in input order. Outputs asked for as binary (`parameters.binary_data_output`, " +
   "or an output's `parameters.binary_data`) come back the same way, as application/octet-stream.";
 
-/**
- * Hooks of the infer routes: the body is read as bytes (whatever its content type), split into the
- * JSON inference header and the binary tail before validation, so the schema checks the header
- * alone. Splitting happens in `transform`, not `parse`, because Elysia rewraps anything a parser
- * throws as a generic parse error and the field at fault would be lost.
- */
-const inferHooks = {
-  parse: "arrayBuffer" as const,
-  transform(context: { body: unknown; request: Request }) {
-    const { header, binary } = splitRequestBody(context.body as ArrayBuffer, context.request.headers.get(HEADER_LENGTH_HEADER));
-    binaryTails.set(context.request, binary);
-    context.body = header;
-  },
-  body: KServeInferBody,
-  response: INFER_ERRORS,
-};
-
 interface InferRoute {
   params: { name: string; version?: string };
   body: Static<typeof KServeInferBody>;
@@ -63,10 +47,30 @@ interface InferRoute {
 }
 
 export function kservePlugin(models: ModelsService, inference: InferenceService, readiness: Readiness) {
+  const turns = parseTurns(inference);
+  /**
+   * Hooks of the infer routes: the body is read as bytes (whatever its content type) in its turn
+   * (priority order under overload), split into the JSON inference header and the binary tail
+   * before validation, so the schema checks the header alone. Splitting happens in `transform`, not
+   * `parse`, because Elysia rewraps anything a parser throws as a generic parse error and the field
+   * at fault would be lost.
+   */
+  const inferHooks = {
+    parse: ({ request, params }: { request: Request; params: { name: string; version?: string } }) =>
+      turns.read(request, params.name, params.version, () => request.arrayBuffer()),
+    transform(context: { body: unknown; request: Request }) {
+      const { header, binary } = splitRequestBody(context.body as ArrayBuffer, context.request.headers.get(HEADER_LENGTH_HEADER));
+      binaryTails.set(context.request, binary);
+      context.body = header;
+    },
+    body: KServeInferBody,
+    response: INFER_ERRORS,
+  };
+
   const infer = async ({ params, body, headers, request }: InferRoute) => {
     const inputs = inputsWithBinary(body.inputs, binaryTails.get(request) ?? new Uint8Array(0));
     const call = { model: params.name, version: params.version, body: { ...body, inputs }, headers, request };
-    return inferResponse(await inference.inferTensors(toInferenceRequest(call)), body);
+    return inferResponse(await inference.inferTensors({ ...toInferenceRequest(call), turn: turns.of(request) }), body);
   };
 
   /**
