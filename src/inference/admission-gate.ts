@@ -14,13 +14,14 @@
 import { BinaryHeap, schedulingKey } from "../scheduler/heap.ts";
 import { Priority } from "./priority.ts";
 
-/** A turn given: call `done` once the request is queued (or has failed); it expires by itself. */
+/**
+ * A turn given: `done` must be called once the request is queued or has failed (idempotent; the
+ * inference service calls it after queuing, the transport once the response is sent, whatever
+ * happened in between).
+ */
 export interface Turn {
   done(): void;
 }
-
-/** How long an admitted request counts as "about to be queued" if its transport never says. */
-const TURN_EXPIRY_MILLISECONDS = 1_000;
 
 interface Waiter {
   admit: () => void;
@@ -84,15 +85,13 @@ export class AdmissionGate {
   private give(): Turn {
     this.pending++;
     let open = true;
-    const done = () => {
-      if (!open) return;
-      open = false;
-      clearTimeout(expiry);
-      this.pending--;
-      this.pump();
+    return {
+      done: () => {
+        if (!open) return;
+        open = false;
+        this.pending--;
+        this.pump();
+      },
     };
-    const expiry = setTimeout(done, TURN_EXPIRY_MILLISECONDS);
-    expiry.unref();
-    return { done };
   }
 }

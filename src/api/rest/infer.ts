@@ -39,7 +39,7 @@ export function toInferenceRequest({ model, version, body, headers, request }: I
 
 export function inferPlugin(inference: InferenceService) {
   const turns = parseTurns(inference);
-  return new Elysia({ name: "infer", detail: { tags: ["inference"] } }).post(
+  return new Elysia({ name: "infer", detail: { tags: ["inference"] } }).onAfterResponse(({ request }) => turns.end(request)).post(
     "/api/v1/infer/:name",
     ({ params, body, headers, query, request }) =>
       inference.infer({ ...toInferenceRequest({ model: params.name, version: query.version, body, headers, request }), turn: turns.of(request) }),

@@ -87,6 +87,7 @@ export function kservePlugin(models: ModelsService, inference: InferenceService,
   };
 
   return new Elysia({ name: "kserve", prefix: "/v2", detail: { tags: ["kserve-v2"] } })
+    .onAfterResponse(({ request }) => turns.end(request))
     .get("", () => SERVER_METADATA, { response: ServerMetadataModel, detail: { summary: "Server metadata: name, version, protocol extensions" } })
     .get("/health/live", () => ({ live: true }), { detail: { summary: "Server liveness: the process answers" } })
     .get(

@@ -2,7 +2,8 @@
  * Request bodies read in priority order under overload (src/inference/admission-gate.ts), for the
  * REST infer routes: the parser waits for the request's turn (priority from `x-priority`, known
  * before the body is read), then reads the body; the handler passes the turn on to the inference
- * service, which ends it once the request is queued.
+ * service, which ends it once the request is queued. `end` (an after-response hook) ends it for
+ * requests that never reach the service (a body that fails validation).
  */
 import type { Turn } from "../../inference/admission-gate.ts";
 import { Priority, parsePriority } from "../../inference/priority.ts";
@@ -13,6 +14,8 @@ export interface ParseTurns {
   read<T>(request: Request, model: string, version: string | undefined, read: () => Promise<T>): Promise<T>;
   /** The turn the request was given (undefined if its body was not read through `read`). */
   of(request: Request): Turn | undefined;
+  /** Ends the request's turn, if it has one and it is still open. */
+  end(request: Request): void;
 }
 
 export function parseTurns(inference: InferenceService): ParseTurns {
@@ -29,6 +32,7 @@ export function parseTurns(inference: InferenceService): ParseTurns {
       }
     },
     of: (request) => turns.get(request),
+    end: (request) => turns.get(request)?.done(),
   };
 }
 
