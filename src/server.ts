@@ -4,7 +4,6 @@
  * gRPC tests `createGrpcServer`); `startServer` also listens on both ports and prints the
  * `"event":"listening"` line.
  */
-import { sql } from "drizzle-orm";
 import { createGrpcServer } from "./api/grpc/server.ts";
 import { createRestApp, type RestApp } from "./api/rest/app.ts";
 import type { Readiness } from "./api/readiness.ts";
@@ -44,7 +43,7 @@ export interface ServerCore {
 export async function createServerCore(config: Config, logger: Logger, spawnWorker: SpawnWorker = spawnWorkerProcess): Promise<ServerCore> {
   const database = await openDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   const cache = new ModelCache(config.dataDir, { maxFileBytes: config.maxModelMb === undefined ? undefined : config.maxModelMb * 1024 * 1024 });
-  const registry = new ModelRegistry(database.db, cache, createInspector(spawnWorker));
+  const registry = new ModelRegistry(database, cache, createInspector(spawnWorker));
   const pool = new WorkerPool({
     spawnWorker,
     probeMemory: probeProcessRss,
@@ -64,7 +63,7 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
   const readiness: Readiness = {
     accepting: () => accepting,
     preloaded: () => preloaded,
-    checkDatabase: async () => void (await database.db.execute(sql`select 1`)),
+    checkDatabase: () => database.ping(),
   };
   const app = createRestApp({ models, inference, pool, logger, maxBodyBytes: config.maxBodyMb * 1024 * 1024, readiness });
   return {
@@ -132,7 +131,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       http_port: server.port,
       grpc_port: grpcPort,
       data_dir: config.dataDir,
-      database: config.databaseUrl ? "postgres" : "pglite",
+      database: config.databaseUrl ? "postgres" : "sqlite",
     },
     "modelmora listening",
   );
