@@ -6,8 +6,9 @@
  *   line), started again on that directory (restart), and its RSS after `--idle-seconds` idle; with
  *   the embedded default, and with PostgreSQL when `DATABASE_URL` is set (a fresh database per run).
  * - **options**: one fresh process per measurement that opens the database, applies the migrations and
- *   runs a few registry queries: PGlite as shipped before, PGlite with small settings, PGlite loaded
- *   from a pre-initialised data-directory tarball, and bun:sqlite (the embedded default); first open
+ *   runs a few registry queries: PGlite as shipped before, PGlite with small settings
+ *   (SMALL_PGLITE_PARAMETERS, relaxed durability), PGlite loaded from a pre-initialised data-directory
+ *   tarball instead of running initdb, both together, and bun:sqlite (the embedded default); first open
  *   on an empty directory and reopen. Open time, peak RSS (VmHWM) and RSS settled after 2 s and a GC.
  *
  * Each figure is the median of the repetitions. Tables go to stdout, progress to stderr.
@@ -22,8 +23,10 @@ import { describeMachine, gitDescription, machineLine, markdownTable, significan
 const ROOT = path.join(import.meta.dir, "..");
 const CHILD_FLAG = "--child";
 
-type OptionVariant = "pglite" | "pglite-small" | "pglite-tarball" | "sqlite";
-const OPTION_VARIANTS: readonly OptionVariant[] = ["pglite", "pglite-small", "pglite-tarball", "sqlite"];
+type OptionVariant = "pglite" | "pglite-small" | "pglite-tarball" | "pglite-small-tarball" | "sqlite";
+const OPTION_VARIANTS: readonly OptionVariant[] = ["pglite", "pglite-small", "pglite-tarball", "pglite-small-tarball", "sqlite"];
+const usesTarball = (variant: OptionVariant) => variant.endsWith("-tarball");
+const usesSmallSettings = (variant: OptionVariant) => variant.startsWith("pglite-small");
 
 interface ChildResult {
   openMilliseconds: number;
@@ -63,8 +66,8 @@ async function openOption(variant: OptionVariant, dataDir: string, tarball: stri
   const directory = path.join(dataDir, "pgdata");
   await mkdir(directory, { recursive: true });
   const client = new PGlite(directory, {
-    ...(variant === "pglite-small" ? { relaxedDurability: true, startParams: [...PGlite.defaultStartParams, ...SMALL_PGLITE_PARAMETERS] } : {}),
-    ...(variant === "pglite-tarball" && tarball ? { loadDataDir: Bun.file(tarball) } : {}),
+    ...(usesSmallSettings(variant) ? { relaxedDurability: true, startParams: [...PGlite.defaultStartParams, ...SMALL_PGLITE_PARAMETERS] } : {}),
+    ...(usesTarball(variant) && tarball ? { loadDataDir: Bun.file(tarball) } : {}),
   });
   const db = drizzle(client, { schema: pg });
   await migrate(db, { migrationsFolder: path.join(ROOT, "drizzle", "pg") });
@@ -127,7 +130,7 @@ async function measureOptions(repetitions: number, scratch: string): Promise<voi
     const reopen: ChildResult[] = [];
     for (let repetition = 0; repetition < repetitions; repetition++) {
       const dataDir = path.join(scratch, `${variant}-${repetition}`);
-      first.push(await child(variant, dataDir, variant === "pglite-tarball" ? tarball : undefined));
+      first.push(await child(variant, dataDir, usesTarball(variant) ? tarball : undefined));
       reopen.push(await child(variant, dataDir));
       process.stderr.write(`${variant} #${repetition + 1}: first ${JSON.stringify(first.at(-1))}, reopen ${JSON.stringify(reopen.at(-1))}\n`);
     }
