@@ -55,10 +55,11 @@ export function migrationsFolder(dialect: "pg" | "sqlite"): string {
   return path.join(assetPath(EMBEDDED_ASSETS.migrations), dialect);
 }
 
-/** The embedded database is held open by another process (a server, or an offline CLI command). */
-export class DatabaseInUseError extends Error {
-  override readonly name = "DatabaseInUseError";
-}
+/**
+ * The embedded database is held open by another process (a server, or an offline CLI command). A
+ * ConfigError, like a busy port: `serve` reports it in one line with exit 2.
+ */
+export class DatabaseInUseError extends ConfigError {}
 
 export async function openDatabase(options: { dataDir: string; databaseUrl?: string }): Promise<OpenDatabase> {
   if (options.databaseUrl) return openPostgres(options.databaseUrl);
