@@ -21,7 +21,7 @@ export interface Config {
    */
   grpcMaxMessageMb: number;
   dataDir: string;
-  /** postgres://… selects PostgreSQL; unset selects the embedded PGlite database under dataDir. */
+  /** postgres://… selects PostgreSQL; unset selects the embedded SQLite database under dataDir. */
   databaseUrl: string | undefined;
   /** Memory budget for all loaded models together; undefined = unbounded. */
   memoryLimitMb: number | undefined;

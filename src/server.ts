@@ -4,7 +4,6 @@
  * gRPC tests `createGrpcServer`); `startServer` also listens on both ports and prints the
  * `"event":"listening"` line.
  */
-import { sql } from "drizzle-orm";
 import { createGrpcServer } from "./api/grpc/server.ts";
 import { createRestApp, type RestApp } from "./api/rest/app.ts";
 import type { Readiness } from "./api/readiness.ts";
@@ -51,7 +50,7 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
   const arenaBytes = Math.round(config.shmMb * 1024 * 1024);
   const sharedMemory = SharedMemory.open({ directory: config.shmDir ?? defaultSharedMemoryDirectory(config.dataDir, arenaBytes), arenaBytes, logger });
   const standby = new StandbyWorkers(spawnWorker ?? createWorkerSpawner(sharedMemory), spawnWorker ? 0 : config.standbyWorkers, probeProcessRss);
-  const registry = new ModelRegistry(database.db, cache, createInspector(standby.spawn));
+  const registry = new ModelRegistry(database, cache, createInspector(standby.spawn));
   const pool = new WorkerPool({
     spawnWorker: standby.spawn,
     inputArenaPath: (key, target) => sharedMemory.inputArena(key, `model "${target.name}" version ${target.version}`).path,
@@ -73,7 +72,7 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
   const readiness: Readiness = {
     accepting: () => accepting,
     preloaded: () => preloaded,
-    checkDatabase: async () => void (await database.db.execute(sql`select 1`)),
+    checkDatabase: () => database.ping(),
   };
   const app = createRestApp({ models, inference, pool, logger, maxBodyBytes: config.maxBodyMb * 1024 * 1024, readiness });
   return {
@@ -143,7 +142,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       http_port: server.port,
       grpc_port: grpcPort,
       data_dir: config.dataDir,
-      database: config.databaseUrl ? "postgres" : "pglite",
+      database: config.databaseUrl ? "postgres" : "sqlite",
     },
     "modelmora listening",
   );

@@ -4,7 +4,7 @@
  *
  * - **server mode** (the default): the REST API of a running server, at `--server URL`, else
  *   `MODELMORA_URL`, else the host and port of the config. The server downloads and verifies.
- * - **offline mode** (`--data-dir DIR`): the registry on that data directory (PGlite under it, or
+ * - **offline mode** (`--data-dir DIR`): the registry on that data directory (its embedded database, or
  *   the database of `--database-url` / `DATABASE_URL` / the config file), with no server running
  *   on it. The CLI downloads and verifies, with a progress bar.
  *

@@ -19,7 +19,7 @@ export const SERVER_FLAG: FlagSpec = {
   description: `server to talk to (default: $${SERVER_URL_ENVIRONMENT}, else http://<host>:<httpPort> from the config)`,
 };
 export const DATA_DIR_FLAG: FlagSpec = { flag: "--data-dir", value: "DIR", description: "work offline on this data directory instead of a server (no server may be running on it)" };
-export const DATABASE_URL_FLAG: FlagSpec = { flag: "--database-url", value: "URL", description: "offline mode: postgres://… instead of the PGlite database under --data-dir" };
+export const DATABASE_URL_FLAG: FlagSpec = { flag: "--database-url", value: "URL", description: "offline mode: postgres://… instead of the embedded database under --data-dir" };
 
 /** Flags of the commands that work on a server or offline. */
 export const CATALOGUE_FLAGS: FlagSpec[] = [SERVER_FLAG, DATA_DIR_FLAG, DATABASE_URL_FLAG, CONFIG_FLAG, JSON_FLAG];

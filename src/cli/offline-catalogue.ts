@@ -2,15 +2,14 @@
  * The catalogue of a data directory, opened by the CLI itself (no server): the same registry,
  * cache and signature inspection the server uses, with the CLI's progress bar on downloads.
  *
- * PGlite does not lock its files, and two processes writing one PGlite directory corrupt it, so a
- * data directory whose PGlite is open elsewhere (its `postmaster.pid` is present) is refused.
+ * A data directory whose embedded database another process holds open (a running server keeps it
+ * for as long as it runs) is refused: openDatabase fails with DatabaseInUseError, which the SQLite
+ * file's own exclusive lock raises, so there is no pid file to go stale.
  */
-import { existsSync } from "node:fs";
-import path from "node:path";
 import { ModelMoraError } from "../errors.ts";
 import { createInspector } from "../lifecycle/inspect.ts";
 import { spawnWorkerProcess } from "../lifecycle/worker-process.ts";
-import { type OpenDatabase, openDatabase } from "../registry/database.ts";
+import { DatabaseInUseError, type OpenDatabase, openDatabase } from "../registry/database.ts";
 import { type FetchProgress, ModelCache } from "../registry/model-cache.ts";
 import type { ModelConfigPatch } from "../registry/model-config.ts";
 import { ModelRegistry, type RegisterModelInput } from "../registry/registry.ts";
@@ -39,16 +38,15 @@ export class OfflineCatalogue implements Catalogue {
   }
 
   static async open(options: OfflineOptions): Promise<OfflineCatalogue> {
-    if (!options.databaseUrl && existsSync(path.join(options.dataDir, "pgdata", "postmaster.pid"))) {
-      throw new CliError(
-        EXIT.failed,
-        `the database in ${options.dataDir} is open in another process (pgdata/postmaster.pid exists): talk to that server with --server URL instead of --data-dir; if no server runs there (it was killed), remove that file`,
-        "DATA_DIR_IN_USE",
-      );
+    let database: OpenDatabase;
+    try {
+      database = await openDatabase({ dataDir: options.dataDir, databaseUrl: options.databaseUrl });
+    } catch (error) {
+      if (!(error instanceof DatabaseInUseError)) throw error;
+      throw new CliError(EXIT.failed, `the database in ${options.dataDir} is open in another process: talk to that server with --server URL instead of --data-dir`, "DATA_DIR_IN_USE");
     }
-    const database = await openDatabase({ dataDir: options.dataDir, databaseUrl: options.databaseUrl });
     const cache = new ModelCache(options.dataDir, { maxFileBytes: options.maxFileBytes, environment: options.environment, onProgress: options.onProgress });
-    const registry = new ModelRegistry(database.db, cache, createInspector(spawnWorkerProcess));
+    const registry = new ModelRegistry(database, cache, createInspector(spawnWorkerProcess));
     return new OfflineCatalogue(database, registry, options.dataDir);
   }
 

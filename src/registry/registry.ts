@@ -7,10 +7,10 @@ import { and, asc, eq } from "drizzle-orm";
 import { ModelMoraError, invalidInput } from "../errors.ts";
 import type { InspectModel } from "../lifecycle/inspect.ts";
 import type { TensorSpec } from "../inference/tensor-spec.ts";
-import type { Database } from "./database.ts";
+import type { OpenDatabase } from "./database.ts";
 import type { ModelCache } from "./model-cache.ts";
 import { type ModelConfig, type ModelConfigPatch, withDefaults } from "./model-config.ts";
-import { modelVersions, models, type ModelRow, type ModelVersionRow } from "./schema.ts";
+import type { ModelRow, ModelVersionRow } from "./schema/index.ts";
 
 export const TASKS = ["tensor"] as const;
 export type Task = (typeof TASKS)[number];
@@ -58,7 +58,8 @@ export interface ResolvedVersion {
   outputs: TensorSpec[];
 }
 
-const UNIQUE_VIOLATION = "23505";
+/** PostgreSQL's unique_violation, and SQLite's primary-key and unique constraint failures. */
+const UNIQUE_VIOLATIONS = new Set(["23505", "SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"]);
 
 /**
  * How long a resolved model version is served from memory. Writes through this registry clear the
@@ -69,11 +70,17 @@ export const RESOLVE_CACHE_MILLISECONDS = 2000;
 export class ModelRegistry {
   private readonly resolved = new Map<string, { value: Promise<ResolvedVersion>; expiresAt: number }>();
 
+  private readonly db: OpenDatabase["db"];
+  private readonly tables: OpenDatabase["tables"];
+
   constructor(
-    private readonly db: Database,
+    private readonly database: OpenDatabase,
     private readonly cache: ModelCache,
     private readonly inspectModel: InspectModel,
-  ) {}
+  ) {
+    this.db = database.db;
+    this.tables = database.tables;
+  }
 
   /**
    * Copies the source into the cache (verifying `sha256` when given; skipped when a file with that
@@ -102,15 +109,13 @@ export class ModelRegistry {
     }
 
     try {
-      await this.db.transaction(async (transaction) => {
-        await transaction
-          .insert(models)
-          .values({ name: input.name, task: input.task, activeVersion: input.version, config: input.config ?? {} })
-          .onConflictDoNothing();
-        if (existing && input.config) {
-          await transaction.update(models).set({ config: { ...existing.config, ...input.config }, updatedAt: new Date() }).where(eq(models.name, input.name));
-        }
-        await transaction.insert(modelVersions).values({
+      const { models, modelVersions } = this.tables;
+      await this.database.atomically((transaction) => [
+        transaction.insert(models).values({ name: input.name, task: input.task, activeVersion: input.version, config: input.config ?? {} }).onConflictDoNothing(),
+        ...(existing && input.config
+          ? [transaction.update(models).set({ config: { ...existing.config, ...input.config }, updatedAt: new Date() }).where(eq(models.name, input.name))]
+          : []),
+        transaction.insert(modelVersions).values({
           modelName: input.name,
           version: input.version,
           source: input.source,
@@ -119,8 +124,8 @@ export class ModelRegistry {
           localPath: cached.path,
           inputs: signature.inputs,
           outputs: signature.outputs,
-        });
-      });
+        }),
+      ]);
     } catch (error) {
       await this.removeFileIfUnused(cached.sha256);
       if (isUniqueViolation(error)) throw alreadyExists(input.name, input.version);
@@ -131,6 +136,7 @@ export class ModelRegistry {
   }
 
   async list(filter: { task?: string } = {}): Promise<ModelRecord[]> {
+    const { models, modelVersions } = this.tables;
     const rows = await this.db
       .select()
       .from(models)
@@ -144,6 +150,7 @@ export class ModelRegistry {
   async get(name: string): Promise<ModelRecord> {
     const row = await this.findModel(name);
     if (!row) throw modelNotFound(name);
+    const { modelVersions } = this.tables;
     const versions = await this.db.select().from(modelVersions).where(eq(modelVersions.modelName, name)).orderBy(asc(modelVersions.createdAt));
     return toRecord(row, versions);
   }
@@ -187,6 +194,7 @@ export class ModelRegistry {
     const row = await this.findModel(name);
     if (!row) throw modelNotFound(name);
     const merged = Object.fromEntries(Object.entries({ ...row.config, ...config }).filter(([, value]) => value !== null));
+    const { models } = this.tables;
     await this.db.update(models).set({ config: merged, updatedAt: new Date() }).where(eq(models.name, name));
     this.resolved.clear();
     return this.get(name);
@@ -197,6 +205,7 @@ export class ModelRegistry {
     const row = await this.findModel(name);
     if (!row) throw modelNotFound(name);
     if (!(await this.findVersion(name, version))) throw versionNotFound(name, version);
+    const { models } = this.tables;
     await this.db.update(models).set({ activeVersion: version, updatedAt: new Date() }).where(eq(models.name, name));
     this.resolved.clear();
     return this.get(name);
@@ -206,6 +215,7 @@ export class ModelRegistry {
   async delete(name: string): Promise<ModelRecord> {
     this.resolved.clear();
     const record = await this.get(name);
+    const { models } = this.tables;
     await this.db.delete(models).where(eq(models.name, name));
     this.resolved.clear();
     for (const version of record.versions) await this.removeFileIfUnused(version.sha256);
@@ -213,11 +223,13 @@ export class ModelRegistry {
   }
 
   private async findModel(name: string): Promise<ModelRow | undefined> {
+    const { models } = this.tables;
     const [row] = await this.db.select().from(models).where(eq(models.name, name));
     return row;
   }
 
   private async findVersion(name: string, version: string): Promise<ModelVersionRow | undefined> {
+    const { modelVersions } = this.tables;
     const [row] = await this.db
       .select()
       .from(modelVersions)
@@ -226,6 +238,7 @@ export class ModelRegistry {
   }
 
   private async removeFileIfUnused(sha256: string): Promise<void> {
+    const { modelVersions } = this.tables;
     const [user] = await this.db.select({ name: modelVersions.modelName }).from(modelVersions).where(eq(modelVersions.sha256, sha256)).limit(1);
     if (!user) await this.cache.remove(sha256);
   }
@@ -255,7 +268,8 @@ function toRecord(row: ModelRow, versions: ModelVersionRow[]): ModelRecord {
 
 function isUniqueViolation(error: unknown): boolean {
   for (let cause: unknown = error; cause; cause = (cause as { cause?: unknown }).cause) {
-    if ((cause as { code?: unknown }).code === UNIQUE_VIOLATION) return true;
+    const code = (cause as { code?: unknown }).code;
+    if (typeof code === "string" && UNIQUE_VIOLATIONS.has(code)) return true;
   }
   return false;
 }

@@ -12,7 +12,10 @@ import path from "node:path";
 
 /** Paths relative to the repository root. */
 export const EMBEDDED_ASSETS = {
-  /** drizzle's migrator reads meta/_journal.json and each <tag>.sql from this folder. */
+  /**
+   * drizzle's migrators read meta/_journal.json and each <tag>.sql from drizzle/sqlite (the embedded
+   * database, bun:sqlite, which is built into Bun) and drizzle/pg (PostgreSQL).
+   */
   migrations: "drizzle",
   /** The project's .proto files, loaded by @grpc/proto-loader and described by reflection. */
   protos: "proto",
@@ -23,10 +26,6 @@ export const EMBEDDED_ASSETS = {
    */
   healthProtos: "node_modules/grpc-health-check/proto",
   reflectionProtos: "node_modules/@grpc/reflection/build/proto",
-  /** PGlite's Postgres build, its initdb and the file-system bundle (share/, lib/). */
-  pgliteWasm: "node_modules/@electric-sql/pglite/dist/pglite.wasm",
-  initdbWasm: "node_modules/@electric-sql/pglite/dist/initdb.wasm",
-  pgliteData: "node_modules/@electric-sql/pglite/dist/pglite.data",
   /**
    * The onnxruntime shared library that onnxruntime_binding.node links against (the binding itself
    * is embedded by the bundler, which follows onnxruntime-node's require of it).

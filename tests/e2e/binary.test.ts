@@ -1,9 +1,9 @@
 /**
  * The single binary: `scripts/build-binary.ts` (what `npm run build` runs) compiles
  * `dist/modelmora`; a copy of it, alone in an empty directory, started from there with no
- * node_modules on any path of its environment, serves REST and gRPC on PGlite, spawns its workers by
- * re-executing itself in worker mode, infers with the embedded onnxruntime, and takes its workers
- * with it on SIGTERM.
+ * node_modules on any path of its environment, serves REST and gRPC on its embedded SQLite
+ * database, spawns its workers by re-executing itself in worker mode, infers with the embedded
+ * onnxruntime, and takes its workers with it on SIGTERM.
  */
 import { expect, test } from "bun:test";
 import { copyFile, mkdir, readdir, readFile } from "node:fs/promises";
@@ -104,7 +104,7 @@ test(
     const listening = await listeningLine(server.stdout).catch(async (error: Error) => {
       throw new Error(`${error.message}; exit ${await server.exited}; stderr:\n${await stderr}`);
     });
-    expect(listening).toMatchObject({ database: "pglite" });
+    expect(listening).toMatchObject({ database: "sqlite" });
     const baseUrl = `http://127.0.0.1:${listening.http_port}`;
 
     const registered = await fetch(`${baseUrl}/api/v1/models`, {

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { openDatabase } from "../../src/registry/database.ts";
 import { referenceAdd, type FixtureModels, writeFixtureModels } from "../fixtures/models.ts";
 import { type HubFixture, sha256Hex, startHub } from "../support/hub-fixture.ts";
 import { type ServerProcess, startServerProcess } from "../support/server-fixture.ts";
@@ -462,13 +463,33 @@ describe("offline mode (--data-dir)", () => {
     }
   });
 
-  test("a PGlite data directory open in another process is refused (exit 1) instead of being corrupted", async () => {
+  test("a data directory whose database another process holds open is refused (exit 1), and usable once it is closed", async () => {
     const dataDir = path.join(directory.path, "offline-busy");
+    const holder = await openDatabase({ dataDir });
+    let released = false;
+    try {
+      const run = await cli(["list", "--data-dir", dataDir]);
+      expect(run.exitCode).toBe(1);
+      expect(run.stderr).toContain("is open in another process");
+      expect(run.stderr).toContain("[DATA_DIR_IN_USE]");
+      await holder.close();
+      released = true;
+      expect((await cli(["list", "--data-dir", dataDir])).exitCode).toBe(0);
+    } finally {
+      if (!released) await holder.close();
+    }
+  });
+
+  test("a PGlite catalogue left by an earlier version is refused in one line that says how to carry the models over (exit 2)", async () => {
+    const dataDir = path.join(directory.path, "offline-pglite");
     await mkdir(path.join(dataDir, "pgdata"), { recursive: true });
-    await writeFile(path.join(dataDir, "pgdata", "postmaster.pid"), "-42\n");
+    await writeFile(path.join(dataDir, "pgdata", "PG_VERSION"), "17\n");
     const run = await cli(["list", "--data-dir", dataDir]);
-    expect(run.exitCode).toBe(1);
-    expect(run.stderr).toContain("is open in another process");
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toContain("is the PGlite catalogue of an earlier ModelMora");
+    expect(run.stderr).toContain("modelmora lock --data-dir");
+    expect(run.stderr).not.toContain("this is a bug");
+    expect(existsSync(path.join(dataDir, "registry.sqlite"))).toBe(false);
   });
 });
 

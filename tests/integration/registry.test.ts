@@ -1,5 +1,5 @@
 /**
- * The registry against a real database (PGlite, or PostgreSQL when DATABASE_URL is set), a real
+ * The registry against a real database (embedded SQLite, or PostgreSQL when DATABASE_URL is set), a real
  * model cache on disk, and real worker processes reading model signatures.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -37,7 +37,7 @@ async function harness(): Promise<Harness> {
   const dataDir = path.join(directory.path, `data-${harnessCount++}`);
   const database: TestDatabase = await testDatabase(dataDir);
   let opened: OpenDatabase = await openDatabase({ dataDir, databaseUrl: database.databaseUrl });
-  const registryOn = (db: OpenDatabase) => new ModelRegistry(db.db, new ModelCache(dataDir), createInspector(spawnWorkerProcess));
+  const registryOn = (db: OpenDatabase) => new ModelRegistry(db, new ModelCache(dataDir), createInspector(spawnWorkerProcess));
   return {
     registry: registryOn(opened),
     dataDir,

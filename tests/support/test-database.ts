@@ -1,41 +1,24 @@
 /**
  * The database a test runs against.
- * - `DATABASE_URL` unset: PGlite in the test's data directory. Creating a PGlite cluster
- *   (initdb in WASM) takes seconds, so one migrated template is made per test process and
- *   copied into each data directory; `databaseUrl` is undefined.
+ * - `DATABASE_URL` unset: the embedded SQLite database in the test's data directory, which the
+ *   server or registry creates and migrates itself when it opens it (milliseconds); `databaseUrl`
+ *   is undefined.
  * - `DATABASE_URL` set (CI's second pass): a fresh PostgreSQL database per test, created through
  *   that URL and dropped on dispose, so tests never share rows.
  */
-import { rmSync } from "node:fs";
-import { cp, mkdir, mkdtemp } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
+import { mkdir } from "node:fs/promises";
 import postgres from "postgres";
-import { openDatabase } from "../../src/registry/database.ts";
 
 export interface TestDatabase extends AsyncDisposable {
-  /** postgres://… of the per-test database, or undefined for PGlite. */
+  /** postgres://… of the per-test database, or undefined for the embedded database. */
   databaseUrl: string | undefined;
-}
-
-let pgliteTemplate: Promise<string> | undefined;
-
-/** Made once per test process and removed when it exits. */
-async function makePgliteTemplate(): Promise<string> {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), "modelmora-pglite-template-"));
-  process.once("exit", () => rmSync(dataDir, { recursive: true, force: true }));
-  const database = await openDatabase({ dataDir });
-  await database.close();
-  return path.join(dataDir, "pgdata");
 }
 
 /** Prepares the database for a server or registry that will use `dataDir`. */
 export async function testDatabase(dataDir: string): Promise<TestDatabase> {
   const adminUrl = process.env.DATABASE_URL;
   if (!adminUrl) {
-    pgliteTemplate ??= makePgliteTemplate();
     await mkdir(dataDir, { recursive: true });
-    await cp(await pgliteTemplate, path.join(dataDir, "pgdata"), { recursive: true });
     return { databaseUrl: undefined, [Symbol.asyncDispose]: async () => undefined };
   }
   const name = `modelmora_test_${crypto.randomUUID().replaceAll("-", "")}`;

@@ -18,8 +18,8 @@ flags (each also settable by environment variable and in the config file; flags 
   --port PORT              MODELMORA_PORT            default 8080 (0 = pick a free port)
   --grpc-port PORT         MODELMORA_GRPC_PORT       default 50051 (0 = pick a free port)
   --grpc-max-message-mb N  MODELMORA_GRPC_MAX_MESSAGE_MB  default 64: larger gRPC messages get RESOURCE_EXHAUSTED
-  --data-dir DIR           MODELMORA_DATA_DIR        default ./data (PGlite database + model cache)
-  --database-url URL       DATABASE_URL              postgres://… to use PostgreSQL instead of PGlite
+  --data-dir DIR           MODELMORA_DATA_DIR        default ./data (embedded database + model cache)
+  --database-url URL       DATABASE_URL              postgres://… to use PostgreSQL instead of the embedded database
   --memory-limit-mb N      MODELMORA_MEMORY_LIMIT_MB      budget for all workers' RSS; idle models evicted LRU
   --max-loaded-models N    MODELMORA_MAX_LOADED_MODELS    cap on model versions loaded at once
   --max-body-mb N          MODELMORA_MAX_BODY_MB          default 64

@@ -1,10 +1,11 @@
 /**
- * Drizzle schema of the registry. `drizzle-kit generate` turns it into the SQL in drizzle/;
- * the same migrations serve PGlite and PostgreSQL.
+ * The registry's tables for PostgreSQL (and, through drizzle-kit, the SQL in drizzle/pg). The
+ * embedded twin is ./sqlite.ts: same tables, columns and TypeScript row types, built with
+ * sqlite-core; ./index.ts checks at compile time that the two stay alike.
  */
 import { bigint, index, jsonb, pgTable, primaryKey, text, timestamp } from "drizzle-orm/pg-core";
-import type { ModelConfig } from "./model-config.ts";
-import type { TensorSpec } from "../inference/tensor-spec.ts";
+import type { ModelConfig } from "../model-config.ts";
+import type { TensorSpec } from "../../inference/tensor-spec.ts";
 
 export const models = pgTable("models", {
   name: text("name").primaryKey(),
@@ -35,6 +36,3 @@ export const modelVersions = pgTable(
   },
   (table) => [primaryKey({ columns: [table.modelName, table.version] }), index("model_versions_sha256_idx").on(table.sha256)],
 );
-
-export type ModelRow = typeof models.$inferSelect;
-export type ModelVersionRow = typeof modelVersions.$inferSelect;
