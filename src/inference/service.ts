@@ -10,6 +10,7 @@ import type { InferOptions, WorkerPool } from "../lifecycle/pool.ts";
 import type { SharedMemory } from "../lifecycle/shared-memory.ts";
 import type { ResolvedVersion, ModelRegistry } from "../registry/registry.ts";
 import { type ItemOutcome, type ModelQueueStats, type QueuePolicy, effectiveTimeout } from "../scheduler/model-scheduler.ts";
+import { timerDelay } from "../scheduler/clock.ts";
 import { Scheduler, type SchedulerOptions } from "../scheduler/scheduler.ts";
 import type { TransportTensor, WireTensor } from "../../workers/protocol.ts";
 import { typedView } from "../../workers/datatypes.ts";
@@ -242,7 +243,10 @@ export class InferenceService {
     }
   }
 
-  /** The one batch runner: the pool runs the batch with the newest config among its requests. */
+  /**
+   * The one batch runner, for every model: the pool runs the batch with the config its requests
+   * were resolved with (the last request's, should a config change fall between them).
+   */
   private async runBatch(payloads: QueuedInference[]): Promise<ItemOutcome<ItemAnswer>[]> {
     const target = payloads[payloads.length - 1]!.target;
     const result = await this.pool.infer(target, payloads.map((payload) => payload.inputs), payloads[0]!.outputNames, batchOptions(payloads));
@@ -365,7 +369,7 @@ async function withDeadline<T>(work: Promise<T>, deadlineAtMilliseconds: number,
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () => reject(new ModelMoraError("INFERENCE_TIMEOUT", `inference on "${model}" did not finish within its deadline`)),
-      Math.max(0, deadlineAtMilliseconds - Date.now()),
+      timerDelay(deadlineAtMilliseconds - Date.now()),
     );
   });
   try {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { ModelMoraError } from "../../src/errors.ts";
-import type { SchedulerClock } from "../../src/scheduler/clock.ts";
+import { MAX_TIMER_MILLISECONDS, type SchedulerClock, systemClock, timerDelay } from "../../src/scheduler/clock.ts";
 import { BinaryHeap, schedulingKey } from "../../src/scheduler/heap.ts";
 import { type ItemOutcome, ModelScheduler, type QueuePolicy } from "../../src/scheduler/model-scheduler.ts";
 
@@ -262,5 +262,17 @@ describe("ModelScheduler batching and concurrency", () => {
     await settle();
     batches[1]!.finish();
     expect(await next).toBe("done:b");
+  });
+});
+
+describe("timers", () => {
+  test("a delay beyond what setTimeout takes is clamped, not fired at once", async () => {
+    expect(timerDelay(2 ** 40)).toBe(MAX_TIMER_MILLISECONDS);
+    expect(timerDelay(-5)).toBe(0);
+    let fired = false;
+    const cancel = systemClock.setTimer(() => (fired = true), 2 ** 32 * 1000); // 2^32 ms: would overflow to ~0
+    await Bun.sleep(20);
+    cancel();
+    expect(fired).toBe(false);
   });
 });
