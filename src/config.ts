@@ -49,6 +49,12 @@ export interface Config {
   shmMb: number;
   /** Worker processes kept started (onnxruntime imported) for the next model load; 0 = none. */
   standbyWorkers: number;
+  /**
+   * Largest answer one request may get (all its outputs together), checked in the worker before
+   * anything reaches the server: a small request to a model that expands it cannot flood the
+   * server's memory. Larger answers fail with 422 OUTPUT_TOO_LARGE.
+   */
+  maxOutputMb: number;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -66,6 +72,7 @@ export const DEFAULT_CONFIG: Config = {
   shmDir: undefined,
   shmMb: 256,
   standbyWorkers: 1,
+  maxOutputMb: 64,
 };
 
 /** The config file read when neither `--config` nor `MODELMORA_CONFIG` names one, if it exists. */
@@ -91,6 +98,7 @@ const ENVIRONMENT_NAMES: Partial<Record<keyof Config, string>> = {
   shmDir: "MODELMORA_SHM_DIR",
   shmMb: "MODELMORA_SHM_MB",
   standbyWorkers: "MODELMORA_STANDBY_WORKERS",
+  maxOutputMb: "MODELMORA_MAX_OUTPUT_MB",
 };
 
 /** Command-line flag → Config key, as documented in `modelmora serve --help`. */
@@ -109,6 +117,7 @@ export const SERVE_FLAGS: Record<string, keyof Config> = {
   "--shm-dir": "shmDir",
   "--shm-mb": "shmMb",
   "--standby-workers": "standbyWorkers",
+  "--max-output-mb": "maxOutputMb",
 };
 
 /** The environment variable of each setting that has one (`modelmora init` documents them). */
@@ -164,6 +173,7 @@ export function resolveConfig(...layers: Overrides[]): Config {
   if (merged.shmDir !== undefined) config.shmDir = path.resolve(merged.shmDir);
   if (merged.shmMb !== undefined) config.shmMb = positive("shmMb", merged.shmMb);
   if (merged.standbyWorkers !== undefined) config.standbyWorkers = count("standbyWorkers", merged.standbyWorkers);
+  if (merged.maxOutputMb !== undefined) config.maxOutputMb = positive("maxOutputMb", merged.maxOutputMb);
   if (config.databaseUrl && !/^postgres(ql)?:\/\//.test(config.databaseUrl)) {
     throw new ConfigError("databaseUrl must start with postgres:// or postgresql://");
   }

@@ -49,7 +49,8 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
   const cache = new ModelCache(config.dataDir, { maxFileBytes: config.maxModelMb === undefined ? undefined : config.maxModelMb * 1024 * 1024 });
   const arenaBytes = Math.round(config.shmMb * 1024 * 1024);
   const sharedMemory = SharedMemory.open({ directory: config.shmDir ?? defaultSharedMemoryDirectory(config.dataDir, arenaBytes), arenaBytes, logger });
-  const standby = new StandbyWorkers(spawnWorker ?? createWorkerSpawner(sharedMemory), spawnWorker ? 0 : config.standbyWorkers, probeProcessRss);
+  const workerSpawner = spawnWorker ?? createWorkerSpawner(sharedMemory, { maxOutputBytes: Math.round(config.maxOutputMb * 1024 * 1024) });
+  const standby = new StandbyWorkers(workerSpawner, spawnWorker ? 0 : config.standbyWorkers, probeProcessRss);
   const registry = new ModelRegistry(database, cache, createInspector(standby.spawn));
   const pool = new WorkerPool({
     spawnWorker: standby.spawn,

@@ -29,6 +29,7 @@ interface LoadedModel {
   outputDatatypes: Map<string, Datatype>;
   inputArena: Uint8Array | undefined;
   outputArena: OutputArena | undefined;
+  maxOutputBytes: number;
 }
 
 let loaded: LoadedModel | undefined;
@@ -52,6 +53,7 @@ async function load(message: LoadMessage): Promise<void> {
       outputArena: message.outputArena
         ? { bytes: mapArenaFile(message.outputArena.path), allocator: new ArenaAllocator(message.outputArena.byteLength) }
         : undefined,
+      maxOutputBytes: message.maxOutputBytes ?? Number.POSITIVE_INFINITY,
     };
     send({ type: "loaded", provider: opened.provider, ...signature, loadMilliseconds: performance.now() - startedAt, notes: opened.notes });
   } catch (error) {
@@ -77,12 +79,12 @@ async function healthCheck(target: ort.InferenceSession, inputs: TensorSpec[], w
 async function infer(message: InferMessage): Promise<void> {
   if (message.release) release(message.release);
   if (!loaded) {
-    send({ type: "infer-failed", requestId: message.requestId, message: "worker has no model loaded (this is a bug)", invalidInput: false });
+    send({ type: "infer-failed", requestId: message.requestId, message: "worker has no model loaded (this is a bug)", code: "INFERENCE_FAILED" });
     return;
   }
   const startedAt = performance.now();
   try {
-    const { session, outputDatatypes, inputArena, outputArena } = loaded;
+    const { session, outputDatatypes, inputArena, outputArena, maxOutputBytes } = loaded;
     const items = message.items.map((item) => item.map((tensor) => resolve(tensor, inputArena)));
     const { inputs, rowsPerItem } = concatenateItems(items);
     const feeds: Record<string, ort.Tensor> = {};
@@ -93,10 +95,16 @@ async function infer(message: InferMessage): Promise<void> {
       outputs.push({ name, datatype: outputDatatypes.get(name) ?? "FP32", shape: [...tensor.dims], data: tensor.data as WireTensor["data"] });
     }
     for (const tensor of Object.values(feeds)) tensor.dispose();
+    const largest = largestAnswerBytes(outputs, rowsPerItem);
+    if (largest > maxOutputBytes) {
+      const reason = `the answer would be ${Math.ceil(largest)} bytes, more than the limit of ${maxOutputBytes} bytes (MODELMORA_MAX_OUTPUT_MB)`;
+      send({ type: "infer-failed", requestId: message.requestId, message: reason, code: "OUTPUT_TOO_LARGE" });
+      return;
+    }
     const { itemOutputs, outputBlock } = placeOutputs(outputs, rowsPerItem, outputArena);
     send({ type: "inferred", requestId: message.requestId, itemOutputs, outputBlock, computeMicroseconds: Math.round((performance.now() - startedAt) * 1000) });
   } catch (error) {
-    send({ type: "infer-failed", requestId: message.requestId, message: errorMessage(error), invalidInput: false });
+    send({ type: "infer-failed", requestId: message.requestId, message: errorMessage(error), code: "INFERENCE_FAILED" });
   }
 }
 
@@ -106,6 +114,22 @@ function resolve(tensor: TransportTensor, inputArena: Uint8Array | undefined): W
   if (!inputArena) throw new Error("request tensor in shared memory, but no input arena is mapped (this is a bug)");
   const elementCount = tensor.shape.reduce((product, dimension) => product * dimension, 1);
   return { name: tensor.name, datatype: tensor.datatype, shape: tensor.shape, data: typedView(tensor.datatype, inputArena, tensor.slice.offset, elementCount) };
+}
+
+/**
+ * Bytes of the largest single request's share of the outputs (rows are split evenly by dim 0; BYTES
+ * count their UTF-16 length as a cheap upper bound of the bytes they become).
+ */
+function largestAnswerBytes(outputs: WireTensor[], rowsPerItem: number[]): number {
+  const totalRows = rowsPerItem.reduce((total, rows) => total + rows, 0);
+  const largestShare = Math.max(...rowsPerItem) / Math.max(1, totalRows);
+  let bytes = 0;
+  for (const output of outputs) {
+    const data = output.data;
+    const outputBytes = Array.isArray(data) ? data.reduce((total, value) => total + 4 + value.length * 2, 0) : data.byteLength;
+    bytes += rowsPerItem.length === 1 ? outputBytes : outputBytes * largestShare;
+  }
+  return bytes;
 }
 
 function release(offsets: number[]): void {

@@ -72,6 +72,8 @@ export interface LoadMessage {
   inputArenaPath?: string;
   /** This worker's own output arena, which it allocates outputs in. */
   outputArena?: { path: string; byteLength: number };
+  /** Largest answer (all outputs of one request together) the worker hands over; larger ones fail. */
+  maxOutputBytes?: number;
 }
 
 /**
@@ -108,4 +110,4 @@ export type WorkerToServer =
       outputBlock: number | undefined;
       computeMicroseconds: number;
     }
-  | { type: "infer-failed"; requestId: number; message: string; invalidInput: boolean };
+  | { type: "infer-failed"; requestId: number; message: string; code: "INFERENCE_FAILED" | "OUTPUT_TOO_LARGE" };

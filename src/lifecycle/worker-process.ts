@@ -70,8 +70,8 @@ export class WorkerGoneError extends ModelMoraError {
  * worker gets an output arena and the model's input arena is mapped at load; without it (model
  * inspection), tensors travel inline.
  */
-export function createWorkerSpawner(sharedMemory?: SharedMemory): SpawnWorker {
-  return () => new WorkerProcess(sharedMemory?.createOutputArena());
+export function createWorkerSpawner(sharedMemory?: SharedMemory, limits: { maxOutputBytes?: number } = {}): SpawnWorker {
+  return () => new WorkerProcess(sharedMemory?.createOutputArena(), limits.maxOutputBytes);
 }
 
 /** A spawner without shared memory, for short-lived workers that only read a model's signature. */
@@ -99,7 +99,10 @@ class WorkerProcess implements WorkerHandle {
   private releasedBlocks: number[] = [];
   private releaseScheduled = false;
 
-  constructor(private readonly outputArena: OutputArenaFile | undefined) {
+  constructor(
+    private readonly outputArena: OutputArenaFile | undefined,
+    private readonly maxOutputBytes: number | undefined,
+  ) {
     this.readyForLoad = new Promise((resolve) => (this.signalReady = resolve));
     this.process = Bun.spawn({
       cmd: workerCommand(),
@@ -125,7 +128,8 @@ class WorkerProcess implements WorkerHandle {
     return new Promise<LoadedSignature>((resolve, reject) => {
       this.pendingLoad = { resolve: resolve as (value: never) => void, reject };
       const outputArena = this.outputArena && { path: this.outputArena.path, byteLength: this.outputArena.byteLength };
-      this.process.send({ type: "load", ...request, ...(outputArena && { outputArena }) } satisfies LoadMessage);
+      const { maxOutputBytes } = this;
+      this.process.send({ type: "load", ...request, ...(outputArena && { outputArena }), ...(maxOutputBytes !== undefined && { maxOutputBytes }) } satisfies LoadMessage);
     });
   }
 
@@ -172,9 +176,7 @@ class WorkerProcess implements WorkerHandle {
         this.settle(message.requestId, (pending) => pending.resolve(this.inferResult(message.itemOutputs, message.outputBlock, message.computeMicroseconds) as never));
         return;
       case "infer-failed":
-        this.settle(message.requestId, (pending) =>
-          pending.reject(new ModelMoraError(message.invalidInput ? "INVALID_INPUT" : "INFERENCE_FAILED", `inference failed: ${message.message}`)),
-        );
+        this.settle(message.requestId, (pending) => pending.reject(new ModelMoraError(message.code, `inference failed: ${message.message}`)));
         return;
     }
   }

@@ -59,6 +59,7 @@ describe("environment overrides", () => {
       MODELMORA_SHM_DIR: "/run/modelmora-shm",
       MODELMORA_SHM_MB: "64",
       MODELMORA_STANDBY_WORKERS: "0",
+      MODELMORA_MAX_OUTPUT_MB: "8",
     });
     expect(config).toEqual({
       host: "0.0.0.0",
@@ -75,6 +76,7 @@ describe("environment overrides", () => {
       shmDir: "/run/modelmora-shm",
       shmMb: 64,
       standbyWorkers: 0,
+      maxOutputMb: 8,
     });
   });
 
@@ -131,6 +133,7 @@ describe("flags", () => {
         "--shm-dir", "/srv/shm",
         "--shm-mb", "32",
         "--standby-workers", "2",
+        "--max-output-mb", "128",
       ],
       {},
     );
@@ -149,6 +152,7 @@ describe("flags", () => {
       shmDir: "/srv/shm",
       shmMb: 32,
       standbyWorkers: 2,
+      maxOutputMb: 128,
     });
   });
 

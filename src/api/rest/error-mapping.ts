@@ -17,6 +17,8 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   CHECKSUM_MISMATCH: 400,
   PAYLOAD_TOO_LARGE: 413,
   MODEL_LOAD_FAILED: 422,
+  /** The request was fine; its answer is over MODELMORA_MAX_OUTPUT_MB. */
+  OUTPUT_TOO_LARGE: 422,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   QUEUE_FULL: 429,

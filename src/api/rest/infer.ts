@@ -10,7 +10,7 @@ import type { InputTensor } from "../../inference/tensor-codec.ts";
 import { parseTurns } from "./parse-turns.ts";
 import { ErrorModel, InferBody } from "./schemas.ts";
 
-export const INFER_ERRORS = { 400: ErrorModel, 404: ErrorModel, 429: ErrorModel, 499: ErrorModel, 500: ErrorModel, 503: ErrorModel, 504: ErrorModel };
+export const INFER_ERRORS = { 400: ErrorModel, 404: ErrorModel, 413: ErrorModel, 422: ErrorModel, 429: ErrorModel, 499: ErrorModel, 500: ErrorModel, 503: ErrorModel, 504: ErrorModel };
 
 export interface InferCall {
   model: string;

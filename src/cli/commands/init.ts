@@ -28,6 +28,7 @@ const DESCRIPTIONS: Record<keyof Config, string> = {
   maxModelMb: "Largest model file a registration may download or copy (PAYLOAD_TOO_LARGE beyond it). Unset = 4096.",
   shmDir: "Directory of the shared-memory arenas tensors cross to workers through. Unset = /dev/shm when it has room, else <dataDir>/shm.",
   shmMb: "Size of each shared-memory arena (one per model for queued request tensors, one per worker for outputs); sparse, only bytes in use take memory.",
+  maxOutputMb: "Largest answer one request may get (all its outputs together), checked in the worker; larger ones get 422 OUTPUT_TOO_LARGE.",
   standbyWorkers: "Worker processes kept started, onnxruntime imported, for the next model load (faster cold starts; they count in the memory budget). 0 = none.",
 };
 
