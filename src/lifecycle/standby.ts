@@ -22,6 +22,7 @@ export class StandbyWorkers {
     private readonly spawnFresh: SpawnWorker,
     private readonly count: number,
     private readonly probeMemory: ProbeMemory,
+    private readonly replaceDelayMilliseconds = REPLACE_DELAY_MILLISECONDS,
   ) {
     this.fill();
   }
@@ -57,7 +58,7 @@ export class StandbyWorkers {
     this.replaceTimer = setTimeout(() => {
       this.replaceTimer = undefined;
       this.fill();
-    }, REPLACE_DELAY_MILLISECONDS);
+    }, this.replaceDelayMilliseconds);
     this.replaceTimer.unref();
   }
 
