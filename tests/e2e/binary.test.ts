@@ -14,6 +14,7 @@ import { WORKER_MODE_ARGUMENT } from "../../src/runtime/worker-command.ts";
 import { referenceAdd, writeFixtureModels } from "../fixtures/models.ts";
 import { childPids, processAlive } from "../support/processes.ts";
 import { temporaryDirectory } from "../support/temporary-directory.ts";
+import { waitFor } from "../support/wait.ts";
 
 const REPOSITORY_ROOT = path.join(import.meta.dir, "..", "..");
 const BUILD_SCRIPT = path.join(REPOSITORY_ROOT, "scripts", "build-binary.ts");
@@ -40,14 +41,6 @@ function withoutRepository(command: string[], workDirectory: string): string[] {
   const hide = [unshare, "--mount", "sh", "-c", 'mount -t tmpfs none "$0" && exec "$@"', REPOSITORY_ROOT];
   if (Bun.spawnSync([...hide, "true"], { stdio: ["ignore", "ignore", "ignore"] }).exitCode !== 0) return command;
   return [...hide, ...command];
-}
-
-async function waitFor(what: string, check: () => boolean): Promise<void> {
-  const deadline = performance.now() + POLL_BOUND_MILLISECONDS;
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${POLL_BOUND_MILLISECONDS} ms waiting for ${what}`);
-    await Bun.sleep(5);
-  }
 }
 
 /**
@@ -155,7 +148,7 @@ test(
 
     server.kill("SIGTERM");
     expect(await server.exited).toBe(0);
-    for (const pid of workers) await waitFor(`worker ${pid} to exit`, () => !processAlive(pid));
+    for (const pid of workers) await waitFor(() => !processAlive(pid), `worker ${pid} to exit`, { timeoutMilliseconds: POLL_BOUND_MILLISECONDS, intervalMilliseconds: 5 });
     // Nothing was written next to the binary: data and unpacked libraries went where they were told.
     expect(await readdir(runDirectory)).toEqual(["modelmora"]);
   },
