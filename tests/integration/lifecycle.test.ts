@@ -42,9 +42,10 @@ function poolSummary(core: ServerCore): string {
 describe("memory budget with real workers", () => {
   test("a budget that fits two of three models evicts the least recently used one; its process is gone", async () => {
     const workerBytes = await measureOneWorkerBytes();
-    // Room for two workers and half of a third: the third load must evict one.
+    // Room for two workers and half of a third: the third load must evict one. No standby worker:
+    // its reservation in the budget (tests/unit/admission.test.ts) would shift the arithmetic.
     const limitMb = Math.floor((2.5 * workerBytes) / MB);
-    await using fixture = await startCore({ memoryLimitMb: String(limitMb) });
+    await using fixture = await startCore({ memoryLimitMb: String(limitMb), standbyWorkers: "0" });
     const { core, fixtures } = fixture;
     for (const name of ["first", "second", "third"]) {
       await core.models.register({ name, version: "1", task: "tensor", source: fixtures.add, config: { keepAliveSeconds: -1 } });
