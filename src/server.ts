@@ -20,6 +20,11 @@ import { openDatabase } from "./registry/database.ts";
 import { ModelCache } from "./registry/model-cache.ts";
 import { ModelRegistry } from "./registry/registry.ts";
 import { Scheduler } from "./scheduler/scheduler.ts";
+import { ApiKeys } from "./security/api-keys.ts";
+import { assertListenAllowed } from "./security/listen-guard.ts";
+import { commaList } from "./security/settings.ts";
+import { grpcServerCredentials, httpTlsOptions, readTlsMaterial } from "./security/tls.ts";
+import type { GrpcAuthOptions } from "./api/grpc/auth.ts";
 
 export interface ServerCore {
   app: RestApp;
@@ -29,6 +34,8 @@ export interface ServerCore {
   /** What REST `/health/ready`, KServe ServerReady and gRPC health answer from. */
   readiness: Readiness;
   logger: Logger;
+  /** API keys and the logger their audit lines go to; gRPC checks them with these. */
+  auth: GrpcAuthOptions;
   /** Stops workers and closes the database (the listener, if any, is stopped by the caller). */
   close(): Promise<void>;
   /** Readiness turns 503 and new inference requests get SHUTTING_DOWN; queued ones still run. */
@@ -66,7 +73,9 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
     preloaded: () => preloaded,
     checkDatabase: async () => void (await database.db.execute(sql`select 1`)),
   };
-  const app = createRestApp({ models, inference, pool, logger, maxBodyBytes: config.maxBodyMb * 1024 * 1024, readiness });
+  const auth = { keys: ApiKeys.from(config), logger };
+  const openPaths = new Set(commaList(config.openPaths));
+  const app = createRestApp({ models, inference, pool, logger, maxBodyBytes: config.maxBodyMb * 1024 * 1024, readiness, auth: { ...auth, openPaths } });
   return {
     app,
     pool,
@@ -74,6 +83,7 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
     inference,
     readiness,
     logger,
+    auth,
     beginShutdown() {
       accepting = false;
       inference.stopAccepting();
@@ -107,13 +117,19 @@ export interface RunningServer {
 }
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  assertListenAllowed(config, ApiKeys.from(config).enabled);
+  const tls = readTlsMaterial(config);
   const core = await createServerCore(config, logger);
   // Known before listening, so readiness is never 200 before a preload model is loaded; the loads
   // themselves run after listening, so liveness answers during a long preload.
   await core.beginPreload();
-  core.app.listen({ hostname: config.host, port: config.httpPort });
+  core.app.listen({ hostname: config.host, port: config.httpPort, ...(tls && { tls: httpTlsOptions(tls) }) });
   const server = core.app.server!;
-  const grpc = createGrpcServer(core, { maxMessageBytes: config.grpcMaxMessageMb * 1024 * 1024 });
+  const grpc = createGrpcServer(core, {
+    maxMessageBytes: config.grpcMaxMessageMb * 1024 * 1024,
+    auth: core.auth,
+    ...(tls && { credentials: grpcServerCredentials(tls) }),
+  });
   let grpcPort: number;
   try {
     grpcPort = await grpc.listen(config.host, config.grpcPort);
@@ -133,6 +149,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       grpc_port: grpcPort,
       data_dir: config.dataDir,
       database: config.databaseUrl ? "postgres" : "pglite",
+      tls: tls !== undefined,
+      api_keys: core.auth.keys.enabled,
     },
     "modelmora listening",
   );

@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { configTemplate } from "../../src/cli/commands/init.ts";
 import { ConfigError, DEFAULT_CONFIG, flagOverrides, loadConfig, resolveConfig } from "../../src/config.ts";
+import { SECURITY_DEFAULTS } from "../../src/security/settings.ts";
 
 /** Runs `action` and returns the ConfigError it throws; fails the test if it throws anything else or nothing. */
 function configErrorFrom(action: () => unknown): ConfigError {
@@ -69,6 +70,7 @@ describe("environment overrides", () => {
       maxBodyMb: 16,
       shutdownGraceSeconds: 2.5,
       maxModelMb: 512,
+      ...SECURITY_DEFAULTS,
     });
   });
 
@@ -137,6 +139,7 @@ describe("flags", () => {
       maxBodyMb: 8,
       shutdownGraceSeconds: 30,
       maxModelMb: 100,
+      ...SECURITY_DEFAULTS,
     });
   });
 

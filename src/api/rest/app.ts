@@ -5,6 +5,7 @@ import type { ModelsService } from "../../inference/models-service.ts";
 import type { InferenceService } from "../../inference/service.ts";
 import type { WorkerPool } from "../../lifecycle/pool.ts";
 import type { Logger } from "../../observability/logger.ts";
+import { type RestAuthOptions, authPlugin } from "./auth.ts";
 import { bodyLimitPlugin, bunBodyCapBytes } from "./body-limit.ts";
 import { errorsPlugin } from "./errors-plugin.ts";
 import type { Readiness } from "../readiness.ts";
@@ -21,6 +22,8 @@ export interface RestDependencies {
   readiness: Readiness;
   logger: Logger;
   maxBodyBytes: number;
+  /** API keys and scopes (src/api/rest/auth.ts); the keys may be empty (authentication off). */
+  auth: RestAuthOptions;
 }
 
 export function createRestApp(dependencies: RestDependencies) {
@@ -29,6 +32,7 @@ export function createRestApp(dependencies: RestDependencies) {
   return new Elysia({ serve: { maxRequestBodySize: bunBodyCapBytes(dependencies.maxBodyBytes) }, normalize: false })
     .use(bodyLimitPlugin(dependencies.maxBodyBytes))
     .use(errorsPlugin(logger))
+    .use(authPlugin(dependencies.auth))
     .use(
       swagger({
         path: "/swagger",

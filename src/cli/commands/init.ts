@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { type Config, DEFAULT_CONFIG, DEFAULT_CONFIG_FILE, SERVE_FLAGS, environmentNameOf } from "../../config.ts";
+import { SECURITY_DESCRIPTIONS } from "../../security/settings.ts";
 import { booleanFlag, stringFlag } from "../arguments.ts";
 import type { Command } from "../command.ts";
 import { JSON_FLAG } from "../connect.ts";
@@ -26,6 +27,7 @@ const DESCRIPTIONS: Record<keyof Config, string> = {
   maxBodyMb: "Largest HTTP request body; larger ones get 413 PAYLOAD_TOO_LARGE.",
   shutdownGraceSeconds: "On SIGTERM/SIGINT, how long queued and running requests may take to finish.",
   maxModelMb: "Largest model file a registration may download or copy (PAYLOAD_TOO_LARGE beyond it). Unset = 4096.",
+  ...SECURITY_DESCRIPTIONS,
 };
 
 /** Values written for settings whose default is "unset", as a commented-out example. */
