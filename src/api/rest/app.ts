@@ -31,8 +31,9 @@ export function createRestApp(dependencies: RestDependencies) {
   // normalize: false makes `additionalProperties: false` reject unknown keys instead of dropping them.
   return new Elysia({ serve: { maxRequestBodySize: bunBodyCapBytes(dependencies.maxBodyBytes) }, normalize: false })
     .use(bodyLimitPlugin(dependencies.maxBodyBytes))
-    .use(errorsPlugin(logger))
+    // Before errorsPlugin: its onError only notes the failure for the audit line, errorsPlugin answers.
     .use(authPlugin(dependencies.auth))
+    .use(errorsPlugin(logger))
     .use(
       swagger({
         path: "/swagger",

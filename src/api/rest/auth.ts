@@ -10,6 +10,7 @@ import type { Logger } from "../../observability/logger.ts";
 import type { ApiKeys, Principal } from "../../security/api-keys.ts";
 import { type Requirement, authorize, restRequirement } from "../../security/access.ts";
 import { audit } from "../../security/audit.ts";
+import { HTTP_STATUS } from "./error-mapping.ts";
 
 export interface RestAuthOptions {
   keys: ApiKeys;
@@ -23,6 +24,7 @@ interface Caller {
   requirement: Requirement;
   action: string;
   refusedKeyId: string | undefined;
+  failedStatus?: number;
 }
 
 export function authPlugin(options: RestAuthOptions) {
@@ -42,10 +44,15 @@ export function authPlugin(options: RestAuthOptions) {
         throw error;
       }
     })
-    .onAfterResponse({ as: "global" }, ({ request, set, response }) => {
+    .onError({ as: "global" }, ({ request, error, code }) => {
+      const caller = callers.get(request);
+      // Returns nothing: errorsPlugin, next in line, answers; this only keeps the status for the audit line.
+      if (caller) caller.failedStatus = error instanceof ModelMoraError ? HTTP_STATUS[error.code] : code === "VALIDATION" || code === "PARSE" ? 400 : code === "NOT_FOUND" ? 404 : 500;
+    })
+    .onAfterResponse({ as: "global" }, ({ request, set }) => {
       const caller = callers.get(request);
       if (!caller || caller.requirement !== "admin") return;
-      const status = response instanceof Response ? response.status : typeof set.status === "number" ? set.status : 200;
+      const status = caller.failedStatus ?? (typeof set.status === "number" ? set.status : 200);
       audit(options.logger, { keyId: caller.principal?.keyId ?? caller.refusedKeyId ?? presentedKeyId(request), transport: "rest", action: caller.action, result: String(status) });
     });
 }
