@@ -23,6 +23,7 @@ import { Scheduler } from "./scheduler/scheduler.ts";
 import { ApiKeys } from "./security/api-keys.ts";
 import { assertListenAllowed } from "./security/listen-guard.ts";
 import { commaList } from "./security/settings.ts";
+import { sourcePolicyFromConfig } from "./security/source-policy.ts";
 import { grpcServerCredentials, httpTlsOptions, readTlsMaterial } from "./security/tls.ts";
 import type { GrpcAuthOptions } from "./api/grpc/auth.ts";
 
@@ -50,7 +51,10 @@ export interface ServerCore {
 
 export async function createServerCore(config: Config, logger: Logger, spawnWorker: SpawnWorker = spawnWorkerProcess): Promise<ServerCore> {
   const database = await openDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
-  const cache = new ModelCache(config.dataDir, { maxFileBytes: config.maxModelMb === undefined ? undefined : config.maxModelMb * 1024 * 1024 });
+  const cache = new ModelCache(config.dataDir, {
+    maxFileBytes: config.maxModelMb === undefined ? undefined : config.maxModelMb * 1024 * 1024,
+    policy: sourcePolicyFromConfig(config, process.env),
+  });
   const registry = new ModelRegistry(database.db, cache, createInspector(spawnWorker));
   const pool = new WorkerPool({
     spawnWorker,

@@ -13,7 +13,8 @@
 import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { ModelMoraError } from "../errors.ts";
-import { type SourceEnvironment, openSource, parseSource } from "./sources.ts";
+import { type SourcePolicy, UNRESTRICTED_SOURCE_POLICY } from "../security/source-policy.ts";
+import { type SourceEnvironment, checkSourceAllowed, openSource, parseSource } from "./sources.ts";
 
 export interface CachedFile {
   sha256: string;
@@ -49,6 +50,8 @@ export interface ModelCacheOptions {
   environment?: SourceEnvironment;
   /** Called as bytes arrive, at most every PROGRESS_INTERVAL_BYTES and once at the end (the CLI's progress bar). */
   onProgress?: (progress: FetchProgress) => void;
+  /** Where sources may be read from (the server passes its config's); unrestricted by default (the CLI offline). */
+  policy?: SourcePolicy;
 }
 
 /** 4 GiB: twice the 2 GiB an ONNX protobuf file can hold without external data. */
@@ -65,6 +68,7 @@ export class ModelCache {
   readonly maxFileBytes: number;
   private readonly environment: SourceEnvironment;
   private readonly onProgress: ((progress: FetchProgress) => void) | undefined;
+  private readonly policy: SourcePolicy;
 
   constructor(dataDir: string, options: ModelCacheOptions = {}) {
     this.blobDirectory = path.join(dataDir, "models", "sha256");
@@ -72,6 +76,7 @@ export class ModelCache {
     this.maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_MODEL_FILE_BYTES;
     this.environment = options.environment ?? process.env;
     this.onProgress = options.onProgress;
+    this.policy = options.policy ?? UNRESTRICTED_SOURCE_POLICY;
   }
 
   pathOf(sha256: string): string {
@@ -90,12 +95,14 @@ export class ModelCache {
    */
   async fetch(source: string, expectedSha256?: string): Promise<FetchedFile> {
     const parsed = parseSource(source, this.environment);
+    // Before the cache is consulted: a source the policy refuses cannot claim a cached file either.
+    await checkSourceAllowed(parsed, this.policy);
     if (expectedSha256 !== undefined) {
       const cached = await this.lookup(expectedSha256);
       if (cached) return { ...cached, downloaded: false };
     }
     await this.sweepStaleTemporaries();
-    const opened = await openSource(parsed, { maxBytes: this.maxFileBytes });
+    const opened = await openSource(parsed, { maxBytes: this.maxFileBytes, policy: this.policy });
     const report = this.onProgress;
     const stored = await this.store(opened.body, expectedSha256, this.maxFileBytes, {
       expectedSizeBytes: opened.sizeBytes,

@@ -7,6 +7,7 @@ import { and, asc, eq } from "drizzle-orm";
 import { ModelMoraError, invalidInput } from "../errors.ts";
 import type { InspectModel } from "../lifecycle/inspect.ts";
 import type { TensorSpec } from "../inference/tensor-spec.ts";
+import { stripCredentials } from "../security/source-policy.ts";
 import type { Database } from "./database.ts";
 import type { ModelCache } from "./model-cache.ts";
 import { type ModelConfig, type ModelConfigPatch, withDefaults } from "./model-config.ts";
@@ -113,7 +114,7 @@ export class ModelRegistry {
         await transaction.insert(modelVersions).values({
           modelName: input.name,
           version: input.version,
-          source: input.source,
+          source: stripCredentials(input.source),
           sha256: cached.sha256,
           sizeBytes: cached.sizeBytes,
           localPath: cached.path,
