@@ -22,8 +22,11 @@ export interface SourcePolicy {
   localDirectories: string[] | "any";
   /** Host patterns (`example.com`, `*.example.com`, `*`) for http(s); "any" = no limit. */
   hosts: string[] | "any";
-  /** Whether http(s) may reach loopback, private, link-local and other non-public addresses. */
-  allowPrivateNetworks: boolean;
+  /**
+   * Whether http(s) may reach loopback, private, link-local and other non-public addresses: true =
+   * all of them, a list = only those exact addresses (one mirror on the local network).
+   */
+  allowPrivateNetworks: boolean | string[];
   /** Until the response headers arrive, per request (each redirect hop). */
   connectTimeoutMilliseconds: number;
   /** Longest wait for the next chunk of a body. */
@@ -94,13 +97,14 @@ export async function checkRemoteSource(policy: SourcePolicy, url: URL): Promise
   if (url.protocol !== "http:" && url.protocol !== "https:") throw notAllowedByPolicy();
   const host = url.hostname.toLowerCase().replace(/^\[|\]$/g, "");
   if (!hostAllowed(policy.hosts, host)) throw notAllowedByPolicy();
-  if (policy.allowPrivateNetworks) return;
+  if (policy.allowPrivateNetworks === true) return;
+  const exempt = policy.allowPrivateNetworks === false ? [] : policy.allowPrivateNetworks;
   const addresses = isIP(host) ? [host] : await lookup(host, { all: true, verbatim: true }).then(
     (found) => found.map((entry) => entry.address),
     () => [] as string[],
   );
   // A name that does not resolve is left to the fetch to report; every address it has must be public.
-  if (addresses.some((address) => !isPublicAddress(address))) throw notAllowedByPolicy();
+  if (addresses.some((address) => !isPublicAddress(address) && !exempt.includes(address))) throw notAllowedByPolicy();
 }
 
 export function hostAllowed(patterns: string[] | "any", host: string): boolean {
