@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { ModelMoraError } from "../errors.ts";
 import { workerCommand } from "../runtime/worker-command.ts";
+import { workerEnvironment } from "./worker-environment.ts";
 import type { LoadMessage, Provider, TensorSpec, WireTensor, WorkerToServer } from "../../workers/protocol.ts";
 
 export interface LoadedSignature {
@@ -81,6 +82,7 @@ class WorkerProcess implements WorkerHandle {
     this.readyForLoad = new Promise((resolve) => (this.signalReady = resolve));
     this.process = Bun.spawn({
       cmd: workerCommand(),
+      env: workerEnvironment(process.env),
       stdio: ["ignore", "inherit", "inherit"],
       serialization: "advanced",
       ipc: (message: WorkerToServer) => this.onMessage(message),
