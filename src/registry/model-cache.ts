@@ -10,7 +10,7 @@
  * - A fetch whose expected sha256 is already in the cache (and still hashes to it) reads nothing
  *   from the source: a second install of the same file downloads nothing.
  */
-import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { copyFile, link, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { ModelMoraError } from "../errors.ts";
 import { type SourcePolicy, UNRESTRICTED_SOURCE_POLICY } from "../security/source-policy.ts";
@@ -65,6 +65,7 @@ const PROGRESS_INTERVAL_BYTES = 256 * 1024;
 export class ModelCache {
   private readonly blobDirectory: string;
   private readonly temporaryDirectory: string;
+  private readonly isolatedDirectory: string;
   readonly maxFileBytes: number;
   private readonly environment: SourceEnvironment;
   private readonly onProgress: ((progress: FetchProgress) => void) | undefined;
@@ -73,6 +74,7 @@ export class ModelCache {
   constructor(dataDir: string, options: ModelCacheOptions = {}) {
     this.blobDirectory = path.join(dataDir, "models", "sha256");
     this.temporaryDirectory = path.join(dataDir, "models", "tmp");
+    this.isolatedDirectory = path.join(dataDir, "models", "isolated");
     this.maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_MODEL_FILE_BYTES;
     this.environment = options.environment ?? process.env;
     this.onProgress = options.onProgress;
@@ -110,6 +112,31 @@ export class ModelCache {
       onBytes: report && ((receivedBytes, done) => report({ source, location: opened.location, remote: opened.remote, receivedBytes, totalBytes: opened.sizeBytes, done })),
     });
     return { ...stored, downloaded: true };
+  }
+
+  /**
+   * The path onnxruntime opens the file by: `models/isolated/<sha256>/model.onnx`, a hard link to
+   * (or, across file systems, a copy of) the cached file, alone in its directory. onnxruntime
+   * resolves external data relative to the model's directory, so a model opened here finds no
+   * other model's file next to it (the registry also refuses models declaring external data).
+   */
+  async isolatedPath(sha256: string): Promise<string> {
+    const directory = path.join(this.isolatedDirectory, sha256);
+    const target = path.join(directory, "model.onnx");
+    const [existing, cached] = await Promise.all([stat(target).catch(() => undefined), stat(this.pathOf(sha256)).catch(() => undefined)]);
+    // Still the cached file (the same inode, or a copy made after it): a cached file replaced since
+    // (removed as corrupt, stored again) gets a fresh link.
+    if (existing && (!cached || (existing.ino === cached.ino && existing.dev === cached.dev) || (existing.size === cached.size && existing.mtimeMs >= cached.mtimeMs && existing.nlink === 1))) {
+      return target;
+    }
+    await mkdir(directory, { recursive: true });
+    const partial = path.join(directory, `${crypto.randomUUID()}.partial`);
+    await link(this.pathOf(sha256), partial).catch(async (error: NodeJS.ErrnoException) => {
+      if (error.code !== "EXDEV" && error.code !== "EPERM") throw error;
+      await copyFile(this.pathOf(sha256), partial);
+    });
+    await rename(partial, target);
+    return target;
   }
 
   /** The cached file for `sha256`, if present and intact (a corrupted one is removed). */
@@ -193,6 +220,7 @@ export class ModelCache {
 
   async remove(sha256: string): Promise<void> {
     await rm(this.pathOf(sha256), { force: true });
+    await rm(path.join(this.isolatedDirectory, sha256), { recursive: true, force: true });
   }
 
   /** Removes temporary files left by processes that died mid-download; fresh ones may be another process's download in progress. */
