@@ -214,3 +214,32 @@ describe("listening beyond loopback", () => {
     }
   }, 60_000);
 });
+
+describe("the CLI", () => {
+  async function cli(args: string[], environment: Record<string, string | undefined> = {}) {
+    const child = Bun.spawn({
+      cmd: [process.execPath, path.join(import.meta.dir, "..", "..", "src", "cli.ts"), ...args, "--server", server.baseUrl],
+      env: { ...process.env, MODELMORA_API_KEY: undefined, ...environment },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+    return { stdout, stderr, exitCode };
+  }
+
+  test("sends --api-key, else MODELMORA_API_KEY; without one an admin command fails with UNAUTHENTICATED", async () => {
+    const without = await cli(["list", "--json"]);
+    expect(without.exitCode).toBe(1);
+    expect(without.stderr).toContain("UNAUTHENTICATED");
+    expect((await cli(["list", "--json", "--api-key", ADMIN_KEY])).exitCode).toBe(0);
+    expect((await cli(["list", "--json"], { MODELMORA_API_KEY: ADMIN_KEY })).exitCode).toBe(0);
+    const forbidden = await cli(["list", "--json", "--api-key", INFER_KEY]);
+    expect(forbidden.exitCode).toBe(1);
+    expect(forbidden.stderr).toContain("FORBIDDEN");
+  }, 60_000);
+
+  test("health answers ready without a key (the Docker healthcheck), leaving out the admin-only model details", async () => {
+    const health = await cli(["health", "--json"]);
+    expect(health.exitCode).toBe(0);
+    expect(JSON.parse(health.stdout)).toMatchObject({ live: true, ready: "ready", models: [] });
+  }, 60_000);
+});
