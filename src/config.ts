@@ -8,8 +8,10 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { SECURITY_DEFAULTS, SECURITY_ENVIRONMENT_NAMES, type SecurityConfig, resolveSecurityConfig } from "./security/settings.ts";
 
-export interface Config {
+/** Security settings (API keys, TLS, source policy): src/security/settings.ts. */
+export interface Config extends SecurityConfig {
   host: string;
   httpPort: number;
   /** gRPC front end (KServe v2 GRPCInferenceService, health, reflection, modelmora.v1); 0 picks a free port. */
@@ -73,6 +75,7 @@ export const DEFAULT_CONFIG: Config = {
   shmMb: 256,
   standbyWorkers: 1,
   maxOutputMb: 64,
+  ...SECURITY_DEFAULTS,
 };
 
 /** The config file read when neither `--config` nor `MODELMORA_CONFIG` names one, if it exists. */
@@ -99,6 +102,7 @@ const ENVIRONMENT_NAMES: Partial<Record<keyof Config, string>> = {
   shmMb: "MODELMORA_SHM_MB",
   standbyWorkers: "MODELMORA_STANDBY_WORKERS",
   maxOutputMb: "MODELMORA_MAX_OUTPUT_MB",
+  ...SECURITY_ENVIRONMENT_NAMES,
 };
 
 /** Command-line flag → Config key, as documented in `modelmora serve --help`. */
@@ -158,7 +162,7 @@ export function flagOverrides(argv: readonly string[]): Overrides {
 
 export function resolveConfig(...layers: Overrides[]): Config {
   const merged: Overrides = Object.assign({}, ...layers);
-  const config = { ...DEFAULT_CONFIG };
+  const config: Config = { ...DEFAULT_CONFIG, ...resolveSecurityConfig(merged, (message) => new ConfigError(message)) };
   if (merged.host !== undefined) config.host = merged.host;
   if (merged.httpPort !== undefined) config.httpPort = port("httpPort", merged.httpPort);
   if (merged.grpcPort !== undefined) config.grpcPort = port("grpcPort", merged.grpcPort);
@@ -249,7 +253,7 @@ export function configFileOverrides(filePath: string): Overrides {
       throw new ConfigError(`config file ${filePath}: unknown setting "${key}"; known settings: ${Object.keys(DEFAULT_CONFIG).join(", ")}`);
     }
     if (value === null || value === "") continue;
-    if (typeof value !== "string" && typeof value !== "number") throw new ConfigError(`config file ${filePath}: ${key} must be a string or a number`);
+    if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") throw new ConfigError(`config file ${filePath}: ${key} must be a string or a number`);
     overrides[key as keyof Config] = String(value);
   }
   if (overrides.dataDir !== undefined) overrides.dataDir = path.resolve(path.dirname(filePath), overrides.dataDir);

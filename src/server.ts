@@ -20,6 +20,12 @@ import type { Logger } from "./observability/logger.ts";
 import { openDatabase } from "./registry/database.ts";
 import { ModelCache } from "./registry/model-cache.ts";
 import { ModelRegistry } from "./registry/registry.ts";
+import { ApiKeys } from "./security/api-keys.ts";
+import { assertListenAllowed } from "./security/listen-guard.ts";
+import { commaList } from "./security/settings.ts";
+import { sourcePolicyFromConfig } from "./security/source-policy.ts";
+import { grpcServerCredentials, httpTlsOptions, readTlsMaterial } from "./security/tls.ts";
+import type { GrpcAuthOptions } from "./api/grpc/auth.ts";
 
 export interface ServerCore {
   app: RestApp;
@@ -31,6 +37,8 @@ export interface ServerCore {
   /** What REST `/health/ready`, KServe ServerReady and gRPC health answer from. */
   readiness: Readiness;
   logger: Logger;
+  /** API keys and the logger their audit lines go to; gRPC checks them with these. */
+  auth: GrpcAuthOptions;
   /** Stops workers and closes the database (the listener, if any, is stopped by the caller). */
   close(): Promise<void>;
   /** Readiness turns 503 and new inference requests get SHUTTING_DOWN; queued ones still run. */
@@ -46,7 +54,10 @@ export interface ServerCore {
 /** `spawnWorker` replaces real worker processes (tests); by default they come through shared memory and the standby pool. */
 export async function createServerCore(config: Config, logger: Logger, spawnWorker?: SpawnWorker): Promise<ServerCore> {
   const database = await openDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
-  const cache = new ModelCache(config.dataDir, { maxFileBytes: config.maxModelMb === undefined ? undefined : config.maxModelMb * 1024 * 1024 });
+  const cache = new ModelCache(config.dataDir, {
+    maxFileBytes: config.maxModelMb === undefined ? undefined : config.maxModelMb * 1024 * 1024,
+    policy: sourcePolicyFromConfig(config, process.env),
+  });
   const arenaBytes = Math.round(config.shmMb * 1024 * 1024);
   const sharedMemory = SharedMemory.open({ directory: config.shmDir ?? defaultSharedMemoryDirectory(config.dataDir, arenaBytes), arenaBytes, logger });
   const workerSpawner = spawnWorker ?? createWorkerSpawner(sharedMemory, { maxOutputBytes: Math.round(config.maxOutputMb * 1024 * 1024) });
@@ -75,7 +86,9 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
     preloaded: () => preloaded,
     checkDatabase: () => database.ping(),
   };
-  const app = createRestApp({ models, inference, pool, logger, maxBodyBytes: config.maxBodyMb * 1024 * 1024, readiness });
+  const auth = { keys: ApiKeys.from(config), logger };
+  const openPaths = new Set(commaList(config.openPaths));
+  const app = createRestApp({ models, inference, pool, logger, maxBodyBytes: config.maxBodyMb * 1024 * 1024, readiness, auth: { ...auth, openPaths } });
   return {
     app,
     pool,
@@ -84,6 +97,7 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
     sharedMemory,
     readiness,
     logger,
+    auth,
     beginShutdown() {
       accepting = false;
       inference.stopAccepting();
@@ -118,13 +132,19 @@ export interface RunningServer {
 }
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  assertListenAllowed(config, ApiKeys.from(config).enabled);
+  const tls = readTlsMaterial(config);
   const core = await createServerCore(config, logger);
   // Known before listening, so readiness is never 200 before a preload model is loaded; the loads
   // themselves run after listening, so liveness answers during a long preload.
   await core.beginPreload();
-  core.app.listen({ hostname: config.host, port: config.httpPort });
+  core.app.listen({ hostname: config.host, port: config.httpPort, ...(tls && { tls: httpTlsOptions(tls) }) });
   const server = core.app.server!;
-  const grpc = createGrpcServer(core, { maxMessageBytes: config.grpcMaxMessageMb * 1024 * 1024 });
+  const grpc = createGrpcServer(core, {
+    maxMessageBytes: config.grpcMaxMessageMb * 1024 * 1024,
+    auth: core.auth,
+    ...(tls && { credentials: grpcServerCredentials(tls) }),
+  });
   let grpcPort: number;
   try {
     grpcPort = await grpc.listen(config.host, config.grpcPort);
@@ -144,6 +164,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       grpc_port: grpcPort,
       data_dir: config.dataDir,
       database: config.databaseUrl ? "postgres" : "sqlite",
+      tls: tls !== undefined,
+      api_keys: core.auth.keys.enabled,
     },
     "modelmora listening",
   );

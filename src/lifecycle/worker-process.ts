@@ -12,6 +12,7 @@ import { workerCommand } from "../runtime/worker-command.ts";
 import { typedView } from "../../workers/datatypes.ts";
 import { isShared, type LoadMessage, type Provider, type SharedTensor, type TensorSpec, type TransportTensor, type WireTensor, type WorkerToServer } from "../../workers/protocol.ts";
 import type { OutputArenaFile, SharedMemory } from "./shared-memory.ts";
+import { workerEnvironment } from "./worker-environment.ts";
 
 export interface LoadedSignature {
   provider: Provider;
@@ -106,6 +107,7 @@ class WorkerProcess implements WorkerHandle {
     this.readyForLoad = new Promise((resolve) => (this.signalReady = resolve));
     this.process = Bun.spawn({
       cmd: workerCommand(),
+      env: workerEnvironment(process.env),
       stdio: ["ignore", "inherit", "inherit"],
       serialization: "advanced",
       ipc: (message: WorkerToServer) => this.onMessage(message),

@@ -86,6 +86,8 @@ test(
       HOME: directory.path,
       TMPDIR: directory.path,
       MODELMORA_LOG_LEVEL: "info",
+      // The source policy: the fixture model below is registered by path.
+      MODELMORA_SOURCE_DIRS: path.join(directory.path, "fixtures"),
     };
     await using server = Bun.spawn({
       cmd: withoutRepository([binary, "serve", "--port", "0", "--grpc-port", "0", "--data-dir", path.join(directory.path, "data")], directory.path),

@@ -14,7 +14,7 @@ import * as ort from "onnxruntime-node";
 import { FIXTURE_SIGNATURES, type FixtureModels, referenceAdd, referenceFixedShape, referenceMatmulRelu, referenceSlow, writeFixtureModels } from "../fixtures/models.ts";
 import { seededFloats } from "../fixtures/seeded.ts";
 import { processAlive } from "../support/processes.ts";
-import { type ServerProcess, startServerProcess } from "../support/server-fixture.ts";
+import { type ServerProcess, TEST_SOURCE_POLICY, startServerProcess } from "../support/server-fixture.ts";
 import { type TemporaryDirectory, temporaryDirectory } from "../support/temporary-directory.ts";
 import { type TestDatabase, testDatabase } from "../support/test-database.ts";
 import { waitFor } from "../support/wait.ts";
@@ -164,7 +164,8 @@ describe("one running server", () => {
   beforeAll(async () => {
     const dataDir = path.join(directory.path, "shared-data");
     database = await testDatabase(dataDir);
-    server = await startServerProcess({ dataDir, databaseUrl: database.databaseUrl });
+    // The source policy also allows the PaddleOCR model shipped in node_modules.
+    server = await startServerProcess({ dataDir, databaseUrl: database.databaseUrl, environment: { MODELMORA_SOURCE_DIRS: `${TEST_SOURCE_POLICY.MODELMORA_SOURCE_DIRS},${path.dirname(OCR_CLS_MODEL)}` } });
     baseUrl = server.baseUrl;
   });
 

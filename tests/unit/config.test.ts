@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { configTemplate } from "../../src/cli/commands/init.ts";
 import { ConfigError, DEFAULT_CONFIG, flagOverrides, loadConfig, resolveConfig } from "../../src/config.ts";
+import { SECURITY_DEFAULTS } from "../../src/security/settings.ts";
 
 /** Runs `action` and returns the ConfigError it throws; fails the test if it throws anything else or nothing. */
 function configErrorFrom(action: () => unknown): ConfigError {
@@ -77,6 +78,7 @@ describe("environment overrides", () => {
       shmMb: 64,
       standbyWorkers: 0,
       maxOutputMb: 8,
+      ...SECURITY_DEFAULTS,
     });
   });
 
@@ -153,6 +155,7 @@ describe("flags", () => {
       shmMb: 32,
       standbyWorkers: 2,
       maxOutputMb: 128,
+      ...SECURITY_DEFAULTS,
     });
   });
 

@@ -4,6 +4,7 @@
  * `createGrpcServer` builds it without listening; `listen` binds, `close` shuts down gracefully.
  */
 import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { type GrpcAuthOptions, authInterceptor } from "./auth.ts";
 import type { GrpcDependencies } from "./dependencies.ts";
 import { HEALTH_SERVICE_NAME, HealthService } from "./health.ts";
 import { addKServeService } from "./kserve-service.ts";
@@ -16,6 +17,10 @@ export interface GrpcServerOptions {
    * RESOURCE_EXHAUSTED before they are decoded; bigger answers fail the call the same way.
    */
   maxMessageBytes: number;
+  /** API keys and scopes (src/api/grpc/auth.ts); undefined = no authentication (in-process tests). */
+  auth?: GrpcAuthOptions;
+  /** Server credentials (TLS, mutual TLS); undefined = plaintext. */
+  credentials?: ServerCredentials;
 }
 
 export interface GrpcServer {
@@ -44,6 +49,7 @@ export function createGrpcServer(dependencies: GrpcDependencies, options: GrpcSe
   const server = new Server({
     "grpc.max_receive_message_length": options.maxMessageBytes,
     "grpc.max_send_message_length": options.maxMessageBytes,
+    ...(options.auth && { interceptors: [authInterceptor(options.auth)] }),
   });
   const applicationServices = [addKServeService(server, dependencies), ...addModelmoraServices(server, dependencies)];
   const services = [...applicationServices, HEALTH_SERVICE_NAME, ...REFLECTION_SERVICE_NAMES];
@@ -58,7 +64,7 @@ export function createGrpcServer(dependencies: GrpcDependencies, options: GrpcSe
     services,
     listen(host, port) {
       return new Promise((resolve, reject) => {
-        server.bindAsync(`${formatHost(host)}:${port}`, ServerCredentials.createInsecure(), (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
+        server.bindAsync(`${formatHost(host)}:${port}`, options.credentials ?? ServerCredentials.createInsecure(), (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
       });
     },
     close(graceMilliseconds) {

@@ -5,6 +5,7 @@
  */
 import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import { type ErrorCode, ModelMoraError } from "../../errors.ts";
+import { redactForClient } from "../../security/redact.ts";
 
 export const GRPC_STATUS: Record<ErrorCode, status> = {
   MODEL_NOT_FOUND: status.NOT_FOUND,
@@ -36,7 +37,7 @@ export const DETAILS_METADATA_KEY = "x-modelmora-details";
 
 /** Any thrown value as a gRPC error; unknown errors become INTERNAL without their stack. */
 export function toServiceError(error: unknown): Partial<ServiceError> {
-  const domain = error instanceof ModelMoraError ? error : new ModelMoraError("INTERNAL", "internal error");
+  const domain = error instanceof ModelMoraError ? redactForClient(error) : new ModelMoraError("INTERNAL", "internal error");
   const metadata = new Metadata();
   metadata.set(CODE_METADATA_KEY, domain.code);
   if (domain.details) metadata.set(DETAILS_METADATA_KEY, JSON.stringify(domain.details));

@@ -5,6 +5,7 @@ import type { ModelsService } from "../../inference/models-service.ts";
 import type { InferenceService } from "../../inference/service.ts";
 import type { WorkerPool } from "../../lifecycle/pool.ts";
 import type { Logger } from "../../observability/logger.ts";
+import { type RestAuthOptions, authPlugin } from "./auth.ts";
 import { bodyLimitPlugin, bunBodyCapBytes } from "./body-limit.ts";
 import { errorsPlugin } from "./errors-plugin.ts";
 import type { Readiness } from "../readiness.ts";
@@ -21,6 +22,8 @@ export interface RestDependencies {
   readiness: Readiness;
   logger: Logger;
   maxBodyBytes: number;
+  /** API keys and scopes (src/api/rest/auth.ts); the keys may be empty (authentication off). */
+  auth: RestAuthOptions;
 }
 
 export function createRestApp(dependencies: RestDependencies) {
@@ -28,6 +31,8 @@ export function createRestApp(dependencies: RestDependencies) {
   // normalize: false makes `additionalProperties: false` reject unknown keys instead of dropping them.
   return new Elysia({ serve: { maxRequestBodySize: bunBodyCapBytes(dependencies.maxBodyBytes) }, normalize: false })
     .use(bodyLimitPlugin(dependencies.maxBodyBytes))
+    // Before errorsPlugin: its onError only notes the failure for the audit line, errorsPlugin answers.
+    .use(authPlugin(dependencies.auth))
     .use(errorsPlugin(logger))
     .use(
       swagger({

@@ -43,7 +43,14 @@ export async function serve(argv: string[], io: Io): Promise<ExitCode> {
     throw error;
   }
   const logger = createLogger();
-  const server = await startServer(config, logger);
+  let server;
+  try {
+    server = await startServer(config, logger);
+  } catch (error) {
+    // API keys, TLS files and the listen guard are checked at start (src/security).
+    if (error instanceof ConfigError) throw usageError(error.message);
+    throw error;
+  }
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string) => {
       logger.info({ event: "shutdown", signal }, "shutting down");
