@@ -3,7 +3,7 @@
  * within the grace period (and drops what is left when it expires, without leaving workers
  * behind), and unloading a model gives its memory back.
  *
- * Each test starts its own server on port 0 with its own data directory and database (PGlite, or
+ * Each test starts its own server on port 0 with its own data directory and database (embedded SQLite, or
  * a fresh PostgreSQL database when DATABASE_URL is set). No fixed sleeps: every wait polls a
  * condition with a bound.
  */

@@ -14,7 +14,7 @@ import { testDatabase } from "./test-database.ts";
 export interface CoreFixture extends AsyncDisposable {
   core: ServerCore;
   fixtures: FixtureModels;
-  /** The data directory: model cache (and PGlite files unless DATABASE_URL is set). */
+  /** The data directory: model cache (and the SQLite registry unless DATABASE_URL is set). */
   dataDir: string;
 }
 
