@@ -20,6 +20,8 @@ import { openDatabase } from "./registry/database.ts";
 import { ModelCache } from "./registry/model-cache.ts";
 import { ModelRegistry } from "./registry/registry.ts";
 import { Scheduler } from "./scheduler/scheduler.ts";
+import { checkHost, listenError } from "./runtime/listen-errors.ts";
+import { routeGrpcLogs } from "./observability/grpc-log.ts";
 
 export interface ServerCore {
   app: RestApp;
@@ -107,12 +109,22 @@ export interface RunningServer {
 }
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  // An unknown host is the operator's mistake; found before anything starts (Bun would report it as a busy port).
+  await checkHost(config.host);
   const core = await createServerCore(config, logger);
   // Known before listening, so readiness is never 200 before a preload model is loaded; the loads
   // themselves run after listening, so liveness answers during a long preload.
   await core.beginPreload();
-  core.app.listen({ hostname: config.host, port: config.httpPort });
+  try {
+    // Exclusive: Elysia's Bun adapter asks for SO_REUSEPORT, which lets a second server share the
+    // port and take every other request.
+    core.app.listen({ hostname: config.host, port: config.httpPort, reusePort: false });
+  } catch (error) {
+    await core.close();
+    throw listenError(error, "HTTP", config.host, config.httpPort);
+  }
   const server = core.app.server!;
+  routeGrpcLogs(logger);
   const grpc = createGrpcServer(core, { maxMessageBytes: config.grpcMaxMessageMb * 1024 * 1024 });
   let grpcPort: number;
   try {
@@ -121,9 +133,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     // The port is taken or the host cannot be bound: stop what started instead of half-running.
     await server.stop(true);
     await core.close();
-    throw new Error(`cannot listen for gRPC on ${config.host}:${config.grpcPort} (--grpc-port / MODELMORA_GRPC_PORT): ${error instanceof Error ? error.message : String(error)}`, {
-      cause: error,
-    });
+    throw listenError(error, "gRPC", config.host, config.grpcPort);
   }
   logger.info(
     {
