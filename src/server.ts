@@ -16,11 +16,11 @@ import { probeProcessRss } from "./lifecycle/memory-probe.ts";
 import { WorkerPool } from "./lifecycle/pool.ts";
 import { type SpawnWorker, spawnWorkerProcess } from "./lifecycle/worker-process.ts";
 import type { Logger } from "./observability/logger.ts";
-import { openDatabase } from "./registry/database.ts";
 import { ModelCache } from "./registry/model-cache.ts";
 import { ModelRegistry } from "./registry/registry.ts";
 import { Scheduler } from "./scheduler/scheduler.ts";
 import { checkHost, listenError } from "./runtime/listen-errors.ts";
+import { openDataDirDatabase } from "./runtime/open-data-dir.ts";
 import { routeGrpcLogs } from "./observability/grpc-log.ts";
 
 export interface ServerCore {
@@ -44,7 +44,8 @@ export interface ServerCore {
 }
 
 export async function createServerCore(config: Config, logger: Logger, spawnWorker: SpawnWorker = spawnWorkerProcess): Promise<ServerCore> {
-  const database = await openDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+  // Locks the data directory (embedded database) until close(); a second server is refused here.
+  const database = await openDataDirDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, command: "serve" });
   const cache = new ModelCache(config.dataDir, { maxFileBytes: config.maxModelMb === undefined ? undefined : config.maxModelMb * 1024 * 1024 });
   const registry = new ModelRegistry(database.db, cache, createInspector(spawnWorker));
   const pool = new WorkerPool({

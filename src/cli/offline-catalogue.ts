@@ -2,20 +2,19 @@
  * The catalogue of a data directory, opened by the CLI itself (no server): the same registry,
  * cache and signature inspection the server uses, with the CLI's progress bar on downloads.
  *
- * PGlite does not lock its files, and two processes writing one PGlite directory corrupt it, so a
- * data directory whose PGlite is open elsewhere (its `postmaster.pid` is present) is refused.
+ * PGlite does not lock its files, and two processes writing one PGlite directory corrupt it, so the
+ * data directory is locked while the catalogue is open (src/runtime/data-dir-lock.ts): a directory a
+ * server or another CLI holds is refused (exit 2) with the holder's pid.
  */
-import { existsSync } from "node:fs";
-import path from "node:path";
 import { ModelMoraError } from "../errors.ts";
 import { createInspector } from "../lifecycle/inspect.ts";
 import { spawnWorkerProcess } from "../lifecycle/worker-process.ts";
-import { type OpenDatabase, openDatabase } from "../registry/database.ts";
+import type { OpenDatabase } from "../registry/database.ts";
+import { openDataDirDatabase } from "../runtime/open-data-dir.ts";
 import { type FetchProgress, ModelCache } from "../registry/model-cache.ts";
 import type { ModelConfigPatch } from "../registry/model-config.ts";
 import { ModelRegistry, type RegisterModelInput } from "../registry/registry.ts";
 import type { Catalogue, ModelSummary } from "./catalogue.ts";
-import { CliError, EXIT } from "./exit-codes.ts";
 
 export interface OfflineOptions {
   dataDir: string;
@@ -39,14 +38,7 @@ export class OfflineCatalogue implements Catalogue {
   }
 
   static async open(options: OfflineOptions): Promise<OfflineCatalogue> {
-    if (!options.databaseUrl && existsSync(path.join(options.dataDir, "pgdata", "postmaster.pid"))) {
-      throw new CliError(
-        EXIT.failed,
-        `the database in ${options.dataDir} is open in another process (pgdata/postmaster.pid exists): talk to that server with --server URL instead of --data-dir; if no server runs there (it was killed), remove that file`,
-        "DATA_DIR_IN_USE",
-      );
-    }
-    const database = await openDatabase({ dataDir: options.dataDir, databaseUrl: options.databaseUrl });
+    const database = await openDataDirDatabase({ dataDir: options.dataDir, databaseUrl: options.databaseUrl, command: "cli" });
     const cache = new ModelCache(options.dataDir, { maxFileBytes: options.maxFileBytes, environment: options.environment, onProgress: options.onProgress });
     const registry = new ModelRegistry(database.db, cache, createInspector(spawnWorkerProcess));
     return new OfflineCatalogue(database, registry, options.dataDir);

@@ -462,13 +462,25 @@ describe("offline mode (--data-dir)", () => {
     }
   });
 
-  test("a PGlite data directory open in another process is refused (exit 1) instead of being corrupted", async () => {
+  test("a data directory locked by a running process is refused (exit 2, naming its pid); a lock left by a dead process is taken over and released", async () => {
     const dataDir = path.join(directory.path, "offline-busy");
-    await mkdir(path.join(dataDir, "pgdata"), { recursive: true });
-    await writeFile(path.join(dataDir, "pgdata", "postmaster.pid"), "-42\n");
-    const run = await cli(["list", "--data-dir", dataDir]);
-    expect(run.exitCode).toBe(1);
-    expect(run.stderr).toContain("is open in another process");
+    await mkdir(dataDir, { recursive: true });
+    const lockFile = path.join(dataDir, "modelmora.lock.pid");
+    // This test runner is alive: its pid holds the lock.
+    await writeFile(lockFile, `${process.pid}\nserve\n`);
+    const refused = await cli(["list", "--data-dir", dataDir]);
+    expect(refused.exitCode).toBe(2);
+    expect(refused.stderr).toContain(`is in use by process ${process.pid} (modelmora serve)`);
+    expect(refused.stderr.trim().split("\n")).toHaveLength(1);
+    expect(await readFile(lockFile, "utf8")).toBe(`${process.pid}\nserve\n`);
+    expect(existsSync(path.join(dataDir, "pgdata"))).toBe(false);
+
+    const finished = Bun.spawn({ cmd: ["true"] });
+    await finished.exited;
+    await writeFile(lockFile, `${finished.pid}\nserve\n`);
+    const listed = await cli(["list", "--data-dir", dataDir]);
+    expect(listed.exitCode).toBe(0);
+    expect(existsSync(lockFile)).toBe(false);
   });
 });
 
