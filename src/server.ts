@@ -22,6 +22,10 @@ import { Scheduler } from "./scheduler/scheduler.ts";
 import { checkHost, listenError } from "./runtime/listen-errors.ts";
 import { openDataDirDatabase } from "./runtime/open-data-dir.ts";
 import { routeGrpcLogs } from "./observability/grpc-log.ts";
+import { type Metrics, createMetrics } from "./observability/metrics.ts";
+import { schedulerMetricsObserver } from "./observability/scheduler-metrics.ts";
+import { registerStatusMetrics } from "./observability/status-metrics.ts";
+import { callLogInterceptor } from "./api/grpc/call-log.ts";
 
 export interface ServerCore {
   app: RestApp;
@@ -31,6 +35,8 @@ export interface ServerCore {
   /** What REST `/health/ready`, KServe ServerReady and gRPC health answer from. */
   readiness: Readiness;
   logger: Logger;
+  /** Prometheus metrics, served at /metrics (src/observability/metrics.ts). */
+  metrics: Metrics;
   /** Stops workers and closes the database (the listener, if any, is stopped by the caller). */
   close(): Promise<void>;
   /** Readiness turns 503 and new inference requests get SHUTTING_DOWN; queued ones still run. */
@@ -58,7 +64,8 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
       maxLoadedModels: config.maxLoadedModels,
     },
   });
-  const scheduler: InferenceScheduler = new Scheduler();
+  const metrics = createMetrics();
+  const scheduler: InferenceScheduler = new Scheduler({ observer: schedulerMetricsObserver(metrics) });
   const inference = new InferenceService(registry, pool, scheduler);
   const models = new ModelsService(registry, pool, inference, logger);
   let accepting = true;
@@ -69,7 +76,8 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
     preloaded: () => preloaded,
     checkDatabase: async () => void (await database.db.execute(sql`select 1`)),
   };
-  const app = createRestApp({ models, inference, pool, logger, maxBodyBytes: config.maxBodyMb * 1024 * 1024, readiness });
+  registerStatusMetrics(metrics, { pool, inference, models });
+  const app = createRestApp({ models, inference, pool, logger, maxBodyBytes: config.maxBodyMb * 1024 * 1024, readiness, metrics });
   return {
     app,
     pool,
@@ -77,6 +85,7 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
     inference,
     readiness,
     logger,
+    metrics,
     beginShutdown() {
       accepting = false;
       inference.stopAccepting();
@@ -126,7 +135,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   }
   const server = core.app.server!;
   routeGrpcLogs(logger);
-  const grpc = createGrpcServer(core, { maxMessageBytes: config.grpcMaxMessageMb * 1024 * 1024 });
+  const grpc = createGrpcServer(core, { maxMessageBytes: config.grpcMaxMessageMb * 1024 * 1024, interceptors: [callLogInterceptor(logger, core.metrics)] });
   let grpcPort: number;
   try {
     grpcPort = await grpc.listen(config.host, config.grpcPort);

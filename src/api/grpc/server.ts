@@ -3,7 +3,7 @@
  * services, grpc.health.v1.Health and server reflection, all over the same services REST uses.
  * `createGrpcServer` builds it without listening; `listen` binds, `close` shuts down gracefully.
  */
-import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { Server, ServerCredentials, type ServerInterceptor } from "@grpc/grpc-js";
 import type { GrpcDependencies } from "./dependencies.ts";
 import { HEALTH_SERVICE_NAME, HealthService } from "./health.ts";
 import { addKServeService } from "./kserve-service.ts";
@@ -16,6 +16,8 @@ export interface GrpcServerOptions {
    * RESOURCE_EXHAUSTED before they are decoded; bigger answers fail the call the same way.
    */
   maxMessageBytes: number;
+  /** Run around every call (the access log and request metrics: call-log.ts). */
+  interceptors?: ServerInterceptor[];
 }
 
 export interface GrpcServer {
@@ -44,6 +46,7 @@ export function createGrpcServer(dependencies: GrpcDependencies, options: GrpcSe
   const server = new Server({
     "grpc.max_receive_message_length": options.maxMessageBytes,
     "grpc.max_send_message_length": options.maxMessageBytes,
+    interceptors: options.interceptors ?? [],
   });
   const applicationServices = [addKServeService(server, dependencies), ...addModelmoraServices(server, dependencies)];
   const services = [...applicationServices, HEALTH_SERVICE_NAME, ...REFLECTION_SERVICE_NAMES];

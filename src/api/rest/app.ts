@@ -5,6 +5,8 @@ import type { ModelsService } from "../../inference/models-service.ts";
 import type { InferenceService } from "../../inference/service.ts";
 import type { WorkerPool } from "../../lifecycle/pool.ts";
 import type { Logger } from "../../observability/logger.ts";
+import type { Metrics } from "../../observability/metrics.ts";
+import { accessLogPlugin } from "./access-log.ts";
 import { bodyLimitPlugin, bunBodyCapBytes } from "./body-limit.ts";
 import { errorsPlugin } from "./errors-plugin.ts";
 import type { Readiness } from "../readiness.ts";
@@ -12,6 +14,7 @@ import { healthPlugin } from "./health.ts";
 import { inferPlugin } from "./infer.ts";
 import { kservePlugin } from "./kserve.ts";
 import { managePlugin } from "./manage.ts";
+import { metricsPlugin } from "./metrics.ts";
 import { modelsPlugin } from "./models.ts";
 
 export interface RestDependencies {
@@ -21,12 +24,15 @@ export interface RestDependencies {
   readiness: Readiness;
   logger: Logger;
   maxBodyBytes: number;
+  /** Served at /metrics and fed by the access log; absent in route tests that do not need it. */
+  metrics?: Metrics;
 }
 
 export function createRestApp(dependencies: RestDependencies) {
   const { models, inference, pool, readiness, logger } = dependencies;
   // normalize: false makes `additionalProperties: false` reject unknown keys instead of dropping them.
   return new Elysia({ serve: { maxRequestBodySize: bunBodyCapBytes(dependencies.maxBodyBytes) }, normalize: false })
+    .use(accessLogPlugin(logger, dependencies.metrics))
     .use(bodyLimitPlugin(dependencies.maxBodyBytes))
     .use(errorsPlugin(logger))
     .use(
@@ -41,7 +47,8 @@ export function createRestApp(dependencies: RestDependencies) {
     .use(modelsPlugin(models))
     .use(managePlugin(models, inference, pool))
     .use(inferPlugin(inference))
-    .use(kservePlugin(models, inference, readiness));
+    .use(kservePlugin(models, inference, readiness))
+    .use(dependencies.metrics ? metricsPlugin(dependencies.metrics) : new Elysia({ name: "metrics" }));
 }
 
 export type RestApp = ReturnType<typeof createRestApp>;
