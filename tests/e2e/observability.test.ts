@@ -144,6 +144,9 @@ describe("access log", () => {
     expect(await lineFor(given[2]!)).toMatchObject({ method: "POST", model: "logged-missing", status: 404 });
     expect(await lineFor(generated!)).toMatchObject({ method: "GET", route: "/api/v1/models/:name", model: "logged", status: 200 });
     expect(await lineFor("req-grpc")).toMatchObject({ protocol: "grpc", method: "/inference.GRPCInferenceService/ModelInfer", model: "logged", version: "1", status: "OK" });
+    expect(await server.waitForLog((line) => line.event === "model_registered" && line.model === "logged")).toMatchObject({ version: "1", task: "tensor", sha256: expect.any(String) });
+    expect((await fetch(`${server.baseUrl}/api/v1/models/logged`, { method: "DELETE" })).status).toBe(200);
+    expect(await server.waitForLog((line) => line.event === "model_deleted" && line.model === "logged")).toMatchObject({ versions: ["1"] });
     for (const id of [...given, generated!, "req-grpc"]) {
       const lines = server.logs.filter((line) => line.event === "request" && line.request_id === id);
       expect(lines).toHaveLength(1);
