@@ -1,4 +1,8 @@
-/** Composes the REST front end: error mapping, OpenAPI docs at /swagger, one plugin per resource. */
+/**
+ * Composes the REST front end: access log and request id, error mapping, OpenAPI docs (Swagger UI
+ * at /swagger from local assets, the document at /swagger/json, links at /), one plugin per
+ * resource, /metrics.
+ */
 import { swagger } from "@elysiajs/swagger";
 import { Elysia } from "elysia";
 import type { ModelsService } from "../../inference/models-service.ts";
@@ -8,6 +12,7 @@ import type { Logger } from "../../observability/logger.ts";
 import type { Metrics } from "../../observability/metrics.ts";
 import { accessLogPlugin } from "./access-log.ts";
 import { bodyLimitPlugin, bunBodyCapBytes } from "./body-limit.ts";
+import { docsPlugin } from "./docs.ts";
 import { errorsPlugin } from "./errors-plugin.ts";
 import type { Readiness } from "../readiness.ts";
 import { healthPlugin } from "./health.ts";
@@ -35,6 +40,7 @@ export function createRestApp(dependencies: RestDependencies) {
     .use(accessLogPlugin(logger, dependencies.metrics))
     .use(bodyLimitPlugin(dependencies.maxBodyBytes))
     .use(errorsPlugin(logger))
+    .use(docsPlugin())
     .use(
       swagger({
         path: "/swagger",
