@@ -36,6 +36,12 @@ export interface Config {
    * undefined = the built-in 4096 MB. Raising it admits bigger models at the cost of disk.
    */
   maxModelMb: number | undefined;
+  /**
+   * Browser origins allowed to call the REST API (CORS), comma-separated, or "*" for any; unset =
+   * no CORS headers (browsers on other origins are refused, as before). Each origin opened widens
+   * who can drive the API from a user's browser.
+   */
+  corsOrigins: string | undefined;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -50,6 +56,7 @@ export const DEFAULT_CONFIG: Config = {
   maxBodyMb: 64,
   shutdownGraceSeconds: 10,
   maxModelMb: undefined,
+  corsOrigins: undefined,
 };
 
 /** The config file read when neither `--config` nor `MODELMORA_CONFIG` names one, if it exists. */
@@ -72,6 +79,7 @@ const ENVIRONMENT_NAMES: Partial<Record<keyof Config, string>> = {
   maxBodyMb: "MODELMORA_MAX_BODY_MB",
   shutdownGraceSeconds: "MODELMORA_SHUTDOWN_GRACE_SECONDS",
   maxModelMb: "MODELMORA_MAX_MODEL_MB",
+  corsOrigins: "MODELMORA_CORS_ORIGINS",
 };
 
 /** Command-line flag → Config key, as documented in `modelmora serve --help`. */
@@ -87,6 +95,7 @@ export const SERVE_FLAGS: Record<string, keyof Config> = {
   "--max-body-mb": "maxBodyMb",
   "--shutdown-grace-seconds": "shutdownGraceSeconds",
   "--max-model-mb": "maxModelMb",
+  "--cors-origins": "corsOrigins",
 };
 
 /** The environment variable of each setting that has one (`modelmora init` documents them). */
@@ -139,6 +148,7 @@ export function resolveConfig(...layers: Overrides[]): Config {
   if (merged.maxBodyMb !== undefined) config.maxBodyMb = positive("maxBodyMb", merged.maxBodyMb);
   if (merged.shutdownGraceSeconds !== undefined) config.shutdownGraceSeconds = positive("shutdownGraceSeconds", merged.shutdownGraceSeconds);
   if (merged.maxModelMb !== undefined) config.maxModelMb = positive("maxModelMb", merged.maxModelMb);
+  if (merged.corsOrigins !== undefined) config.corsOrigins = merged.corsOrigins;
   if (config.databaseUrl && !/^postgres(ql)?:\/\//.test(config.databaseUrl)) {
     throw new ConfigError("databaseUrl must start with postgres:// or postgresql://");
   }

@@ -77,7 +77,7 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
     checkDatabase: async () => void (await database.db.execute(sql`select 1`)),
   };
   registerStatusMetrics(metrics, { pool, inference, models });
-  const app = createRestApp({ models, inference, pool, logger, maxBodyBytes: config.maxBodyMb * 1024 * 1024, readiness, metrics });
+  const app = createRestApp({ models, inference, pool, logger, maxBodyBytes: config.maxBodyMb * 1024 * 1024, readiness, metrics, corsOrigins: config.corsOrigins });
   return {
     app,
     pool,

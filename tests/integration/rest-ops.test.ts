@@ -10,7 +10,7 @@ import { type CoreFixture, callApp, startCore } from "../support/core-fixture.ts
 let fixture: CoreFixture;
 
 beforeAll(async () => {
-  fixture = await startCore();
+  fixture = await startCore({ corsOrigins: "https://app.example, https://other.example" });
 });
 
 afterAll(async () => {
@@ -74,5 +74,25 @@ describe("register and content types", () => {
     const bare = await fixture.core.app.handle(new Request("http://localhost/api/v1/models", { method: "POST", body: new Blob([JSON.stringify({ name: "x", source: "/x" })]) }));
     expect({ status: bare.status, body: await bare.clone().text() }).toMatchObject({ status: 415 });
     expect(((await bare.json()) as { error: string }).error).toStartWith("a body without content-type is not supported here");
+  });
+});
+
+describe("CORS", () => {
+  test("origins named by MODELMORA_CORS_ORIGINS get CORS headers and preflight answers; others do not", async () => {
+    const preflight = await fixture.core.app.handle(
+      new Request("http://localhost/api/v1/infer/defaults", {
+        method: "OPTIONS",
+        headers: { origin: "https://app.example", "access-control-request-method": "POST", "access-control-request-headers": "content-type" },
+      }),
+    );
+    expect(preflight.status).toBeLessThan(300);
+    expect(preflight.headers.get("access-control-allow-origin")).toBe("https://app.example");
+    expect(preflight.headers.get("access-control-allow-methods")).toContain("POST");
+
+    const allowed = await fixture.core.app.handle(new Request("http://localhost/api/v1/models", { headers: { origin: "https://other.example" } }));
+    expect(allowed.headers.get("access-control-allow-origin")).toBe("https://other.example");
+    expect(allowed.headers.get("access-control-expose-headers")).toContain("x-request-id");
+    const refused = await fixture.core.app.handle(new Request("http://localhost/api/v1/models", { headers: { origin: "https://evil.example" } }));
+    expect(refused.headers.get("access-control-allow-origin")).toBeNull();
   });
 });

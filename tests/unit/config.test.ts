@@ -56,6 +56,7 @@ describe("environment overrides", () => {
       MODELMORA_MAX_BODY_MB: "16",
       MODELMORA_SHUTDOWN_GRACE_SECONDS: "2.5",
       MODELMORA_MAX_MODEL_MB: "512",
+      MODELMORA_CORS_ORIGINS: "https://a.example,https://b.example",
     });
     expect(config).toEqual({
       host: "0.0.0.0",
@@ -69,6 +70,7 @@ describe("environment overrides", () => {
       maxBodyMb: 16,
       shutdownGraceSeconds: 2.5,
       maxModelMb: 512,
+      corsOrigins: "https://a.example,https://b.example",
     });
   });
 
@@ -122,6 +124,7 @@ describe("flags", () => {
         "--max-body-mb", "8",
         "--shutdown-grace-seconds", "30",
         "--max-model-mb", "100",
+        "--cors-origins", "*",
       ],
       {},
     );
@@ -137,6 +140,7 @@ describe("flags", () => {
       maxBodyMb: 8,
       shutdownGraceSeconds: 30,
       maxModelMb: 100,
+      corsOrigins: "*",
     });
   });
 

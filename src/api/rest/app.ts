@@ -12,6 +12,7 @@ import type { Logger } from "../../observability/logger.ts";
 import type { Metrics } from "../../observability/metrics.ts";
 import { accessLogPlugin } from "./access-log.ts";
 import { bodyLimitPlugin, bunBodyCapBytes } from "./body-limit.ts";
+import { corsPlugin } from "./cors.ts";
 import { docsPlugin } from "./docs.ts";
 import { errorsPlugin } from "./errors-plugin.ts";
 import type { Readiness } from "../readiness.ts";
@@ -31,6 +32,8 @@ export interface RestDependencies {
   maxBodyBytes: number;
   /** Served at /metrics and fed by the access log; absent in route tests that do not need it. */
   metrics?: Metrics;
+  /** MODELMORA_CORS_ORIGINS: comma-separated origins or "*"; unset = no CORS. */
+  corsOrigins?: string;
 }
 
 export function createRestApp(dependencies: RestDependencies) {
@@ -38,6 +41,7 @@ export function createRestApp(dependencies: RestDependencies) {
   // normalize: false makes `additionalProperties: false` reject unknown keys instead of dropping them.
   return new Elysia({ serve: { maxRequestBodySize: bunBodyCapBytes(dependencies.maxBodyBytes) }, normalize: false })
     .use(accessLogPlugin(logger, dependencies.metrics))
+    .use(corsPlugin(dependencies.corsOrigins))
     .use(bodyLimitPlugin(dependencies.maxBodyBytes))
     .use(errorsPlugin(logger))
     .use(docsPlugin())

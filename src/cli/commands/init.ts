@@ -26,6 +26,7 @@ const DESCRIPTIONS: Record<keyof Config, string> = {
   maxBodyMb: "Largest HTTP request body; larger ones get 413 PAYLOAD_TOO_LARGE.",
   shutdownGraceSeconds: "On SIGTERM/SIGINT, how long queued and running requests may take to finish.",
   maxModelMb: "Largest model file a registration may download or copy (PAYLOAD_TOO_LARGE beyond it). Unset = 4096.",
+  corsOrigins: 'Browser origins allowed to call the REST API (CORS), comma-separated, or "*". Unset = no CORS headers.',
 };
 
 /** Values written for settings whose default is "unset", as a commented-out example. */
@@ -34,6 +35,7 @@ const EXAMPLES: Partial<Record<keyof Config, string | number>> = {
   memoryLimitMb: 4096,
   maxLoadedModels: 8,
   maxModelMb: 4096,
+  corsOrigins: "https://app.example.com",
 };
 
 const FLAG_OF = Object.fromEntries(Object.entries(SERVE_FLAGS).map(([flag, key]) => [key, flag])) as Record<keyof Config, string>;
