@@ -423,7 +423,7 @@ export class WorkerPool {
   /** Spawns one worker for `entry` and asks it to load the model (with its warm-up run). */
   private spawnReplica(entry: Entry): { replica: Replica; loaded: Promise<LoadedSignature> } {
     const { target } = entry;
-    const worker = this.dependencies.spawnWorker();
+    const worker = this.dependencies.spawnWorker(`${target.name}@${target.version}`);
     const replica: Replica = { worker, inFlight: 0 };
     this.watchExit(entry, worker);
     const loaded = worker.load({

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { ModelMoraError } from "../errors.ts";
 import { workerCommand } from "../runtime/worker-command.ts";
+import { workerTempDirectory } from "../runtime/worker-temp.ts";
 import type { LoadMessage, Provider, TensorSpec, WireTensor, WorkerToServer } from "../../workers/protocol.ts";
 
 export interface LoadedSignature {
@@ -40,7 +41,8 @@ export interface WorkerHandle {
   terminate(graceMilliseconds?: number): Promise<WorkerExit>;
 }
 
-export type SpawnWorker = () => WorkerHandle;
+/** `label` ("name@version") goes on the worker's command line so that `ps` names its model. */
+export type SpawnWorker = (label?: string) => WorkerHandle;
 
 /**
  * The worker was already gone when a request was about to be sent: the request never reached
@@ -56,7 +58,7 @@ export class WorkerGoneError extends ModelMoraError {
  * Spawns a real worker process with an IPC channel: `bun workers/main.ts` from source, the
  * binary itself in worker mode when compiled (src/runtime/worker-command.ts).
  */
-export const spawnWorkerProcess: SpawnWorker = () => new WorkerProcess();
+export const spawnWorkerProcess: SpawnWorker = (label) => new WorkerProcess(label);
 
 interface Pending {
   resolve: (value: never) => void;
@@ -77,10 +79,12 @@ class WorkerProcess implements WorkerHandle {
   /** `terminate` was called: pending requests fail as "stopped", not as a crash. */
   private stopRequested = false;
 
-  constructor() {
+  constructor(label?: string) {
     this.readyForLoad = new Promise((resolve) => (this.signalReady = resolve));
+    const temp = workerTempDirectory();
     this.process = Bun.spawn({
-      cmd: workerCommand(),
+      cmd: workerCommand(label),
+      env: temp.environment,
       stdio: ["ignore", "inherit", "inherit"],
       serialization: "advanced",
       ipc: (message: WorkerToServer) => this.onMessage(message),
@@ -88,6 +92,7 @@ class WorkerProcess implements WorkerHandle {
     });
     this.pid = this.process.pid;
     this.exited = this.process.exited.then(() => {
+      temp.remove();
       const signal = this.process.signalCode;
       const exit: WorkerExit = { exitCode: this.process.exitCode, signalCode: signal === null || signal === undefined ? null : String(signal) };
       this.exitInfo = exit;

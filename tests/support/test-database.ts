@@ -19,10 +19,22 @@ export interface TestDatabase extends AsyncDisposable {
 }
 
 let pgliteTemplate: Promise<string> | undefined;
+let pgliteTemplateDirectory: string | undefined;
 
-/** Made once per test process and removed when it exits. */
+/**
+ * Removes this process's template. `bun test` does not emit "exit" to listeners, so the global
+ * afterAll of tests/support/test-cleanup.ts (preloaded by bunfig.toml) calls this.
+ */
+export function removePgliteTemplate(): void {
+  if (pgliteTemplateDirectory) rmSync(pgliteTemplateDirectory, { recursive: true, force: true });
+  pgliteTemplateDirectory = undefined;
+  pgliteTemplate = undefined;
+}
+
+/** Made once per test process and removed after its last test (and on exit, for other runners). */
 async function makePgliteTemplate(): Promise<string> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "modelmora-pglite-template-"));
+  pgliteTemplateDirectory = dataDir;
   process.once("exit", () => rmSync(dataDir, { recursive: true, force: true }));
   const database = await openDatabase({ dataDir });
   await database.close();
