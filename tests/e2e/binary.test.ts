@@ -145,12 +145,13 @@ test(
       client.close();
     }
 
-    // The worker serving "add" is this same binary, re-executed in worker mode.
+    // The worker serving "add" is this same binary, re-executed in worker mode, naming its model for ps.
     const workers = childPids(server.pid);
     expect(workers.length).toBeGreaterThan(0);
     for (const pid of workers) {
       const argv = (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0").filter((word) => word !== "");
-      expect(argv).toEqual([binary, WORKER_MODE_ARGUMENT]);
+      expect(argv.slice(0, 2)).toEqual([binary, WORKER_MODE_ARGUMENT]);
+      expect(argv[2]).toMatch(/^--model=add@/);
     }
 
     server.kill("SIGTERM");
