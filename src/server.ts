@@ -19,7 +19,7 @@ import type { Logger } from "./observability/logger.ts";
 import { ModelCache } from "./registry/model-cache.ts";
 import { ModelRegistry } from "./registry/registry.ts";
 import { Scheduler } from "./scheduler/scheduler.ts";
-import { checkHost, listenError } from "./runtime/listen-errors.ts";
+import { checkHost, checkPortsFree, listenError } from "./runtime/listen-errors.ts";
 import { openDataDirDatabase } from "./runtime/open-data-dir.ts";
 import { routeGrpcLogs } from "./observability/grpc-log.ts";
 import { type Metrics, createMetrics } from "./observability/metrics.ts";
@@ -121,6 +121,10 @@ export interface RunningServer {
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   // An unknown host is the operator's mistake; found before anything starts (Bun would report it as a busy port).
   await checkHost(config.host);
+  checkPortsFree(config.host, [
+    { what: "HTTP", port: config.httpPort },
+    { what: "gRPC", port: config.grpcPort },
+  ]);
   const core = await createServerCore(config, logger);
   // Known before listening, so readiness is never 200 before a preload model is loaded; the loads
   // themselves run after listening, so liveness answers during a long preload.

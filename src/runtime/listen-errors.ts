@@ -36,3 +36,22 @@ export function listenError(error: unknown, what: "HTTP" | "gRPC", host: string,
   }
   return error instanceof Error ? error : new Error(text);
 }
+
+/**
+ * Fails fast, before the database is opened (seconds, and files in the data directory), when a
+ * fixed port is already taken: binds each one exclusively for a moment. The real bind later can
+ * still lose a race, and reports the same way.
+ */
+export function checkPortsFree(host: string, ports: { what: "HTTP" | "gRPC"; port: number }[]): void {
+  for (const { what, port } of ports) {
+    if (port === 0) continue;
+    let probe: ReturnType<typeof Bun.serve> | undefined;
+    try {
+      probe = Bun.serve({ hostname: host, port, reusePort: false, fetch: () => new Response(null, { status: 503 }) });
+    } catch (error) {
+      throw listenError(error, what, host, port);
+    } finally {
+      void probe?.stop(true);
+    }
+  }
+}

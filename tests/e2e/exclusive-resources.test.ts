@@ -75,8 +75,10 @@ describe("one server per port and data directory", () => {
     await firstStillServes("held-http");
   });
 
-  test("a second server on the busy gRPC port exits 2 with one line naming --grpc-port / MODELMORA_GRPC_PORT", async () => {
-    const run = await secondServe(["--port", "0", "--grpc-port", String(first.grpcPort), "--data-dir", otherDataDir], otherDatabase.databaseUrl);
+  test("a second server on the busy gRPC port exits 2 with one line naming --grpc-port / MODELMORA_GRPC_PORT, before creating anything in its data directory", async () => {
+    const neverOpened = path.join(directory.path, "never-opened");
+    const run = await secondServe(["--port", "0", "--grpc-port", String(first.grpcPort), "--data-dir", neverOpened], undefined);
+    expect(existsSync(neverOpened)).toBe(false);
     expect(run.exitCode).toBe(2);
     const lines = run.stderr.trim().split("\n");
     expect(lines).toHaveLength(1);
