@@ -107,6 +107,12 @@ test(
     expect(listening).toMatchObject({ database: "pglite" });
     const baseUrl = `http://127.0.0.1:${listening.http_port}`;
 
+    // The Swagger UI is embedded: the page's script is served from the binary, not a CDN.
+    expect(await (await fetch(`${baseUrl}/swagger`)).text()).toContain('src="/swagger/assets/swagger-ui-bundle.js"');
+    const bundle = await fetch(`${baseUrl}/swagger/assets/swagger-ui-bundle.js`);
+    expect(bundle.status).toBe(200);
+    expect((await bundle.arrayBuffer()).byteLength).toBeGreaterThan(100_000);
+
     const registered = await fetch(`${baseUrl}/api/v1/models`, {
       method: "POST",
       headers: { "content-type": "application/json" },

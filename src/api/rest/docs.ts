@@ -1,31 +1,21 @@
 /**
  * API documentation that works offline: Swagger UI at `/swagger` from the swagger-ui-dist package's
- * own files (served under `/swagger/assets/`), reading the OpenAPI document @elysiajs/swagger builds
- * at `/swagger/json`; and `GET /`, which points to both. @elysiajs/swagger's own page loads its
+ * own files (served under `/swagger/assets/`, embedded in the binary like the other assets),
+ * reading the OpenAPI document @elysiajs/swagger builds at `/swagger/json`; and `GET /`, which
+ * points to both. @elysiajs/swagger's own page loads its
  * script from a CDN and is a static route, so this page is answered in onRequest, before routing.
  */
-import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
-import path from "node:path";
 import { Elysia, t } from "elysia";
 import { SERVER_METADATA } from "../../inference/server-metadata.ts";
+import { EMBEDDED_ASSETS, assetPath } from "../../runtime/embedded-assets.ts";
 
-const ASSETS: Record<string, string> = {
-  "swagger-ui.css": "text/css; charset=utf-8",
-  "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
-  "swagger-ui-standalone-preset.js": "text/javascript; charset=utf-8",
-  "favicon-32x32.png": "image/png",
+/** File name under /swagger/assets/ → where it is (source tree or binary) and its content type. */
+const ASSETS: Record<string, { path: string; type: string }> = {
+  "swagger-ui.css": { path: assetPath(EMBEDDED_ASSETS.swaggerUiCss), type: "text/css; charset=utf-8" },
+  "swagger-ui-bundle.js": { path: assetPath(EMBEDDED_ASSETS.swaggerUiBundle), type: "text/javascript; charset=utf-8" },
+  "swagger-ui-standalone-preset.js": { path: assetPath(EMBEDDED_ASSETS.swaggerUiPreset), type: "text/javascript; charset=utf-8" },
+  "favicon-32x32.png": { path: assetPath(EMBEDDED_ASSETS.swaggerUiFavicon), type: "image/png" },
 };
-
-/** swagger-ui-dist's folder, or undefined where it is not installed (the compiled binary). */
-function swaggerUiDirectory(): string | undefined {
-  try {
-    const directory = path.dirname(createRequire(import.meta.url).resolve("swagger-ui-dist/package.json"));
-    return existsSync(path.join(directory, "swagger-ui-bundle.js")) ? directory : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 const PAGE = `<!doctype html>
 <html lang="en">
@@ -53,7 +43,6 @@ export const RootLinks = t.Object({
 });
 
 export function docsPlugin() {
-  const directory = swaggerUiDirectory();
   return new Elysia({ name: "docs" })
     .onRequest(({ request }) => {
       if (request.method !== "GET") return;
@@ -65,9 +54,9 @@ export function docsPlugin() {
     .get(
       "/swagger/assets/:file",
       ({ params }) => {
-        const type = ASSETS[params.file];
-        if (!type || !directory) return new Response("not found", { status: 404 });
-        return new Response(Bun.file(path.join(directory, params.file)), { headers: { "content-type": type, "cache-control": "public, max-age=86400" } });
+        const asset = Object.hasOwn(ASSETS, params.file) ? ASSETS[params.file] : undefined;
+        if (!asset) return new Response("not found", { status: 404 });
+        return new Response(Bun.file(asset.path), { headers: { "content-type": asset.type, "cache-control": "public, max-age=86400" } });
       },
       { detail: { hide: true } },
     )
