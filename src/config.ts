@@ -57,6 +57,12 @@ export interface Config extends SecurityConfig {
    * server's memory. Larger answers fail with 422 OUTPUT_TOO_LARGE.
    */
   maxOutputMb: number;
+  /**
+   * Browser origins allowed to call the REST API (CORS), comma-separated, or "*" for any; unset =
+   * no CORS headers (browsers on other origins are refused, as before). Each origin opened widens
+   * who can drive the API from a user's browser.
+   */
+  corsOrigins: string | undefined;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -76,6 +82,7 @@ export const DEFAULT_CONFIG: Config = {
   standbyWorkers: 1,
   maxOutputMb: 64,
   ...SECURITY_DEFAULTS,
+  corsOrigins: undefined,
 };
 
 /** The config file read when neither `--config` nor `MODELMORA_CONFIG` names one, if it exists. */
@@ -103,6 +110,7 @@ const ENVIRONMENT_NAMES: Partial<Record<keyof Config, string>> = {
   standbyWorkers: "MODELMORA_STANDBY_WORKERS",
   maxOutputMb: "MODELMORA_MAX_OUTPUT_MB",
   ...SECURITY_ENVIRONMENT_NAMES,
+  corsOrigins: "MODELMORA_CORS_ORIGINS",
 };
 
 /** Command-line flag → Config key, as documented in `modelmora serve --help`. */
@@ -122,6 +130,7 @@ export const SERVE_FLAGS: Record<string, keyof Config> = {
   "--shm-mb": "shmMb",
   "--standby-workers": "standbyWorkers",
   "--max-output-mb": "maxOutputMb",
+  "--cors-origins": "corsOrigins",
 };
 
 /** The environment variable of each setting that has one (`modelmora init` documents them). */
@@ -178,6 +187,7 @@ export function resolveConfig(...layers: Overrides[]): Config {
   if (merged.shmMb !== undefined) config.shmMb = positive("shmMb", merged.shmMb);
   if (merged.standbyWorkers !== undefined) config.standbyWorkers = count("standbyWorkers", merged.standbyWorkers);
   if (merged.maxOutputMb !== undefined) config.maxOutputMb = positive("maxOutputMb", merged.maxOutputMb);
+  if (merged.corsOrigins !== undefined) config.corsOrigins = merged.corsOrigins;
   if (config.databaseUrl && !/^postgres(ql)?:\/\//.test(config.databaseUrl)) {
     throw new ConfigError("databaseUrl must start with postgres:// or postgresql://");
   }

@@ -144,7 +144,7 @@ export class ModelLoader {
   /** Spawns one worker for `ref` and asks it to load the model (with its warm-up run when `healthCheck`). */
   private spawnReplica(ref: ModelRef, healthCheck: boolean): { replica: Replica; loaded: Promise<LoadedSignature> } {
     const { target } = ref;
-    const worker = this.options.spawnWorker();
+    const worker = this.options.spawnWorker(`${target.name}@${target.version}`);
     const replica: Replica = { worker, inFlight: 0 };
     this.watchExit(ref, worker);
     const inputArenaPath = this.options.inputArenaPath?.(ref.key, target);

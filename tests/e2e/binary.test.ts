@@ -102,6 +102,12 @@ test(
     expect(listening).toMatchObject({ database: "sqlite" });
     const baseUrl = `http://127.0.0.1:${listening.http_port}`;
 
+    // The Swagger UI is embedded: the page's script is served from the binary, not a CDN.
+    expect(await (await fetch(`${baseUrl}/swagger`)).text()).toContain('src="/swagger/assets/swagger-ui-bundle.js"');
+    const bundle = await fetch(`${baseUrl}/swagger/assets/swagger-ui-bundle.js`);
+    expect(bundle.status).toBe(200);
+    expect((await bundle.arrayBuffer()).byteLength).toBeGreaterThan(100_000);
+
     const registered = await fetch(`${baseUrl}/api/v1/models`, {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -140,12 +146,13 @@ test(
       client.close();
     }
 
-    // The worker serving "add" is this same binary, re-executed in worker mode.
+    // The worker serving "add" is this same binary, re-executed in worker mode, naming its model for ps.
     const workers = childPids(server.pid);
     expect(workers.length).toBeGreaterThan(0);
     for (const pid of workers) {
       const argv = (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0").filter((word) => word !== "");
-      expect(argv).toEqual([binary, WORKER_MODE_ARGUMENT]);
+      expect(argv.slice(0, 2)).toEqual([binary, WORKER_MODE_ARGUMENT]);
+      expect(argv[2]).toMatch(/^--model=add@/);
     }
 
     server.kill("SIGTERM");

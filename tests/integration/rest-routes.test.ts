@@ -118,9 +118,10 @@ describe("REST: models", () => {
     expect(badName.status).toBe(400);
     expect(badName.body).toMatchObject({ code: "INVALID_INPUT", details: { field: "name" } });
 
-    const missingField = await call("POST", "/api/v1/models", { name: "r-x", version: "1", source: fixtures.add });
+    // version and task have defaults ("1", "tensor"); source does not.
+    const missingField = await call("POST", "/api/v1/models", { name: "r-x", version: "1", task: "tensor" });
     expect(missingField.status).toBe(400);
-    expect(missingField.body).toMatchObject({ code: "INVALID_INPUT", details: { field: "task" } });
+    expect(missingField.body).toMatchObject({ code: "INVALID_INPUT", details: { field: "source" } });
 
     const listed = (await call("GET", "/api/v1/models")).body.map((model: { name: string }) => model.name);
     for (const name of ["r-sha", "r-corrupt", "r-rel", "r-missing", "r-x"]) expect(listed).not.toContain(name);

@@ -61,6 +61,7 @@ describe("environment overrides", () => {
       MODELMORA_SHM_MB: "64",
       MODELMORA_STANDBY_WORKERS: "0",
       MODELMORA_MAX_OUTPUT_MB: "8",
+      MODELMORA_CORS_ORIGINS: "https://a.example,https://b.example",
     });
     expect(config).toEqual({
       host: "0.0.0.0",
@@ -79,6 +80,7 @@ describe("environment overrides", () => {
       standbyWorkers: 0,
       maxOutputMb: 8,
       ...SECURITY_DEFAULTS,
+      corsOrigins: "https://a.example,https://b.example",
     });
   });
 
@@ -136,6 +138,7 @@ describe("flags", () => {
         "--shm-mb", "32",
         "--standby-workers", "2",
         "--max-output-mb", "128",
+        "--cors-origins", "*",
       ],
       {},
     );
@@ -156,6 +159,7 @@ describe("flags", () => {
       standbyWorkers: 2,
       maxOutputMb: 128,
       ...SECURITY_DEFAULTS,
+      corsOrigins: "*",
     });
   });
 

@@ -3,7 +3,7 @@
  * services, grpc.health.v1.Health and server reflection, all over the same services REST uses.
  * `createGrpcServer` builds it without listening; `listen` binds, `close` shuts down gracefully.
  */
-import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { Server, ServerCredentials, type ServerInterceptor } from "@grpc/grpc-js";
 import { type GrpcAuthOptions, authInterceptor } from "./auth.ts";
 import type { GrpcDependencies } from "./dependencies.ts";
 import { HEALTH_SERVICE_NAME, HealthService } from "./health.ts";
@@ -21,6 +21,8 @@ export interface GrpcServerOptions {
   auth?: GrpcAuthOptions;
   /** Server credentials (TLS, mutual TLS); undefined = plaintext. */
   credentials?: ServerCredentials;
+  /** Run around every call (the access log and request metrics: call-log.ts). */
+  interceptors?: ServerInterceptor[];
 }
 
 export interface GrpcServer {
@@ -49,7 +51,8 @@ export function createGrpcServer(dependencies: GrpcDependencies, options: GrpcSe
   const server = new Server({
     "grpc.max_receive_message_length": options.maxMessageBytes,
     "grpc.max_send_message_length": options.maxMessageBytes,
-    ...(options.auth && { interceptors: [authInterceptor(options.auth)] }),
+    // Authentication first: an unauthenticated call is refused before it is logged as a model call.
+    interceptors: [...(options.auth ? [authInterceptor(options.auth)] : []), ...(options.interceptors ?? [])],
   });
   const applicationServices = [addKServeService(server, dependencies), ...addModelmoraServices(server, dependencies)];
   const services = [...applicationServices, HEALTH_SERVICE_NAME, ...REFLECTION_SERVICE_NAMES];

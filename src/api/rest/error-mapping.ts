@@ -17,6 +17,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   SOURCE_UNAVAILABLE: 400,
   CHECKSUM_MISMATCH: 400,
   PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
   MODEL_LOAD_FAILED: 422,
   /** The request was fine; its answer is over MODELMORA_MAX_OUTPUT_MB. */
   OUTPUT_TOO_LARGE: 422,

@@ -3,12 +3,12 @@
  * `POST /api/v1/infer/{name}` (version as a query parameter). The KServe paths
  * (`/v2/models/{name}[/versions/{version}]/infer`) live in kserve.ts and share the mapping below.
  */
-import { Elysia, type Static } from "elysia";
+import { Elysia, type Static, t } from "elysia";
 import { parsePriority } from "../../inference/priority.ts";
 import type { InferenceRequest, InferenceService } from "../../inference/service.ts";
 import type { InputTensor } from "../../inference/tensor-codec.ts";
 import { parseTurns } from "./parse-turns.ts";
-import { ErrorModel, InferBody } from "./schemas.ts";
+import { ErrorModel, InferBody, InferResponseModel } from "./schemas.ts";
 
 export const INFER_ERRORS = { 400: ErrorModel, 404: ErrorModel, 413: ErrorModel, 422: ErrorModel, 429: ErrorModel, 499: ErrorModel, 500: ErrorModel, 503: ErrorModel, 504: ErrorModel };
 
@@ -51,7 +51,8 @@ export function inferPlugin(inference: InferenceService) {
         return turns.read(request, params.name, version, async () => JSON.parse(await request.text()));
       },
       body: InferBody,
-      response: INFER_ERRORS,
+      query: t.Object({ version: t.Optional(t.String({ description: "a registered version; the active one when absent" })) }),
+      response: { 200: InferResponseModel, ...INFER_ERRORS },
       detail: { summary: "Run inference (priority from parameters.priority or the x-priority header; ?version= picks a version)" },
     },
   );

@@ -24,6 +24,7 @@ flags (each also settable by environment variable and in the config file; flags 
   --max-loaded-models N    MODELMORA_MAX_LOADED_MODELS    cap on model versions loaded at once
   --max-body-mb N          MODELMORA_MAX_BODY_MB          default 64
   --max-model-mb N         MODELMORA_MAX_MODEL_MB         default 4096: largest model file a registration may fetch
+  --cors-origins LIST      MODELMORA_CORS_ORIGINS    browser origins allowed (CORS), comma-separated, or "*"; unset = none
   --shutdown-grace-seconds N
                            MODELMORA_SHUTDOWN_GRACE_SECONDS  default 10: queued requests finish first
   --help, -h               this text
