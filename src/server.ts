@@ -154,14 +154,14 @@ export interface RunningServer {
 }
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
-  assertListenAllowed(config, ApiKeys.from(config).enabled);
-  const tls = readTlsMaterial(config);
   // An unknown host is the operator's mistake; found before anything starts (Bun would report it as a busy port).
   await checkHost(config.host);
   checkPortsFree(config.host, [
     { what: "HTTP", port: config.httpPort },
     { what: "gRPC", port: config.grpcPort },
   ]);
+  assertListenAllowed(config, ApiKeys.from(config).enabled);
+  const tls = readTlsMaterial(config);
   const core = await createServerCore(config, logger);
   // Known before listening, so readiness is never 200 before a preload model is loaded; the loads
   // themselves run after listening, so liveness answers during a long preload.

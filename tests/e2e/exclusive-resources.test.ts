@@ -89,9 +89,9 @@ describe("one server per port and data directory", () => {
 
   test("a second server on the same data directory is refused (exit 2, naming the first's pid) and the first's files stay intact", async () => {
     const lockFile = path.join(firstDataDir, "modelmora.lock.pid");
-    const postmaster = path.join(firstDataDir, "pgdata", "postmaster.pid");
+    const registryFile = path.join(firstDataDir, "registry.sqlite");
     const lockBefore = await readFile(lockFile, "utf8");
-    const postmasterBefore = await readFile(postmaster, "utf8");
+    expect(existsSync(registryFile)).toBe(true);
     expect(lockBefore).toBe(`${first.process.pid}\nserve\n`);
 
     const run = await secondServe(["--port", "0", "--grpc-port", "0", "--data-dir", firstDataDir], undefined);
@@ -100,8 +100,7 @@ describe("one server per port and data directory", () => {
       `modelmora serve: data directory ${firstDataDir} (--data-dir / MODELMORA_DATA_DIR) is in use by process ${first.process.pid} (modelmora serve): stop it, talk to it with --server URL, or choose another data directory`,
     ]);
     expect(await readFile(lockFile, "utf8")).toBe(lockBefore);
-    expect(existsSync(postmaster)).toBe(true);
-    expect(await readFile(postmaster, "utf8")).toBe(postmasterBefore);
+    expect(existsSync(registryFile)).toBe(true);
 
     // The first server still owns a working catalogue: it registers and lists.
     const registered = await fetch(`${first.baseUrl}/api/v1/models`, {

@@ -36,6 +36,10 @@ test("a worker's /proc environ holds PATH and ORT/OMP settings but none of the s
   }
   const worker = spawnWorkerProcess();
   try {
+    // Read once the worker runs (it has loaded a model): right after spawn, /proc may show the
+    // environment of a process that has not exec'd yet.
+    const loaded = await worker.load({ modelPath: fixtures.add, device: "cpu", intraOpThreads: 1, healthCheck: false });
+    expect(loaded.inputs.map((input) => input.name).sort()).toEqual(["a", "b"]);
     const environ = readFileSync(`/proc/${worker.pid}/environ`, "utf8").split("\0").filter(Boolean);
     const names = environ.map((entry) => entry.slice(0, entry.indexOf("=")));
     expect(names).toContain("PATH");
@@ -44,8 +48,6 @@ test("a worker's /proc environ holds PATH and ORT/OMP settings but none of the s
       expect(names).not.toContain(name);
       expect(environ.join("\n")).not.toContain(value);
     }
-    const loaded = await worker.load({ modelPath: fixtures.add, device: "cpu", intraOpThreads: 1, healthCheck: false });
-    expect(loaded.inputs.map((input) => input.name).sort()).toEqual(["a", "b"]);
   } finally {
     await worker.terminate();
   }
