@@ -17,6 +17,7 @@ import { SharedMemory, defaultSharedMemoryDirectory } from "./lifecycle/shared-m
 import { StandbyWorkers } from "./lifecycle/standby.ts";
 import { createWorkerSpawner, type SpawnWorker } from "./lifecycle/worker-process.ts";
 import type { Logger } from "./observability/logger.ts";
+import { type Tracing, createTracing } from "./observability/tracing.ts";
 import { ModelCache } from "./registry/model-cache.ts";
 import { ModelRegistry } from "./registry/registry.ts";
 import { ApiKeys } from "./security/api-keys.ts";
@@ -59,8 +60,14 @@ export interface ServerCore {
   beginPreload(): Promise<{ done: Promise<void> }>;
 }
 
-/** `spawnWorker` replaces real worker processes (tests); by default they come through shared memory and the standby pool. */
-export async function createServerCore(config: Config, logger: Logger, spawnWorker?: SpawnWorker): Promise<ServerCore> {
+export interface CoreOptions {
+  /** Replaces real worker processes (tests); by default they come through shared memory and the standby pool. */
+  spawnWorker?: SpawnWorker;
+  /** Traces; by default OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set, else none (tests pass an in-memory exporter). */
+  tracing?: Tracing;
+}
+
+export async function createServerCore(config: Config, logger: Logger, { spawnWorker, tracing = createTracing(process.env) }: CoreOptions = {}): Promise<ServerCore> {
   // Locks the data directory (embedded database) until close(); a second server is refused here.
   const database = await openDataDirDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, command: "serve" });
   const cache = new ModelCache(config.dataDir, {
@@ -86,7 +93,7 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
     },
   });
   const metrics = createMetrics();
-  const inference = new InferenceService(registry, pool, sharedMemory, { observer: schedulerMetricsObserver(metrics) });
+  const inference = new InferenceService(registry, pool, sharedMemory, { observer: schedulerMetricsObserver(metrics), tracing });
   const models = new ModelsService(registry, pool, inference, logger);
   let accepting = true;
   /** Only `beginPreload` makes this false, and only while preload models are loading. */
@@ -142,6 +149,7 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
       inference.close();
       await Promise.all([pool.close(), standby.close()]);
       sharedMemory.close();
+      await tracing.shutdown();
       await database.close();
     },
   };

@@ -102,7 +102,14 @@ async function infer(message: InferMessage): Promise<void> {
       return;
     }
     const { itemOutputs, outputBlock } = placeOutputs(outputs, rowsPerItem, outputArena);
-    send({ type: "inferred", requestId: message.requestId, itemOutputs, outputBlock, computeMicroseconds: Math.round((performance.now() - startedAt) * 1000) });
+    send({
+      type: "inferred",
+      requestId: message.requestId,
+      itemOutputs,
+      outputBlock,
+      computeStartedAtMilliseconds: performance.timeOrigin + startedAt,
+      computeMicroseconds: Math.round((performance.now() - startedAt) * 1000),
+    });
   } catch (error) {
     send({ type: "infer-failed", requestId: message.requestId, message: errorMessage(error), code: "INFERENCE_FAILED" });
   }

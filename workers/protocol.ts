@@ -108,6 +108,8 @@ export type WorkerToServer =
       itemOutputs: TransportTensor[][];
       /** The output-arena block holding the shared outputs; the server releases it once read. */
       outputBlock: number | undefined;
+      /** When the worker started on the batch (epoch milliseconds, the worker's clock), and for how long. */
+      computeStartedAtMilliseconds: number;
       computeMicroseconds: number;
     }
   | { type: "infer-failed"; requestId: number; message: string; code: "INFERENCE_FAILED" | "OUTPUT_TOO_LARGE" };

@@ -4,9 +4,12 @@
  * and shape the response. Adapters build an `InferenceRequest`; they never touch the scheduler,
  * the pool, or workers themselves.
  */
+import { ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { ModelMoraError, invalidInput } from "../errors.ts";
 import { modelKey, type ModelVersionIdentity } from "../lifecycle/model-key.ts";
 import type { InferOptions, WorkerPool } from "../lifecycle/pool.ts";
+import type { InferResult } from "../lifecycle/worker-process.ts";
+import { NO_TRACING, type TraceCarrier, type Tracing } from "../observability/tracing.ts";
 import type { SharedMemory } from "../lifecycle/shared-memory.ts";
 import type { ResolvedVersion, ModelRegistry } from "../registry/registry.ts";
 import { type ItemOutcome, type ModelQueueStats, type QueuePolicy, effectiveTimeout } from "../scheduler/model-scheduler.ts";
@@ -36,6 +39,8 @@ export interface InferenceRequest {
   keepAliveSeconds?: number;
   /** The turn this request was given to be parsed (see `turn`); ended once it is queued. */
   turn?: Turn;
+  /** W3C trace context the request came with (REST headers, gRPC metadata). */
+  trace?: TraceCarrier;
 }
 
 export interface InferenceResponse {
@@ -62,6 +67,13 @@ export interface QueuedInference {
   /** When the request's deadline passes (epoch milliseconds); undefined = none. */
   deadlineAtMilliseconds: number | undefined;
   keepAliveSeconds: number | undefined;
+  /** The request's spans when tracing is on: its own, and its time in the queue (ended at dispatch). */
+  spans: RequestSpans | undefined;
+}
+
+interface RequestSpans {
+  request: Span;
+  queue: Span;
 }
 
 /** One request's outputs; views into shared memory until `release` is called. */
@@ -82,14 +94,16 @@ export class InferenceService {
   private accepting = true;
   private readonly scheduler: InferenceScheduler;
   private readonly gates = new Map<string, AdmissionGate>();
+  private readonly tracing: Tracing;
 
   constructor(
     private readonly registry: ModelRegistry,
     private readonly pool: WorkerPool,
     /** Where request tensors are written; without it (tests of the codec path) they travel inline. */
     private readonly sharedMemory: SharedMemory | undefined,
-    schedulerOptions: Omit<SchedulerOptions<QueuedInference, ItemAnswer>, "runBatch"> = {},
+    { tracing = NO_TRACING, ...schedulerOptions }: Omit<SchedulerOptions<QueuedInference, ItemAnswer>, "runBatch"> & { tracing?: Tracing } = {},
   ) {
+    this.tracing = tracing;
     const observer = schedulerOptions.observer;
     this.scheduler = new Scheduler({
       ...schedulerOptions,
@@ -144,23 +158,41 @@ export class InferenceService {
    * `use` settles (no copy; StreamInference sends chunks straight from them).
    */
   async withTensors<T>(request: InferenceRequest, use: (response: TensorInferenceResponse) => T | Promise<T>): Promise<T> {
-    const { target, answer } = await this.run(request);
+    const span = this.tracing.enabled ? this.startRequestSpan(request) : undefined;
     try {
-      return await use({
-        model_name: target.name,
-        model_version: target.version,
-        ...(request.id !== undefined && { id: request.id }),
-        outputs: answer.outputs,
-      });
+      const { target, answer } = await this.run(request, span);
+      try {
+        return await use({
+          model_name: target.name,
+          model_version: target.version,
+          ...(request.id !== undefined && { id: request.id }),
+          outputs: answer.outputs,
+        });
+      } finally {
+        answer.release();
+      }
+    } catch (error) {
+      span?.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      if (error instanceof ModelMoraError) span?.setAttribute("modelmora.error_code", error.code);
+      throw error;
     } finally {
-      answer.release();
+      span?.end();
     }
   }
 
-  private async run(request: InferenceRequest): Promise<{ target: ResolvedVersion; answer: ItemAnswer }> {
+  private startRequestSpan(request: InferenceRequest): Span {
+    const parent = this.tracing.extract(request.trace ?? {});
+    return this.tracing.tracer.startSpan(
+      "modelmora.infer",
+      { kind: SpanKind.SERVER, attributes: { "modelmora.model": request.model, "modelmora.priority": request.priority } },
+      parent,
+    );
+  }
+
+  private async run(request: InferenceRequest, span: Span | undefined): Promise<{ target: ResolvedVersion; answer: ItemAnswer }> {
     let queued: Awaited<ReturnType<InferenceService["queue"]>>;
     try {
-      queued = await this.queue(request);
+      queued = await this.queue(request, span);
     } finally {
       request.turn?.done(); // queued (or refused): the next request may be parsed
     }
@@ -175,7 +207,7 @@ export class InferenceService {
   }
 
   /** Checks and queues the request; resolves with the queued work once it is in the queue. */
-  private async queue(request: InferenceRequest): Promise<{ target: ResolvedVersion; work: Promise<ItemAnswer>; deadlineAtMilliseconds: number | undefined }> {
+  private async queue(request: InferenceRequest, span: Span | undefined): Promise<{ target: ResolvedVersion; work: Promise<ItemAnswer>; deadlineAtMilliseconds: number | undefined }> {
     if (!this.accepting) throw new ModelMoraError("SHUTTING_DOWN", "server is shutting down");
     const target = await this.registry.resolve(request.model, request.version);
     const checked = checkInputs(request.inputs, target.inputs);
@@ -197,7 +229,7 @@ export class InferenceService {
     let work: Promise<ItemAnswer>;
     try {
       work = modelScheduler.enqueue({
-        payload: { target, inputs, outputNames, deadlineAtMilliseconds, keepAliveSeconds: request.keepAliveSeconds },
+        payload: { target, inputs, outputNames, deadlineAtMilliseconds, keepAliveSeconds: request.keepAliveSeconds, spans: span && this.queueSpans(span, target) },
         priority: request.priority,
         signature: batchable ? batchSignature(checked, outputNames) : "",
         rows,
@@ -212,6 +244,11 @@ export class InferenceService {
     // request left the queue unrun, or its batch answered or failed.
     work.then(free, free);
     return { target, work, deadlineAtMilliseconds };
+  }
+
+  private queueSpans(request: Span, target: ResolvedVersion): RequestSpans {
+    request.setAttribute("modelmora.version", target.version);
+    return { request, queue: this.tracing.tracer.startSpan("modelmora.queue", {}, trace.setSpan(ROOT_CONTEXT, request)) };
   }
 
   /** Writes the request's tensors into its model's input arena (waiting for space up to the deadline). */
@@ -249,11 +286,48 @@ export class InferenceService {
    */
   private async runBatch(payloads: QueuedInference[]): Promise<ItemOutcome<ItemAnswer>[]> {
     const target = payloads[payloads.length - 1]!.target;
-    const result = await this.pool.infer(target, payloads.map((payload) => payload.inputs), payloads[0]!.outputNames, batchOptions(payloads));
-    return result.itemOutputs.map((outputs, index): ItemOutcome<ItemAnswer> => ({
-      ok: true,
-      value: { outputs, release: () => result.release?.(index) },
-    }));
+    const batchSpans = this.tracing.enabled ? this.startBatchSpans(payloads) : undefined;
+    try {
+      const result = await this.pool.infer(target, payloads.map((payload) => payload.inputs), payloads[0]!.outputNames, batchOptions(payloads));
+      if (batchSpans) this.endBatchSpans(payloads, batchSpans, result);
+      return result.itemOutputs.map((outputs, index): ItemOutcome<ItemAnswer> => ({
+        ok: true,
+        value: { outputs, release: () => result.release?.(index) },
+      }));
+    } catch (error) {
+      for (const span of batchSpans ?? []) {
+        span?.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+        span?.end();
+      }
+      throw error;
+    }
+  }
+
+  /** At dispatch: each traced request leaves the queue and enters the batch. */
+  private startBatchSpans(payloads: QueuedInference[]): (Span | undefined)[] {
+    return payloads.map(({ spans }) => {
+      if (!spans) return undefined;
+      spans.queue.end();
+      return this.tracing.tracer.startSpan("modelmora.batch", { attributes: { "modelmora.batch_size": payloads.length } }, trace.setSpan(ROOT_CONTEXT, spans.request));
+    });
+  }
+
+  /** The batch answered: its span ends, and the worker's run becomes a span with the worker's own times. */
+  private endBatchSpans(payloads: QueuedInference[], batchSpans: (Span | undefined)[], result: InferResult): void {
+    payloads.forEach(({ spans }, index) => {
+      const batchSpan = batchSpans[index];
+      if (!spans || !batchSpan) return;
+      if (result.computeStartedAtMilliseconds !== undefined) {
+        const startTime = result.computeStartedAtMilliseconds;
+        const compute = this.tracing.tracer.startSpan(
+          "modelmora.worker.compute",
+          { startTime, attributes: { "modelmora.batch_size": payloads.length } },
+          trace.setSpan(ROOT_CONTEXT, batchSpan),
+        );
+        compute.end(startTime + result.computeMicroseconds / 1000);
+      }
+      batchSpan.end();
+    });
   }
 
   /** Queue counters per model version (`name@version#sha256`). */
@@ -364,12 +438,19 @@ function inlineCopies(tensors: TransportTensor[], block: Uint8Array): WireTensor
   });
 }
 
+/**
+ * Bounds a request that is running. One that is still queued at its deadline is expired by its
+ * queue (INFERENCE_TIMEOUT, counted as expired, never run); this timer fires a millisecond later so
+ * that the queue always answers first for those.
+ */
+const RUNNING_DEADLINE_LAG_MILLISECONDS = 1;
+
 async function withDeadline<T>(work: Promise<T>, deadlineAtMilliseconds: number, model: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () => reject(new ModelMoraError("INFERENCE_TIMEOUT", `inference on "${model}" did not finish within its deadline`)),
-      timerDelay(deadlineAtMilliseconds - Date.now()),
+      timerDelay(deadlineAtMilliseconds + RUNNING_DEADLINE_LAG_MILLISECONDS - Date.now()),
     );
   });
   try {

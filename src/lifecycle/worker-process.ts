@@ -29,6 +29,8 @@ export interface InferResult {
    * output arena: valid until `release` is called for that item.
    */
   itemOutputs: WireTensor[][];
+  /** When the worker started on the batch (epoch milliseconds, read by the worker). */
+  computeStartedAtMilliseconds?: number;
   computeMicroseconds: number;
   /**
    * Hands item `index`'s outputs back; the block returns to the worker once every item has. Absent
@@ -180,7 +182,7 @@ class WorkerProcess implements WorkerHandle {
         this.settleLoad((pending) => pending.reject(new ModelMoraError("MODEL_LOAD_FAILED", `model failed to load: ${message.message}`)));
         return;
       case "inferred":
-        this.settle(message.requestId, (pending) => pending.resolve(this.inferResult(message.itemOutputs, message.outputBlock, message.computeMicroseconds) as never));
+        this.settle(message.requestId, (pending) => pending.resolve(this.inferResult(message) as never));
         return;
       case "infer-failed":
         this.settle(message.requestId, (pending) => pending.reject(new ModelMoraError(message.code, `inference failed: ${message.message}`)));
@@ -189,14 +191,15 @@ class WorkerProcess implements WorkerHandle {
   }
 
   /** Outputs as views into the output arena, with a release that counts the batch's items down. */
-  private inferResult(itemOutputs: TransportTensor[][], outputBlock: number | undefined, computeMicroseconds: number): InferResult {
+  private inferResult({ itemOutputs, outputBlock, computeStartedAtMilliseconds, computeMicroseconds }: Extract<WorkerToServer, { type: "inferred" }>): InferResult {
     const arena = this.outputArena;
-    if (outputBlock === undefined || !arena) return { itemOutputs: itemOutputs as WireTensor[][], computeMicroseconds };
+    if (outputBlock === undefined || !arena) return { itemOutputs: itemOutputs as WireTensor[][], computeStartedAtMilliseconds, computeMicroseconds };
     const views = itemOutputs.map((outputs) => outputs.map((tensor) => (isShared(tensor) ? viewOf(tensor, arena.bytes) : tensor)));
     const released = new Uint8Array(views.length);
     let outstanding = views.length;
     return {
       itemOutputs: views,
+      computeStartedAtMilliseconds,
       computeMicroseconds,
       release: (index) => {
         if (released[index]) return;

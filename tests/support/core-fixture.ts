@@ -6,7 +6,7 @@
 import path from "node:path";
 import pino from "pino";
 import { type Config, resolveConfig } from "../../src/config.ts";
-import { type ServerCore, createServerCore } from "../../src/server.ts";
+import { type CoreOptions, type ServerCore, createServerCore } from "../../src/server.ts";
 import { type FixtureModels, writeFixtureModels } from "../fixtures/models.ts";
 import { temporaryDirectory } from "./temporary-directory.ts";
 import { testDatabase } from "./test-database.ts";
@@ -19,14 +19,14 @@ export interface CoreFixture extends AsyncDisposable {
 }
 
 /** `settings` are config values as the environment would give them (e.g. `{ memoryLimitMb: "300" }`). */
-export async function startCore(settings: Partial<Record<keyof Config, string>> = {}): Promise<CoreFixture> {
+export async function startCore(settings: Partial<Record<keyof Config, string>> = {}, options: CoreOptions = {}): Promise<CoreFixture> {
   const directory = await temporaryDirectory();
   const fixtures = await writeFixtureModels(path.join(directory.path, "fixtures"));
   const dataDir = path.join(directory.path, "data");
   const database = await testDatabase(dataDir);
   // Fixture models live under `directory`: the policy allows reading them, as a deployment's MODELMORA_SOURCE_DIRS would.
   const config = resolveConfig({ dataDir, databaseUrl: database.databaseUrl, sourceDirs: directory.path, ...settings });
-  const core = await createServerCore(config, pino({ level: "silent" }));
+  const core = await createServerCore(config, pino({ level: "silent" }), options);
   return {
     core,
     fixtures,

@@ -29,8 +29,25 @@ export async function testDatabase(dataDir: string): Promise<TestDatabase> {
   return {
     databaseUrl: url.toString(),
     async [Symbol.asyncDispose]() {
-      await admin.unsafe(`drop database if exists ${name} with (force)`);
+      await dropDatabase(admin, name);
       await admin.end({ timeout: 5 });
     },
   };
+}
+
+/**
+ * Drops a test database, cutting its connections. An autovacuum worker that happens to be in it
+ * can only be cut by a role with pg_signal_backend (CI grants it); without it, wait for the worker to
+ * finish and try again.
+ */
+async function dropDatabase(admin: postgres.Sql, name: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await admin.unsafe(`drop database if exists ${name} with (force)`);
+      return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== "42501" || attempt === 10) throw error;
+      await Bun.sleep(200);
+    }
+  }
 }

@@ -4,6 +4,7 @@
  */
 import type { Metadata } from "@grpc/grpc-js";
 import { type Priority, parsePriority } from "../../inference/priority.ts";
+import type { TraceCarrier } from "../../observability/tracing.ts";
 
 /** The parts of a grpc-js server call this reads (unary, server-streaming and bidi calls all have them). */
 export interface CallLike {
@@ -19,13 +20,23 @@ export interface CallContext {
   timeoutMicroseconds: number | undefined;
   /** Aborted when the client cancels the call (or its deadline passes). */
   signal: AbortSignal;
+  /** W3C trace context from `traceparent` / `tracestate` metadata. */
+  trace?: TraceCarrier;
 }
 
 export function callContext(call: CallLike): CallContext {
   const controller = new AbortController();
   if (call.cancelled) controller.abort();
   else call.on("cancelled", () => controller.abort());
-  return { priority: priorityOf(call.metadata), timeoutMicroseconds: remainingMicroseconds(call), signal: controller.signal };
+  return { priority: priorityOf(call.metadata), timeoutMicroseconds: remainingMicroseconds(call), signal: controller.signal, trace: traceOf(call.metadata) };
+}
+
+/** `traceparent` / `tracestate` metadata, when the caller sent them. */
+export function traceOf(metadata: Metadata): TraceCarrier | undefined {
+  const [traceparent] = metadata.get("traceparent");
+  if (traceparent === undefined) return undefined;
+  const [tracestate] = metadata.get("tracestate");
+  return { traceparent: String(traceparent), ...(tracestate !== undefined && { tracestate: String(tracestate) }) };
 }
 
 /** `x-priority` metadata: 1..4 or critical|high|normal|low (INVALID_INPUT otherwise); NORMAL when absent. */

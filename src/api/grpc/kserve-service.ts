@@ -190,6 +190,7 @@ export function toInferenceRequest(request: ModelInferRequest, call: CallContext
     timeoutMicroseconds: shorter(requested, call.timeoutMicroseconds),
     keepAliveSeconds,
     signal: call.signal,
+    trace: call.trace,
   };
 }
 

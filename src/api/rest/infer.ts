@@ -34,6 +34,7 @@ export function toInferenceRequest({ model, version, body, headers, request }: I
     timeoutMicroseconds: parameters?.timeout_ms === undefined ? undefined : Math.round(parameters.timeout_ms * 1000),
     keepAliveSeconds: parameters?.keep_alive_seconds,
     signal: request.signal,
+    ...(headers.traceparent !== undefined && { trace: { traceparent: headers.traceparent, tracestate: headers.tracestate } }),
   };
 }
 

@@ -3,6 +3,7 @@
  * deadline and keep-alive as an `InferenceRequest`, and an answer as an `InferResponse` (raw when
  * the request was raw). Tensors use the KServe v2 conversions, so both gRPC APIs read them alike.
  */
+import type { TraceCarrier } from "../../../observability/tracing.ts";
 import { invalidInput } from "../../../errors.ts";
 import { type Priority, parsePriority } from "../../../inference/priority.ts";
 import type { InferenceRequest, TensorInferenceResponse } from "../../../inference/service.ts";
@@ -36,6 +37,7 @@ export interface RequestScope {
   /** Microseconds until the call's deadline; undefined when it has none. */
   timeoutMicroseconds: number | undefined;
   signal: AbortSignal;
+  trace?: TraceCarrier;
 }
 
 /** The inference service's request; malformed fields are INVALID_INPUT naming the field. */
@@ -56,6 +58,7 @@ export function toInferenceRequest(message: InferRequestMessage, scope: RequestS
     ...(timeoutMicroseconds !== undefined && { timeoutMicroseconds }),
     ...(keepAliveSeconds !== undefined && { keepAliveSeconds }),
     signal: scope.signal,
+    trace: scope.trace,
   };
 }
 

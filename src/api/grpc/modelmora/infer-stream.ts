@@ -34,7 +34,7 @@ export function inferStream(inference: InferenceService, logger: Logger): handle
       return;
     }
     // The call's deadline bounds every request on it; each gets the time left when it arrives.
-    const scope = (): RequestScope => ({ priority: context.priority, signal: context.signal, timeoutMicroseconds: remainingMicroseconds(call) });
+    const scope = (): RequestScope => ({ priority: context.priority, signal: context.signal, timeoutMicroseconds: remainingMicroseconds(call), trace: context.trace });
 
     let pending = 0;
     let clientDone = false;
