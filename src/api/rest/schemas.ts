@@ -42,17 +42,26 @@ const NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$";
 export const RegisterModelBody = t.Object({
   name: t.String({ pattern: NAME_PATTERN, description: "letters, digits, '.', '_', '-'" }),
   version: t.String({ pattern: NAME_PATTERN }),
-  task: t.String({ description: "tensor" }),
+  task: t.String({ description: "tensor | txt2embed (alias feature-extraction)" }),
   source: t.String({ minLength: 1, description: "absolute path, file://, http(s):// or hf://org/repo[@rev]/path" }),
   sha256: t.Optional(t.String({ pattern: "^[0-9a-fA-F]{64}$" })),
   config: t.Optional(ModelConfigModel),
+  files: t.Optional(
+    t.Record(t.String(), t.Union([t.String({ minLength: 1 }), t.Object({ source: t.String({ minLength: 1 }), sha256: t.Optional(t.String({ pattern: "^[0-9a-fA-F]{64}$" })) }, { additionalProperties: false })]), {
+      description: 'companion files by name, e.g. { "tokenizer.json": "<source>" | { "source", "sha256" } }; cached and verified like the model file',
+    }),
+  ),
 });
+
+const CompanionFileView = t.Object({ source: t.String(), sha256: t.String(), sizeBytes: t.Number() });
 
 export const ModelView = t.Object({
   name: t.String(),
   task: t.String(),
   activeVersion: t.String(),
-  versions: t.Array(t.Object({ version: t.String(), sha256: t.String(), sizeBytes: t.Number(), source: t.String(), createdAt: t.String() })),
+  versions: t.Array(
+    t.Object({ version: t.String(), sha256: t.String(), sizeBytes: t.Number(), source: t.String(), files: t.Record(t.String(), CompanionFileView), createdAt: t.String() }),
+  ),
   config: t.Record(t.String(), t.Any()),
   inputs: t.Array(TensorSpecModel),
   outputs: t.Array(TensorSpecModel),
