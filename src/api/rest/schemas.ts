@@ -22,6 +22,9 @@ const modelConfigFields = {
   keepAliveSeconds: t.Integer({ minimum: -1 }),
   memoryMb: t.Number({ exclusiveMinimum: 0 }),
   warmupShapes: t.Record(t.String(), t.Array(t.Integer({ minimum: 1 }))),
+  pooling: t.UnionEnum(["mean", "cls", "last"]),
+  normalize: t.Boolean(),
+  maxSequenceLength: t.Integer({ minimum: 2 }),
 };
 
 /** Per-model config at registration; unknown keys are rejected so typos do not pass silently. */
