@@ -134,6 +134,8 @@ export interface Txt2EmbedSettings {
   maxSequenceLength?: number;
   /** Cut texts longer than the maximum (true) or answer this item with an error (false). */
   truncate: boolean;
+  /** The item's texts are token-id arrays as JSON (`[101, 7592, 102]`), used as given: no tokeniser. */
+  pretokenized?: boolean;
 }
 
 export type TaskSettings = Txt2EmbedSettings;

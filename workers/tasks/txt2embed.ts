@@ -7,7 +7,8 @@
  *
  * A text longer than the maximum is cut to its first `maximum − 1` tokens plus its last one (the
  * end-of-sequence special token a BERT-style post-processor adds), or, with `truncate: false`, its
- * request alone is answered with an `error` tensor.
+ * request alone is answered with an `error` tensor. Token ids given instead of text (`pretokenized`)
+ * are used as they are (no special tokens added) and cut to their first `maximum`.
  */
 import { Tokenizer } from "@huggingface/tokenizers";
 import * as ort from "onnxruntime-node";
@@ -27,6 +28,8 @@ interface TextModel {
   maxSequenceLength: number | undefined;
   /** From 1_Pooling/config.json. */
   pooling: "mean" | "cls" | "last" | undefined;
+  /** Ids below this are valid token ids (added tokens included). */
+  vocabularySize: number;
 }
 
 const textModels = new Map<string, Promise<TextModel>>();
@@ -58,8 +61,10 @@ async function readTextModel(files: Txt2EmbedSettings["files"]): Promise<TextMod
   const poolingConfig = await read("1_Pooling/config.json");
   const truncation = tokenizerJson.truncation as { max_length?: number } | null | undefined;
   const configured = truncation?.max_length ?? (tokenizerConfig.model_max_length as number | undefined);
+  const tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
   return {
-    tokenizer: new Tokenizer(tokenizerJson, tokenizerConfig),
+    tokenizer,
+    vocabularySize: Math.max(...tokenizer.get_vocab(true).values()) + 1,
     // tokenizer_config.json says 1e30 when it means "no limit".
     maxSequenceLength: typeof configured === "number" && configured > 0 && configured < 1e9 ? configured : undefined,
     pooling: poolingConfig && poolingFromSentenceTransformers(poolingConfig),
@@ -74,13 +79,28 @@ function poolingFromSentenceTransformers(config: Record<string, unknown>): TextM
   return undefined;
 }
 
-/** The ids of `text`, cut to `maximum` when `truncate`; undefined when too long and not to be cut. */
-function encode(tokenizer: Tokenizer, text: string, maximum: number, truncate: boolean): { ids: number[]; typeIds: number[] } | undefined {
-  const encoding = tokenizer.encode(text, { return_token_type_ids: true });
+/** Token ids the caller sent (OpenAI's token-array input), checked against the vocabulary. */
+function givenIds(text: string, vocabularySize: number): { ids: number[]; typeIds: number[] } | string {
+  const ids: unknown = JSON.parse(text);
+  if (!Array.isArray(ids) || ids.length === 0 || !ids.every((id) => Number.isInteger(id) && id >= 0 && id < vocabularySize)) {
+    return `token ids must be a non-empty list of integers from 0 to ${vocabularySize - 1}`;
+  }
+  return { ids, typeIds: ids.map(() => 0) };
+}
+
+/** The ids of `text`, cut to `maximum` when `truncate`; an error message when it cannot be used. */
+function encode(model: TextModel, text: string, maximum: number, item: Txt2EmbedSettings): { ids: number[]; typeIds: number[] } | string {
+  if (item.pretokenized) {
+    const given = givenIds(text, model.vocabularySize);
+    if (typeof given === "string" || given.ids.length <= maximum) return given;
+    if (!item.truncate) return `has ${given.ids.length} tokens, more than ${maximum}, and truncate is false`;
+    return { ids: given.ids.slice(0, maximum), typeIds: given.typeIds.slice(0, maximum) };
+  }
+  const encoding = model.tokenizer.encode(text, { return_token_type_ids: true });
   let ids = encoding.ids;
   let typeIds = encoding.token_type_ids ?? ids.map(() => 0);
   if (ids.length > maximum) {
-    if (!truncate) return undefined;
+    if (!item.truncate) return `has ${ids.length} tokens, more than ${maximum}, and truncate is false`;
     ids = [...ids.slice(0, maximum - 1), ids[ids.length - 1]!];
     typeIds = [...typeIds.slice(0, maximum - 1), typeIds[typeIds.length - 1]!];
   }
@@ -100,14 +120,14 @@ export async function runTxt2Embed(session: ort.InferenceSession, inputs: Tensor
   const rows: { ids: number[]; typeIds: number[] }[] = [];
   const owners: number[] = [];
   items.forEach((item, itemIndex) => {
-    const encoded = item.texts.map((text) => encode(model.tokenizer, text, maximum, item.settings.truncate));
-    const tooLong = encoded.findIndex((entry) => entry === undefined);
-    if (tooLong >= 0) {
-      answers[itemIndex] = [errorTensor(`text ${tooLong} has more than ${maximum} tokens and truncate is false`)];
+    const encoded = item.texts.map((text) => encode(model, text, maximum, item.settings));
+    const refused = encoded.findIndex((entry) => typeof entry === "string");
+    if (refused >= 0) {
+      answers[itemIndex] = [errorTensor(`[${refused}] ${encoded[refused] as string}`)];
       return;
     }
-    for (const entry of encoded) {
-      rows.push(entry!);
+    for (const entry of encoded as { ids: number[]; typeIds: number[] }[]) {
+      rows.push(entry);
       owners.push(itemIndex);
     }
   });

@@ -13,6 +13,7 @@ import { inferPlugin } from "./infer.ts";
 import { kservePlugin } from "./kserve.ts";
 import { managePlugin } from "./manage.ts";
 import { modelsPlugin } from "./models.ts";
+import { openAiPlugin } from "./openai.ts";
 
 export interface RestDependencies {
   models: ModelsService;
@@ -41,7 +42,8 @@ export function createRestApp(dependencies: RestDependencies) {
     .use(modelsPlugin(models))
     .use(managePlugin(models, inference, pool))
     .use(inferPlugin(inference))
-    .use(kservePlugin(models, inference, readiness));
+    .use(kservePlugin(models, inference, readiness))
+    .use(openAiPlugin(models, inference, logger));
 }
 
 export type RestApp = ReturnType<typeof createRestApp>;

@@ -20,7 +20,8 @@ const TEXT_FILES = ["tokenizer.json", "tokenizer_config.json", "1_Pooling/config
 export interface TextRequest {
   model: string;
   version?: string;
-  texts: string[];
+  /** The texts; or, with `pretokenized`, token-id arrays (used as given, no special tokens added). */
+  texts: string[] | number[][];
   /** Cut texts over the model's maximum (default) or refuse the request. */
   truncate?: boolean;
   priority: Priority;
@@ -96,9 +97,11 @@ function prepared(request: TextRequest, op: Txt2EmbedSettings["op"]): PreparedRe
   const field = request.field ?? "texts";
   if (request.texts.length === 0) throw invalidInput(`${field}: send at least one text`, { field });
   if (request.texts.length > MAX_TEXTS_PER_REQUEST) throw invalidInput(`${field}: at most ${MAX_TEXTS_PER_REQUEST} texts per request`, { field });
+  const pretokenized = request.texts.every((text) => Array.isArray(text));
   request.texts.forEach((text, index) => {
-    if (typeof text !== "string") throw invalidInput(`${field}[${index}]: must be a string`, { field: `${field}[${index}]` });
+    if (typeof text !== "string" && !pretokenized) throw invalidInput(`${field}[${index}]: must be a string (or every entry a list of token ids)`, { field: `${field}[${index}]` });
   });
+  const texts = pretokenized ? request.texts.map((ids) => JSON.stringify(ids)) : (request.texts as string[]);
   return {
     model: request.model,
     version: request.version,
@@ -108,10 +111,10 @@ function prepared(request: TextRequest, op: Txt2EmbedSettings["op"]): PreparedRe
     keepAliveSeconds: request.keepAliveSeconds,
     turn: request.turn,
     prepare: (target) => {
-      const settings = settingsFor(target, op, request.truncate ?? true);
+      const settings = { ...settingsFor(target, op, request.truncate ?? true), ...(pretokenized && { pretokenized }) };
       const inputs: WireTensor[] = [
         { name: TASK_TENSOR, datatype: "BYTES", shape: [1], data: [JSON.stringify(settings)] },
-        { name: "text", datatype: "BYTES", shape: [request.texts.length], data: request.texts },
+        { name: "text", datatype: "BYTES", shape: [texts.length], data: texts },
       ];
       return { inputs, rows: request.texts.length, signature: `txt2embed:${op}` };
     },
