@@ -118,7 +118,8 @@ export type WorkerToServer =
  * followed by its own inline tensors (txt2embed: `text`, BYTES [n]). Every item of a batch names the
  * same task and files (the scheduler batches only requests with one signature); per-item settings
  * (`truncate`) may differ. The answer per item is `embeddings` FP32 [n, dim] (pooled, not normalised)
- * and `tokens` INT32 [n], or a single `error` BYTES [1] when that item alone is invalid.
+ * and `tokens` INT32 [n] (op `tokenize`: `ids` INT32 [total], `lengths` INT32 [n], `tokens` BYTES
+ * [total], `special` UINT8 [total]), or a single `error` BYTES [1] when that item alone is invalid.
  */
 export const TASK_TENSOR = "modelmora.task";
 
@@ -136,6 +137,8 @@ export interface Txt2EmbedSettings {
   truncate: boolean;
   /** The item's texts are token-id arrays as JSON (`[101, 7592, 102]`), used as given: no tokeniser. */
   pretokenized?: boolean;
+  /** Add the tokenizer's special tokens ([CLS], [SEP]); default true. */
+  addSpecialTokens?: boolean;
 }
 
 export type TaskSettings = Txt2EmbedSettings;

@@ -30,6 +30,8 @@ interface TextModel {
   pooling: "mean" | "cls" | "last" | undefined;
   /** Ids below this are valid token ids (added tokens included). */
   vocabularySize: number;
+  /** Ids of the special added tokens ([CLS], [SEP], [PAD] …). */
+  specialIds: Set<number>;
 }
 
 const textModels = new Map<string, Promise<TextModel>>();
@@ -65,6 +67,7 @@ async function readTextModel(files: Txt2EmbedSettings["files"]): Promise<TextMod
   return {
     tokenizer,
     vocabularySize: Math.max(...tokenizer.get_vocab(true).values()) + 1,
+    specialIds: new Set([...tokenizer.get_added_tokens_decoder()].filter(([, token]) => token.special).map(([id]) => id)),
     // tokenizer_config.json says 1e30 when it means "no limit".
     maxSequenceLength: typeof configured === "number" && configured > 0 && configured < 1e9 ? configured : undefined,
     pooling: poolingConfig && poolingFromSentenceTransformers(poolingConfig),
@@ -96,7 +99,7 @@ function encode(model: TextModel, text: string, maximum: number, item: Txt2Embed
     if (!item.truncate) return `has ${given.ids.length} tokens, more than ${maximum}, and truncate is false`;
     return { ids: given.ids.slice(0, maximum), typeIds: given.typeIds.slice(0, maximum) };
   }
-  const encoding = model.tokenizer.encode(text, { return_token_type_ids: true });
+  const encoding = model.tokenizer.encode(text, { return_token_type_ids: true, add_special_tokens: item.addSpecialTokens ?? true });
   let ids = encoding.ids;
   let typeIds = encoding.token_type_ids ?? ids.map(() => 0);
   if (ids.length > maximum) {
@@ -113,7 +116,9 @@ export async function runTxt2Embed(session: ort.InferenceSession, inputs: Tensor
   const model = await textModel(settings.files);
   const idsSpec = inputs.find((input) => input.name === "input_ids") ?? inputs[0]!;
   const fixedLength = idsSpec.shape[1] !== undefined && idsSpec.shape[1] > 0 ? idsSpec.shape[1] : undefined;
-  const maximum = settings.maxSequenceLength ?? model.maxSequenceLength ?? fixedLength ?? DEFAULT_MAX_SEQUENCE_LENGTH;
+  // Tokenising only (TEI /tokenize) shows every token; nothing is cut.
+  const maximum =
+    settings.op === "tokenize" ? Number.POSITIVE_INFINITY : (settings.maxSequenceLength ?? model.maxSequenceLength ?? fixedLength ?? DEFAULT_MAX_SEQUENCE_LENGTH);
 
   // Tokenise every text; a request with a text too long (and truncate: false) is answered alone.
   const answers: (WireTensor[] | undefined)[] = [];
@@ -131,7 +136,7 @@ export async function runTxt2Embed(session: ort.InferenceSession, inputs: Tensor
       owners.push(itemIndex);
     }
   });
-  if (settings.op === "tokenize") return tokenizeAnswers(items, answers, rows, owners);
+  if (settings.op === "tokenize") return tokenizeAnswers(model, items, answers, rows, owners);
   if (rows.length === 0) return answers.map((answer) => answer!);
 
   const pooled = await embedRows(session, inputs, rows, fixedLength, settings.pooling ?? model.pooling ?? "mean");
@@ -206,8 +211,9 @@ async function embedRows(
   return pooled;
 }
 
-/** TEI /tokenize: per item, `ids` INT32 [total] and `lengths` INT32 [n] (texts' token counts). */
+/** TEI /tokenize: per item, `ids` and their `tokens` and `special` flags, `lengths` per text. */
 function tokenizeAnswers(
+  model: TextModel,
   items: Txt2EmbedItem[],
   answers: (WireTensor[] | undefined)[],
   rows: { ids: number[] }[],
@@ -218,9 +224,13 @@ function tokenizeAnswers(
     if (answer) return answer;
     const mine = rows.filter((__, index) => owners[index] === itemIndex);
     const ids = Int32Array.from(mine.flatMap((entry) => entry.ids));
+    const tokens = Array.from(ids, (id) => model.tokenizer.id_to_token(id) ?? "");
+    const special = Uint8Array.from(ids, (id) => (model.specialIds.has(id) ? 1 : 0));
     return [
       { name: "ids", datatype: "INT32", shape: [ids.length], data: ids },
       { name: "lengths", datatype: "INT32", shape: [mine.length], data: Int32Array.from(mine, (entry) => entry.ids.length) },
+      { name: "tokens", datatype: "BYTES", shape: [tokens.length], data: tokens },
+      { name: "special", datatype: "UINT8", shape: [special.length], data: special },
     ];
   });
 }

@@ -14,6 +14,7 @@ import { kservePlugin } from "./kserve.ts";
 import { managePlugin } from "./manage.ts";
 import { modelsPlugin } from "./models.ts";
 import { openAiPlugin } from "./openai.ts";
+import { teiPlugin } from "./tei.ts";
 
 export interface RestDependencies {
   models: ModelsService;
@@ -43,7 +44,8 @@ export function createRestApp(dependencies: RestDependencies) {
     .use(managePlugin(models, inference, pool))
     .use(inferPlugin(inference))
     .use(kservePlugin(models, inference, readiness))
-    .use(openAiPlugin(models, inference, logger));
+    .use(openAiPlugin(models, inference, logger))
+    .use(teiPlugin(models, inference, logger));
 }
 
 export type RestApp = ReturnType<typeof createRestApp>;

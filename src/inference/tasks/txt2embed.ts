@@ -49,11 +49,16 @@ export interface EmbedResult {
   tokens: number[];
 }
 
+export interface TokenizeRequest extends TextRequest {
+  /** Add the tokenizer's special tokens ([CLS], [SEP]); default true. */
+  addSpecialTokens?: boolean;
+}
+
 export interface TokenizeResult {
   model: string;
   version: string;
-  /** Token ids per text. */
-  ids: number[][];
+  /** Per text, its tokens in order. */
+  tokens: { id: number; text: string; special: boolean }[][];
 }
 
 /**
@@ -83,17 +88,23 @@ export async function embed(inference: InferenceService, request: EmbedRequest):
 }
 
 /** The token ids the model's tokenizer gives each text (special tokens included, truncated as embed would). */
-export async function tokenize(inference: InferenceService, request: TextRequest): Promise<TokenizeResult> {
+export async function tokenize(inference: InferenceService, request: TokenizeRequest): Promise<TokenizeResult> {
   const { target, outputs } = await inference.runPrepared(prepared(request, "tokenize"));
   throwItemError(outputs, request.field);
-  const ids = outputs.find((output) => output.name === "ids")!.data as Int32Array;
-  const lengths = outputs.find((output) => output.name === "lengths")!.data as Int32Array;
+  const output = (name: string) => outputs.find((tensor) => tensor.name === name)!.data;
+  const ids = output("ids") as Int32Array;
+  const texts = output("tokens") as string[];
+  const special = output("special") as Uint8Array;
   let start = 0;
-  const perText = Array.from(lengths, (length) => Array.from(ids.subarray(start, (start += length))));
-  return { model: target.name, version: target.version, ids: perText };
+  const tokens = Array.from(output("lengths") as Int32Array, (length) => {
+    const positions = Array.from({ length }, (_, index) => start + index);
+    start += length;
+    return positions.map((position) => ({ id: ids[position]!, text: texts[position]!, special: special[position] === 1 }));
+  });
+  return { model: target.name, version: target.version, tokens };
 }
 
-function prepared(request: TextRequest, op: Txt2EmbedSettings["op"]): PreparedRequest {
+function prepared(request: TokenizeRequest, op: Txt2EmbedSettings["op"]): PreparedRequest {
   const field = request.field ?? "texts";
   if (request.texts.length === 0) throw invalidInput(`${field}: send at least one text`, { field });
   if (request.texts.length > MAX_TEXTS_PER_REQUEST) throw invalidInput(`${field}: at most ${MAX_TEXTS_PER_REQUEST} texts per request`, { field });
@@ -111,7 +122,11 @@ function prepared(request: TextRequest, op: Txt2EmbedSettings["op"]): PreparedRe
     keepAliveSeconds: request.keepAliveSeconds,
     turn: request.turn,
     prepare: (target) => {
-      const settings = { ...settingsFor(target, op, request.truncate ?? true), ...(pretokenized && { pretokenized }) };
+      const settings: Txt2EmbedSettings = {
+        ...settingsFor(target, op, request.truncate ?? true),
+        ...(pretokenized && { pretokenized }),
+        ...(request.addSpecialTokens === false && { addSpecialTokens: false }),
+      };
       const inputs: WireTensor[] = [
         { name: TASK_TENSOR, datatype: "BYTES", shape: [1], data: [JSON.stringify(settings)] },
         { name: "text", datatype: "BYTES", shape: [texts.length], data: texts },
