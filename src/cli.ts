@@ -27,6 +27,7 @@ import { syncCommand } from "./cli/commands/sync.ts";
 import { uninstallCommand } from "./cli/commands/uninstall.ts";
 import { CliError, EXIT, type ExitCode, exitCodeFor } from "./cli/exit-codes.ts";
 import { type Io, processIo } from "./cli/io.ts";
+import { StartupError } from "./runtime/startup-error.ts";
 
 const COMMANDS: Command[] = [
   initCommand,
@@ -89,6 +90,12 @@ function report(error: unknown, command: string, json: boolean, io: Io): ExitCod
   let code: string | undefined;
   let details: Record<string, unknown> | undefined;
   let message: string;
+  if (error instanceof StartupError) {
+    // Already one line naming the setting and what to do; no usage hint, no stack.
+    if (json) io.stderr(`${JSON.stringify({ error: error.message, code: "STARTUP", exitCode: EXIT.usage })}\n`);
+    else io.stderr(`modelmora ${command}: ${error.message}\n`);
+    return EXIT.usage;
+  }
   if (error instanceof CliError) {
     ({ exitCode, code, details, message } = error);
   } else if (error instanceof ModelMoraError) {

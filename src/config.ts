@@ -8,8 +8,10 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { SECURITY_DEFAULTS, SECURITY_ENVIRONMENT_NAMES, type SecurityConfig, resolveSecurityConfig } from "./security/settings.ts";
 
-export interface Config {
+/** Security settings (API keys, TLS, source policy): src/security/settings.ts. */
+export interface Config extends SecurityConfig {
   host: string;
   httpPort: number;
   /** gRPC front end (KServe v2 GRPCInferenceService, health, reflection, modelmora.v1); 0 picks a free port. */
@@ -55,6 +57,12 @@ export interface Config {
    * server's memory. Larger answers fail with 422 OUTPUT_TOO_LARGE.
    */
   maxOutputMb: number;
+  /**
+   * Browser origins allowed to call the REST API (CORS), comma-separated, or "*" for any; unset =
+   * no CORS headers (browsers on other origins are refused, as before). Each origin opened widens
+   * who can drive the API from a user's browser.
+   */
+  corsOrigins: string | undefined;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -73,6 +81,8 @@ export const DEFAULT_CONFIG: Config = {
   shmMb: 256,
   standbyWorkers: 1,
   maxOutputMb: 64,
+  ...SECURITY_DEFAULTS,
+  corsOrigins: undefined,
 };
 
 /** The config file read when neither `--config` nor `MODELMORA_CONFIG` names one, if it exists. */
@@ -99,6 +109,8 @@ const ENVIRONMENT_NAMES: Partial<Record<keyof Config, string>> = {
   shmMb: "MODELMORA_SHM_MB",
   standbyWorkers: "MODELMORA_STANDBY_WORKERS",
   maxOutputMb: "MODELMORA_MAX_OUTPUT_MB",
+  ...SECURITY_ENVIRONMENT_NAMES,
+  corsOrigins: "MODELMORA_CORS_ORIGINS",
 };
 
 /** Command-line flag → Config key, as documented in `modelmora serve --help`. */
@@ -118,6 +130,7 @@ export const SERVE_FLAGS: Record<string, keyof Config> = {
   "--shm-mb": "shmMb",
   "--standby-workers": "standbyWorkers",
   "--max-output-mb": "maxOutputMb",
+  "--cors-origins": "corsOrigins",
 };
 
 /** The environment variable of each setting that has one (`modelmora init` documents them). */
@@ -158,7 +171,7 @@ export function flagOverrides(argv: readonly string[]): Overrides {
 
 export function resolveConfig(...layers: Overrides[]): Config {
   const merged: Overrides = Object.assign({}, ...layers);
-  const config = { ...DEFAULT_CONFIG };
+  const config: Config = { ...DEFAULT_CONFIG, ...resolveSecurityConfig(merged, (message) => new ConfigError(message)) };
   if (merged.host !== undefined) config.host = merged.host;
   if (merged.httpPort !== undefined) config.httpPort = port("httpPort", merged.httpPort);
   if (merged.grpcPort !== undefined) config.grpcPort = port("grpcPort", merged.grpcPort);
@@ -174,6 +187,7 @@ export function resolveConfig(...layers: Overrides[]): Config {
   if (merged.shmMb !== undefined) config.shmMb = positive("shmMb", merged.shmMb);
   if (merged.standbyWorkers !== undefined) config.standbyWorkers = count("standbyWorkers", merged.standbyWorkers);
   if (merged.maxOutputMb !== undefined) config.maxOutputMb = positive("maxOutputMb", merged.maxOutputMb);
+  if (merged.corsOrigins !== undefined) config.corsOrigins = merged.corsOrigins;
   if (config.databaseUrl && !/^postgres(ql)?:\/\//.test(config.databaseUrl)) {
     throw new ConfigError("databaseUrl must start with postgres:// or postgresql://");
   }
@@ -249,7 +263,7 @@ export function configFileOverrides(filePath: string): Overrides {
       throw new ConfigError(`config file ${filePath}: unknown setting "${key}"; known settings: ${Object.keys(DEFAULT_CONFIG).join(", ")}`);
     }
     if (value === null || value === "") continue;
-    if (typeof value !== "string" && typeof value !== "number") throw new ConfigError(`config file ${filePath}: ${key} must be a string or a number`);
+    if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") throw new ConfigError(`config file ${filePath}: ${key} must be a string or a number`);
     overrides[key as keyof Config] = String(value);
   }
   if (overrides.dataDir !== undefined) overrides.dataDir = path.resolve(path.dirname(filePath), overrides.dataDir);

@@ -17,9 +17,21 @@ import { SharedMemory, defaultSharedMemoryDirectory } from "./lifecycle/shared-m
 import { StandbyWorkers } from "./lifecycle/standby.ts";
 import { createWorkerSpawner, type SpawnWorker } from "./lifecycle/worker-process.ts";
 import type { Logger } from "./observability/logger.ts";
-import { openDatabase } from "./registry/database.ts";
 import { ModelCache } from "./registry/model-cache.ts";
 import { ModelRegistry } from "./registry/registry.ts";
+import { ApiKeys } from "./security/api-keys.ts";
+import { assertListenAllowed } from "./security/listen-guard.ts";
+import { commaList } from "./security/settings.ts";
+import { sourcePolicyFromConfig } from "./security/source-policy.ts";
+import { grpcServerCredentials, httpTlsOptions, readTlsMaterial } from "./security/tls.ts";
+import type { GrpcAuthOptions } from "./api/grpc/auth.ts";
+import { checkHost, checkPortsFree, listenError } from "./runtime/listen-errors.ts";
+import { openDataDirDatabase } from "./runtime/open-data-dir.ts";
+import { routeGrpcLogs } from "./observability/grpc-log.ts";
+import { type Metrics, createMetrics } from "./observability/metrics.ts";
+import { schedulerMetricsObserver } from "./observability/scheduler-metrics.ts";
+import { registerStatusMetrics } from "./observability/status-metrics.ts";
+import { callLogInterceptor } from "./api/grpc/call-log.ts";
 
 export interface ServerCore {
   app: RestApp;
@@ -31,6 +43,10 @@ export interface ServerCore {
   /** What REST `/health/ready`, KServe ServerReady and gRPC health answer from. */
   readiness: Readiness;
   logger: Logger;
+  /** API keys and the logger their audit lines go to; gRPC checks them with these. */
+  auth: GrpcAuthOptions;
+  /** Prometheus metrics, served at /metrics (src/observability/metrics.ts). */
+  metrics: Metrics;
   /** Stops workers and closes the database (the listener, if any, is stopped by the caller). */
   close(): Promise<void>;
   /** Readiness turns 503 and new inference requests get SHUTTING_DOWN; queued ones still run. */
@@ -45,8 +61,12 @@ export interface ServerCore {
 
 /** `spawnWorker` replaces real worker processes (tests); by default they come through shared memory and the standby pool. */
 export async function createServerCore(config: Config, logger: Logger, spawnWorker?: SpawnWorker): Promise<ServerCore> {
-  const database = await openDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
-  const cache = new ModelCache(config.dataDir, { maxFileBytes: config.maxModelMb === undefined ? undefined : config.maxModelMb * 1024 * 1024 });
+  // Locks the data directory (embedded database) until close(); a second server is refused here.
+  const database = await openDataDirDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, command: "serve" });
+  const cache = new ModelCache(config.dataDir, {
+    maxFileBytes: config.maxModelMb === undefined ? undefined : config.maxModelMb * 1024 * 1024,
+    policy: sourcePolicyFromConfig(config, process.env),
+  });
   const arenaBytes = Math.round(config.shmMb * 1024 * 1024);
   const sharedMemory = SharedMemory.open({ directory: config.shmDir ?? defaultSharedMemoryDirectory(config.dataDir, arenaBytes), arenaBytes, logger });
   const workerSpawner = spawnWorker ?? createWorkerSpawner(sharedMemory, { maxOutputBytes: Math.round(config.maxOutputMb * 1024 * 1024) });
@@ -65,7 +85,8 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
       maxLoadedModels: config.maxLoadedModels,
     },
   });
-  const inference = new InferenceService(registry, pool, sharedMemory);
+  const metrics = createMetrics();
+  const inference = new InferenceService(registry, pool, sharedMemory, { observer: schedulerMetricsObserver(metrics) });
   const models = new ModelsService(registry, pool, inference, logger);
   let accepting = true;
   /** Only `beginPreload` makes this false, and only while preload models are loading. */
@@ -75,7 +96,20 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
     preloaded: () => preloaded,
     checkDatabase: () => database.ping(),
   };
-  const app = createRestApp({ models, inference, pool, logger, maxBodyBytes: config.maxBodyMb * 1024 * 1024, readiness });
+  const auth = { keys: ApiKeys.from(config), logger };
+  const openPaths = new Set(commaList(config.openPaths));
+  registerStatusMetrics(metrics, { pool, inference, models });
+  const app = createRestApp({
+    models,
+    inference,
+    pool,
+    logger,
+    maxBodyBytes: config.maxBodyMb * 1024 * 1024,
+    readiness,
+    auth: { ...auth, openPaths },
+    metrics,
+    corsOrigins: config.corsOrigins,
+  });
   return {
     app,
     pool,
@@ -84,6 +118,8 @@ export async function createServerCore(config: Config, logger: Logger, spawnWork
     sharedMemory,
     readiness,
     logger,
+    auth,
+    metrics,
     beginShutdown() {
       accepting = false;
       inference.stopAccepting();
@@ -118,13 +154,34 @@ export interface RunningServer {
 }
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  // An unknown host is the operator's mistake; found before anything starts (Bun would report it as a busy port).
+  await checkHost(config.host);
+  checkPortsFree(config.host, [
+    { what: "HTTP", port: config.httpPort },
+    { what: "gRPC", port: config.grpcPort },
+  ]);
+  assertListenAllowed(config, ApiKeys.from(config).enabled);
+  const tls = readTlsMaterial(config);
   const core = await createServerCore(config, logger);
   // Known before listening, so readiness is never 200 before a preload model is loaded; the loads
   // themselves run after listening, so liveness answers during a long preload.
   await core.beginPreload();
-  core.app.listen({ hostname: config.host, port: config.httpPort });
+  try {
+    // Exclusive: Elysia's Bun adapter asks for SO_REUSEPORT, which lets a second server share the
+    // port and take every other request.
+    core.app.listen({ hostname: config.host, port: config.httpPort, reusePort: false, ...(tls && { tls: httpTlsOptions(tls) }) });
+  } catch (error) {
+    await core.close();
+    throw listenError(error, "HTTP", config.host, config.httpPort);
+  }
   const server = core.app.server!;
-  const grpc = createGrpcServer(core, { maxMessageBytes: config.grpcMaxMessageMb * 1024 * 1024 });
+  routeGrpcLogs(logger);
+  const grpc = createGrpcServer(core, {
+    maxMessageBytes: config.grpcMaxMessageMb * 1024 * 1024,
+    auth: core.auth,
+    interceptors: [callLogInterceptor(logger, core.metrics)],
+    ...(tls && { credentials: grpcServerCredentials(tls) }),
+  });
   let grpcPort: number;
   try {
     grpcPort = await grpc.listen(config.host, config.grpcPort);
@@ -132,9 +189,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     // The port is taken or the host cannot be bound: stop what started instead of half-running.
     await server.stop(true);
     await core.close();
-    throw new Error(`cannot listen for gRPC on ${config.host}:${config.grpcPort} (--grpc-port / MODELMORA_GRPC_PORT): ${error instanceof Error ? error.message : String(error)}`, {
-      cause: error,
-    });
+    throw listenError(error, "gRPC", config.host, config.grpcPort);
   }
   logger.info(
     {
@@ -144,6 +199,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       grpc_port: grpcPort,
       data_dir: config.dataDir,
       database: config.databaseUrl ? "postgres" : "sqlite",
+      tls: tls !== undefined,
+      api_keys: core.auth.keys.enabled,
     },
     "modelmora listening",
   );

@@ -91,14 +91,6 @@ export function booleanFlag(parsed: ParsedArguments, flag: string): boolean {
   return parsed.flags.get(flag) === true;
 }
 
-/** A positive integer flag value; anything else is a usage error naming the flag. */
-export function positiveIntegerFlag(parsed: ParsedArguments, flag: string): number | undefined {
-  const raw = stringFlag(parsed, flag);
-  if (raw === undefined) return undefined;
-  if (!/^\d+$/.test(raw) || Number(raw) <= 0) throw usageError(`flag ${flag} must be a positive integer, got "${raw}"`);
-  return Number(raw);
-}
-
 /** `modelmora <name> --help`. */
 export function helpText(spec: CommandSpec): string {
   const positionals = spec.positionals.map((positional) => (positional.optional ? `[<${positional.name}>]` : `<${positional.name}>`)).join(" ");

@@ -9,7 +9,7 @@ import { usageError } from "./exit-codes.ts";
 import type { Io } from "./io.ts";
 import { downloadProgress } from "./progress.ts";
 import { RemoteCatalogue } from "./remote-catalogue.ts";
-import { SERVER_URL_ENVIRONMENT, ServerClient, serverUrl } from "./server-client.ts";
+import { API_KEY_ENVIRONMENT, SERVER_URL_ENVIRONMENT, ServerClient, serverUrl } from "./server-client.ts";
 
 export const JSON_FLAG: FlagSpec = { flag: "--json", description: "print JSON on stdout instead of tables (for scripts)" };
 export const CONFIG_FLAG: FlagSpec = { flag: "--config", value: "PATH", description: "config file (default: $MODELMORA_CONFIG, else ./modelmora.config.json if present)" };
@@ -21,10 +21,17 @@ export const SERVER_FLAG: FlagSpec = {
 export const DATA_DIR_FLAG: FlagSpec = { flag: "--data-dir", value: "DIR", description: "work offline on this data directory instead of a server (no server may be running on it)" };
 export const DATABASE_URL_FLAG: FlagSpec = { flag: "--database-url", value: "URL", description: "offline mode: postgres://… instead of the embedded database under --data-dir" };
 
+export const API_KEY_FLAG: FlagSpec = { flag: "--api-key", value: "KEY", description: `API key sent to the server (default: $${API_KEY_ENVIRONMENT})` };
+
 /** Flags of the commands that work on a server or offline. */
-export const CATALOGUE_FLAGS: FlagSpec[] = [SERVER_FLAG, DATA_DIR_FLAG, DATABASE_URL_FLAG, CONFIG_FLAG, JSON_FLAG];
+export const CATALOGUE_FLAGS: FlagSpec[] = [SERVER_FLAG, API_KEY_FLAG, DATA_DIR_FLAG, DATABASE_URL_FLAG, CONFIG_FLAG, JSON_FLAG];
 /** Flags of the commands that need a running server (workers, inference, health). */
-export const SERVER_ONLY_FLAGS: FlagSpec[] = [SERVER_FLAG, CONFIG_FLAG, JSON_FLAG];
+export const SERVER_ONLY_FLAGS: FlagSpec[] = [SERVER_FLAG, API_KEY_FLAG, CONFIG_FLAG, JSON_FLAG];
+
+/** The API key to send: `--api-key`, else `MODELMORA_API_KEY`, else none. */
+function apiKeyOf(args: ParsedArguments, io: Io): string | undefined {
+  return stringFlag(args, "--api-key") ?? (io.env[API_KEY_ENVIRONMENT] || undefined);
+}
 
 /** The config as the client sees it: file < environment < the `--data-dir` / `--database-url` flags. */
 export function clientConfig(args: ParsedArguments, io: Io): Config {
@@ -47,7 +54,7 @@ export async function openCatalogue(args: ParsedArguments, io: Io): Promise<Cata
   const dataDir = stringFlag(args, "--data-dir");
   if (dataDir === undefined && stringFlag(args, "--database-url") !== undefined) throw usageError("--database-url applies to offline mode only: give --data-dir too");
   const location = chooseLocation({ server, dataDir }, () => serverUrl(server, io.env, config), config);
-  if (location.mode === "server") return new RemoteCatalogue(location.url, io);
+  if (location.mode === "server") return new RemoteCatalogue(location.url, io, apiKeyOf(args, io));
   // Loaded only offline: the database drivers and the worker spawner are not needed to talk to a server.
   const { OfflineCatalogue } = await import("./offline-catalogue.ts");
   return OfflineCatalogue.open({
@@ -61,5 +68,5 @@ export async function openCatalogue(args: ParsedArguments, io: Io): Promise<Cata
 
 export function connectServer(args: ParsedArguments, io: Io): ServerClient {
   const config = clientConfig(args, io);
-  return new ServerClient(serverUrl(stringFlag(args, "--server"), io.env, config));
+  return new ServerClient(serverUrl(stringFlag(args, "--server"), io.env, config), apiKeyOf(args, io));
 }

@@ -2,14 +2,16 @@
  * The catalogue of a data directory, opened by the CLI itself (no server): the same registry,
  * cache and signature inspection the server uses, with the CLI's progress bar on downloads.
  *
- * A data directory whose embedded database another process holds open (a running server keeps it
- * for as long as it runs) is refused: openDatabase fails with DatabaseInUseError, which the SQLite
- * file's own exclusive lock raises, so there is no pid file to go stale.
+ * A data directory another process uses is refused: `serve` and the offline CLI hold a lock file
+ * there (src/runtime/data-dir-lock.ts; a stale one, whose pid is gone, is taken over), and the
+ * embedded database's own exclusive SQLite lock backs it up (DatabaseInUseError), so two processes
+ * never write one catalogue.
  */
 import { ModelMoraError } from "../errors.ts";
 import { createInspector } from "../lifecycle/inspect.ts";
 import { spawnWorkerProcess } from "../lifecycle/worker-process.ts";
-import { DatabaseInUseError, type OpenDatabase, openDatabase } from "../registry/database.ts";
+import { DatabaseInUseError, type OpenDatabase } from "../registry/database.ts";
+import { openDataDirDatabase } from "../runtime/open-data-dir.ts";
 import { type FetchProgress, ModelCache } from "../registry/model-cache.ts";
 import type { ModelConfigPatch } from "../registry/model-config.ts";
 import { ModelRegistry, type RegisterModelInput } from "../registry/registry.ts";
@@ -40,10 +42,10 @@ export class OfflineCatalogue implements Catalogue {
   static async open(options: OfflineOptions): Promise<OfflineCatalogue> {
     let database: OpenDatabase;
     try {
-      database = await openDatabase({ dataDir: options.dataDir, databaseUrl: options.databaseUrl });
+      database = await openDataDirDatabase({ dataDir: options.dataDir, databaseUrl: options.databaseUrl, command: "cli" });
     } catch (error) {
       if (!(error instanceof DatabaseInUseError)) throw error;
-      throw new CliError(EXIT.failed, `the database in ${options.dataDir} is open in another process: talk to that server with --server URL instead of --data-dir`, "DATA_DIR_IN_USE");
+      throw new CliError(EXIT.usage, `the database in ${options.dataDir} is open in another process: talk to that server with --server URL instead of --data-dir`, "DATA_DIR_IN_USE");
     }
     const cache = new ModelCache(options.dataDir, { maxFileBytes: options.maxFileBytes, environment: options.environment, onProgress: options.onProgress });
     const registry = new ModelRegistry(database, cache, createInspector(spawnWorkerProcess));

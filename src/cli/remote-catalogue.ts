@@ -15,8 +15,9 @@ export class RemoteCatalogue implements Catalogue {
   constructor(
     baseUrl: string,
     private readonly io: Io,
+    apiKey?: string,
   ) {
-    this.client = new ServerClient(baseUrl);
+    this.client = new ServerClient(baseUrl, apiKey);
     this.where = `server ${baseUrl}`;
   }
 

@@ -14,8 +14,15 @@ export interface Answer<T> {
   body: T;
 }
 
+/** Environment variable with the API key the CLI sends (`--api-key` wins over it). */
+export const API_KEY_ENVIRONMENT = "MODELMORA_API_KEY";
+
 export class ServerClient {
-  constructor(readonly baseUrl: string) {}
+  /** `apiKey` goes out as `Authorization: Bearer <key>` on every request. */
+  constructor(
+    readonly baseUrl: string,
+    private readonly apiKey?: string,
+  ) {}
 
   /**
    * JSON in, JSON out; a status of 400 or more throws, unless listed in `accept`. `long` lifts
@@ -24,7 +31,8 @@ export class ServerClient {
    */
   async request<T>(method: string, route: string, body?: unknown, options: { accept?: number[]; long?: boolean } = {}): Promise<Answer<T>> {
     const accept = options.accept ?? [];
-    const init: BunFetchRequestInit = { method, headers: { accept: "application/json" }, ...(options.long && { timeout: false }) };
+    const headers: Record<string, string> = { accept: "application/json", ...(this.apiKey && { authorization: `Bearer ${this.apiKey}` }) };
+    const init: BunFetchRequestInit = { method, headers, ...(options.long && { timeout: false }) };
     if (body !== undefined) {
       init.body = JSON.stringify(body);
       init.headers = { ...init.headers, "content-type": "application/json" };

@@ -9,6 +9,7 @@ import type { TensorSpec } from "./tensor-spec.ts";
 import type { ModelConfigPatch } from "../registry/model-config.ts";
 import type { ModelRecord, ModelRegistry, RegisterModelInput } from "../registry/registry.ts";
 import type { InferenceService } from "./service.ts";
+import { redactUrl } from "../runtime/startup-error.ts";
 
 export interface ModelView extends ModelRecord {
   /** State of the active version's worker. */
@@ -34,7 +35,22 @@ export class ModelsService {
   ) {}
 
   async register(input: RegisterModelInput): Promise<ModelView> {
-    return this.view(await this.registry.register(input));
+    let record: ModelRecord;
+    try {
+      record = await this.registry.register(input);
+    } catch (error) {
+      this.logger.warn(
+        { event: "registration_failed", model: input.name, version: input.version, source: loggableSource(input.source), code: error instanceof ModelMoraError ? error.code : undefined, error: String(error instanceof Error ? error.message : error) },
+        "registration failed",
+      );
+      throw error;
+    }
+    const version = record.versions.find((candidate) => candidate.version === input.version) ?? record.versions.at(-1);
+    this.logger.info(
+      { event: "model_registered", model: record.name, version: version?.version, task: record.task, source: loggableSource(input.source), sha256: version?.sha256, size_bytes: version?.sizeBytes, active_version: record.activeVersion },
+      "model registered",
+    );
+    return this.view(record);
   }
 
   async list(filter: { task?: string } = {}): Promise<ModelView[]> {
@@ -47,7 +63,9 @@ export class ModelsService {
 
   /** Config changes apply to workers started afterwards; a loaded worker keeps its settings. */
   async updateConfig(name: string, config: ModelConfigPatch): Promise<ModelView> {
-    return this.view(await this.registry.updateConfig(name, config));
+    const record = await this.registry.updateConfig(name, config);
+    this.logger.info({ event: "model_config_changed", model: name, changes: config, config: record.config }, "model config changed");
+    return this.view(record);
   }
 
   /**
@@ -70,6 +88,7 @@ export class ModelsService {
       }
     }
     const after = await this.registry.setActiveVersion(name, version);
+    this.logger.info({ event: "active_version_changed", model: name, version, previous_version: previous.version }, "active version changed");
     void this.retire(name, previous);
     return this.view(after);
   }
@@ -91,6 +110,7 @@ export class ModelsService {
     for (const version of existing.versions) this.inference.forget({ name, version: version.version, sha256: version.sha256 });
     await this.pool.unload(name);
     const record = await this.registry.delete(name);
+    this.logger.info({ event: "model_deleted", model: name, versions: existing.versions.map((version) => version.version) }, "model deleted");
     return { ...record, state: "unloaded" };
   }
 
@@ -128,4 +148,9 @@ export class ModelsService {
   private view(record: ModelRecord): ModelView {
     return { ...record, state: this.pool.stateOf(record.name, record.activeVersion) };
   }
+}
+
+/** A source as logs may show it: passwords in URLs masked. */
+function loggableSource(source: string): string {
+  return source.includes("://") && !source.startsWith("file://") ? redactUrl(source) : source;
 }

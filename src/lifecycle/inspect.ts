@@ -14,7 +14,7 @@ export type InspectModel = (modelPath: string) => Promise<ModelSignature>;
 
 export function createInspector(spawnWorker: SpawnWorker): InspectModel {
   return async (modelPath) => {
-    const worker = spawnWorker();
+    const worker = spawnWorker("inspect");
     try {
       const { inputs, outputs } = await worker.load({ modelPath, device: "cpu", intraOpThreads: 1, healthCheck: false });
       return { inputs, outputs };

@@ -27,14 +27,18 @@ export class StandbyWorkers {
     this.fill();
   }
 
-  /** A standby worker when one is alive, else a fresh one; the pool's `spawnWorker`. */
-  readonly spawn: SpawnWorker = () => {
+  /**
+   * A standby worker when one is alive, else a fresh one; the pool's `spawnWorker`. `label` names
+   * the model on a fresh worker's command line; a standby worker was started before its model was
+   * known, so its command line names none (`/api/v1/status` maps pids to models).
+   */
+  readonly spawn: SpawnWorker = (label) => {
     let worker: WorkerHandle | undefined;
     while ((worker = this.waiting.shift())) {
       if (this.probeMemory(worker.pid) !== undefined) break; // still running
     }
     this.scheduleReplacement();
-    return worker ?? this.spawnFresh();
+    return worker ?? this.spawnFresh(label);
   };
 
   /** Resident memory of the workers waiting. */

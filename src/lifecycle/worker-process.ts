@@ -12,6 +12,8 @@ import { workerCommand } from "../runtime/worker-command.ts";
 import { typedView } from "../../workers/datatypes.ts";
 import { isShared, type LoadMessage, type Provider, type SharedTensor, type TensorSpec, type TransportTensor, type WireTensor, type WorkerToServer } from "../../workers/protocol.ts";
 import type { OutputArenaFile, SharedMemory } from "./shared-memory.ts";
+import { workerEnvironment } from "./worker-environment.ts";
+import { workerTempDirectory } from "../runtime/worker-temp.ts";
 
 export interface LoadedSignature {
   provider: Provider;
@@ -52,7 +54,8 @@ export interface WorkerHandle {
   terminate(graceMilliseconds?: number): Promise<WorkerExit>;
 }
 
-export type SpawnWorker = () => WorkerHandle;
+/** `label` ("name@version") goes on the worker's command line so that `ps` names its model. */
+export type SpawnWorker = (label?: string) => WorkerHandle;
 
 /**
  * The worker was already gone when a request was about to be sent: the request never reached
@@ -71,7 +74,7 @@ export class WorkerGoneError extends ModelMoraError {
  * inspection), tensors travel inline.
  */
 export function createWorkerSpawner(sharedMemory?: SharedMemory, limits: { maxOutputBytes?: number } = {}): SpawnWorker {
-  return () => new WorkerProcess(sharedMemory?.createOutputArena(), limits.maxOutputBytes);
+  return (label) => new WorkerProcess(sharedMemory?.createOutputArena(), limits.maxOutputBytes, label);
 }
 
 /** A spawner without shared memory, for short-lived workers that only read a model's signature. */
@@ -102,10 +105,13 @@ class WorkerProcess implements WorkerHandle {
   constructor(
     private readonly outputArena: OutputArenaFile | undefined,
     private readonly maxOutputBytes: number | undefined,
+    label?: string,
   ) {
     this.readyForLoad = new Promise((resolve) => (this.signalReady = resolve));
+    const temp = workerTempDirectory();
     this.process = Bun.spawn({
-      cmd: workerCommand(),
+      cmd: workerCommand(label),
+      env: { ...workerEnvironment(process.env), ...(temp.directory !== undefined && { TMPDIR: temp.directory }) },
       stdio: ["ignore", "inherit", "inherit"],
       serialization: "advanced",
       ipc: (message: WorkerToServer) => this.onMessage(message),
@@ -113,6 +119,7 @@ class WorkerProcess implements WorkerHandle {
     });
     this.pid = this.process.pid;
     this.exited = this.process.exited.then(() => {
+      temp.remove();
       const signal = this.process.signalCode;
       const exit: WorkerExit = { exitCode: this.process.exitCode, signalCode: signal === null || signal === undefined ? null : String(signal) };
       this.exitInfo = exit;

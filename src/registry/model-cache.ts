@@ -10,10 +10,11 @@
  * - A fetch whose expected sha256 is already in the cache (and still hashes to it) reads nothing
  *   from the source: a second install of the same file downloads nothing.
  */
-import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { copyFile, link, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { ModelMoraError } from "../errors.ts";
-import { type SourceEnvironment, openSource, parseSource } from "./sources.ts";
+import { type SourcePolicy, UNRESTRICTED_SOURCE_POLICY } from "../security/source-policy.ts";
+import { type SourceEnvironment, checkSourceAllowed, openSource, parseSource } from "./sources.ts";
 
 export interface CachedFile {
   sha256: string;
@@ -49,6 +50,8 @@ export interface ModelCacheOptions {
   environment?: SourceEnvironment;
   /** Called as bytes arrive, at most every PROGRESS_INTERVAL_BYTES and once at the end (the CLI's progress bar). */
   onProgress?: (progress: FetchProgress) => void;
+  /** Where sources may be read from (the server passes its config's); unrestricted by default (the CLI offline). */
+  policy?: SourcePolicy;
 }
 
 /** 4 GiB: twice the 2 GiB an ONNX protobuf file can hold without external data. */
@@ -62,16 +65,20 @@ const PROGRESS_INTERVAL_BYTES = 256 * 1024;
 export class ModelCache {
   private readonly blobDirectory: string;
   private readonly temporaryDirectory: string;
+  private readonly isolatedDirectory: string;
   readonly maxFileBytes: number;
   private readonly environment: SourceEnvironment;
   private readonly onProgress: ((progress: FetchProgress) => void) | undefined;
+  private readonly policy: SourcePolicy;
 
   constructor(dataDir: string, options: ModelCacheOptions = {}) {
     this.blobDirectory = path.join(dataDir, "models", "sha256");
     this.temporaryDirectory = path.join(dataDir, "models", "tmp");
+    this.isolatedDirectory = path.join(dataDir, "models", "isolated");
     this.maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_MODEL_FILE_BYTES;
     this.environment = options.environment ?? process.env;
     this.onProgress = options.onProgress;
+    this.policy = options.policy ?? UNRESTRICTED_SOURCE_POLICY;
   }
 
   pathOf(sha256: string): string {
@@ -90,12 +97,14 @@ export class ModelCache {
    */
   async fetch(source: string, expectedSha256?: string): Promise<FetchedFile> {
     const parsed = parseSource(source, this.environment);
+    // Before the cache is consulted: a source the policy refuses cannot claim a cached file either.
+    await checkSourceAllowed(parsed, this.policy);
     if (expectedSha256 !== undefined) {
       const cached = await this.lookup(expectedSha256);
       if (cached) return { ...cached, downloaded: false };
     }
     await this.sweepStaleTemporaries();
-    const opened = await openSource(parsed, { maxBytes: this.maxFileBytes });
+    const opened = await openSource(parsed, { maxBytes: this.maxFileBytes, policy: this.policy });
     const report = this.onProgress;
     const stored = await this.store(opened.body, expectedSha256, this.maxFileBytes, {
       expectedSizeBytes: opened.sizeBytes,
@@ -103,6 +112,31 @@ export class ModelCache {
       onBytes: report && ((receivedBytes, done) => report({ source, location: opened.location, remote: opened.remote, receivedBytes, totalBytes: opened.sizeBytes, done })),
     });
     return { ...stored, downloaded: true };
+  }
+
+  /**
+   * The path onnxruntime opens the file by: `models/isolated/<sha256>/model.onnx`, a hard link to
+   * (or, across file systems, a copy of) the cached file, alone in its directory. onnxruntime
+   * resolves external data relative to the model's directory, so a model opened here finds no
+   * other model's file next to it (the registry also refuses models declaring external data).
+   */
+  async isolatedPath(sha256: string): Promise<string> {
+    const directory = path.join(this.isolatedDirectory, sha256);
+    const target = path.join(directory, "model.onnx");
+    const [existing, cached] = await Promise.all([stat(target).catch(() => undefined), stat(this.pathOf(sha256)).catch(() => undefined)]);
+    // Still the cached file (the same inode, or a copy made after it): a cached file replaced since
+    // (removed as corrupt, stored again) gets a fresh link.
+    if (existing && (!cached || (existing.ino === cached.ino && existing.dev === cached.dev) || (existing.size === cached.size && existing.mtimeMs >= cached.mtimeMs && existing.nlink === 1))) {
+      return target;
+    }
+    await mkdir(directory, { recursive: true });
+    const partial = path.join(directory, `${crypto.randomUUID()}.partial`);
+    await link(this.pathOf(sha256), partial).catch(async (error: NodeJS.ErrnoException) => {
+      if (error.code !== "EXDEV" && error.code !== "EPERM") throw error;
+      await copyFile(this.pathOf(sha256), partial);
+    });
+    await rename(partial, target);
+    return target;
   }
 
   /** The cached file for `sha256`, if present and intact (a corrupted one is removed). */
@@ -186,6 +220,7 @@ export class ModelCache {
 
   async remove(sha256: string): Promise<void> {
     await rm(this.pathOf(sha256), { force: true });
+    await rm(path.join(this.isolatedDirectory, sha256), { recursive: true, force: true });
   }
 
   /** Removes temporary files left by processes that died mid-download; fresh ones may be another process's download in progress. */

@@ -8,6 +8,8 @@ import { ModelMoraError, invalidInput } from "../errors.ts";
 import type { InspectModel } from "../lifecycle/inspect.ts";
 import type { TensorSpec } from "../inference/tensor-spec.ts";
 import type { OpenDatabase } from "./database.ts";
+import { MalformedModelError, externalDataLocations } from "../security/external-data.ts";
+import { stripCredentials } from "../security/source-policy.ts";
 import type { ModelCache } from "./model-cache.ts";
 import { type ModelConfig, type ModelConfigPatch, withDefaults } from "./model-config.ts";
 import type { ModelRow, ModelVersionRow } from "./schema/index.ts";
@@ -131,9 +133,10 @@ export class ModelRegistry {
       for (const companion of companions) {
         const file = await this.cache.fetch(companion.source, companion.sha256);
         fetched.push(file.sha256);
-        files[companion.name] = { source: companion.source, sha256: file.sha256, sizeBytes: file.sizeBytes, localPath: file.path };
+        files[companion.name] = { source: stripCredentials(companion.source), sha256: file.sha256, sizeBytes: file.sizeBytes, localPath: file.path };
       }
-      signature = await this.inspectModel(cached.path);
+      await refuseExternalData(cached.path);
+      signature = await this.inspectModel(await this.cache.isolatedPath(cached.sha256));
     } catch (error) {
       for (const sha256 of fetched) await this.removeFileIfUnused(sha256);
       throw error;
@@ -149,7 +152,7 @@ export class ModelRegistry {
         transaction.insert(modelVersions).values({
           modelName: input.name,
           version: input.version,
-          source: input.source,
+          source: stripCredentials(input.source),
           sha256: cached.sha256,
           sizeBytes: cached.sizeBytes,
           localPath: cached.path,
@@ -211,7 +214,8 @@ export class ModelRegistry {
       name,
       task: row.task,
       version: versionRow.version,
-      modelPath: versionRow.localPath,
+      // Opened from its own directory (model-cache.ts isolatedPath), never from the shared cache.
+      modelPath: await this.cache.isolatedPath(versionRow.sha256),
       sha256: versionRow.sha256,
       sizeBytes: versionRow.sizeBytes,
       config: withDefaults(row.config),
@@ -282,6 +286,22 @@ export class ModelRegistry {
     const companions = await this.db.select({ files: modelVersions.files }).from(modelVersions);
     if (companions.some((row) => Object.values(row.files).some((file) => file.sha256 === sha256))) return;
     await this.cache.remove(sha256);
+  }
+}
+
+/** MODEL_LOAD_FAILED for a model that keeps tensor data in other files (see src/security/external-data.ts). */
+async function refuseExternalData(filePath: string): Promise<void> {
+  let locations: string[];
+  try {
+    locations = Bun.file(filePath).size === 0 ? [] : externalDataLocations(Bun.mmap(filePath, { shared: false }));
+  } catch (error) {
+    if (error instanceof MalformedModelError) throw new ModelMoraError("MODEL_LOAD_FAILED", `model file is not a valid ONNX file: ${error.message}`);
+    throw error;
+  }
+  if (locations.length > 0) {
+    throw new ModelMoraError("MODEL_LOAD_FAILED", "model declares external data; only self-contained ONNX files (all tensors inside the one file) are accepted", {
+      externalTensors: locations.length,
+    });
   }
 }
 

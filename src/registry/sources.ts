@@ -10,6 +10,7 @@ import { stat } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ModelMoraError, invalidInput } from "../errors.ts";
+import { type SourcePolicy, UNRESTRICTED_SOURCE_POLICY, checkLocalSource, checkRemoteSource } from "../security/source-policy.ts";
 
 /** Reads `HF_ENDPOINT` and `HF_TOKEN`. */
 export type SourceEnvironment = Record<string, string | undefined>;
@@ -70,39 +71,57 @@ export interface OpenOptions {
   /** A source declaring more bytes than this is refused before its body is read (PAYLOAD_TOO_LARGE). */
   maxBytes?: number;
   signal?: AbortSignal;
+  /** Where the source may be read from, and how long to wait (src/security/source-policy.ts); unrestricted by default. */
+  policy?: SourcePolicy;
+}
+
+/** Throws FORBIDDEN "not allowed by policy" unless `source` may be read at all; reads nothing. */
+export async function checkSourceAllowed(source: ParsedSource, policy: SourcePolicy): Promise<void> {
+  if (source.kind === "file") await checkLocalSource(policy, source.path);
+  else await checkRemoteSource(policy, new URL(source.url));
 }
 
 /** Opens the source as a byte stream; an unreadable source is SOURCE_UNAVAILABLE. */
 export async function openSource(source: ParsedSource, options: OpenOptions = {}): Promise<OpenedSource> {
   const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
+  const policy = options.policy ?? UNRESTRICTED_SOURCE_POLICY;
+  await checkSourceAllowed(source, policy);
   if (source.kind === "file") {
     const info = await stat(source.path).catch(() => undefined);
     if (!info?.isFile()) throw new ModelMoraError("SOURCE_UNAVAILABLE", `source file ${source.path} does not exist or is not a file`, { field: "source" });
     if (info.size > maxBytes) throw tooLarge(source.path, info.size, maxBytes);
     return { body: Bun.file(source.path).stream(), sizeBytes: info.size, location: source.path, remote: false };
   }
-  const response = await fetchFollowingRedirects(source, options.signal);
+  const abort = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, abort.signal]) : abort.signal;
+  const response = await fetchFollowingRedirects(source, signal, policy, abort);
   const declared = declaredLength(response);
   if (declared !== undefined && declared > maxBytes) {
     await response.body?.cancel().catch(() => undefined);
     throw tooLarge(response.url || source.url, declared, maxBytes);
   }
-  return { body: response.body!, sizeBytes: declared, location: source.url, remote: true };
+  return { body: withIdleTimeout(response.body!, policy.idleTimeoutMilliseconds, abort), sizeBytes: declared, location: source.url, remote: true };
 }
 
 /**
  * GET with redirects followed by hand, so that credentials (HF_TOKEN) go only to the origin they
  * were meant for: the Hub redirects file downloads to a CDN, which must not see the token.
  */
-async function fetchFollowingRedirects(source: Extract<ParsedSource, { kind: "http" }>, signal: AbortSignal | undefined): Promise<Response> {
+async function fetchFollowingRedirects(source: Extract<ParsedSource, { kind: "http" }>, signal: AbortSignal, policy: SourcePolicy, abort: AbortController): Promise<Response> {
   let url = source.url;
   let headers: Record<string, string> = { ...source.headers, "accept-encoding": "identity" };
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+    // Every hop, the first included: scheme (no file:, data:), host and resolved address.
+    await checkRemoteSource(policy, new URL(url));
     let response: Response;
+    const connectTimer = setTimeout(() => abort.abort(new Error(`no answer within ${policy.connectTimeoutMilliseconds / 1000} s`)), policy.connectTimeoutMilliseconds);
     try {
       response = await fetch(url, { headers, redirect: "manual", signal });
     } catch (error) {
-      throw new ModelMoraError("SOURCE_UNAVAILABLE", `could not fetch ${url}: ${error instanceof Error ? error.message : String(error)}`, { field: "source" });
+      const reason = abort.signal.aborted ? abort.signal.reason : error;
+      throw new ModelMoraError("SOURCE_UNAVAILABLE", `could not fetch ${url}: ${reason instanceof Error ? reason.message : String(reason)}`, { field: "source" });
+    } finally {
+      clearTimeout(connectTimer);
     }
     const location = response.headers.get("location");
     if (response.status >= 300 && response.status < 400 && location) {
@@ -119,6 +138,31 @@ async function fetchFollowingRedirects(source: Extract<ParsedSource, { kind: "ht
     return response;
   }
   throw new ModelMoraError("SOURCE_UNAVAILABLE", `fetching ${source.url} was redirected more than ${MAX_REDIRECTS} times`, { field: "source" });
+}
+
+/**
+ * The body, failing (and aborting the fetch) when no chunk arrives for `idleMilliseconds`; the
+ * cache then keeps nothing, as for any interrupted download.
+ */
+function withIdleTimeout(body: ReadableStream<Uint8Array>, idleMilliseconds: number, abort: AbortController): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const timer = setTimeout(() => abort.abort(new Error(`no data for ${idleMilliseconds / 1000} s`)), idleMilliseconds);
+      try {
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      } catch (error) {
+        controller.error(abort.signal.aborted ? abort.signal.reason : error);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
 }
 
 function withoutAuthorization(headers: Record<string, string>): Record<string, string> {

@@ -31,6 +31,11 @@ export const EMBEDDED_ASSETS = {
    * is embedded by the bundler, which follows onnxruntime-node's require of it).
    */
   onnxruntimeLibrary: `node_modules/onnxruntime-node/bin/napi-v6/${process.platform}/${process.arch}/libonnxruntime.so.1`,
+  /** What /swagger serves (src/api/rest/docs.ts): the Swagger UI files, so the docs work offline. */
+  swaggerUiCss: "node_modules/swagger-ui-dist/swagger-ui.css",
+  swaggerUiBundle: "node_modules/swagger-ui-dist/swagger-ui-bundle.js",
+  swaggerUiPreset: "node_modules/swagger-ui-dist/swagger-ui-standalone-preset.js",
+  swaggerUiFavicon: "node_modules/swagger-ui-dist/favicon-32x32.png",
 } as const;
 
 /** The folder, at the root of the binary's embedded file system, that holds EMBEDDED_ASSETS. */

@@ -12,10 +12,13 @@ export const WORKER_MODE_ARGUMENT = "__worker";
 const WORKER_ENTRY = path.join(import.meta.dir, "..", "..", "workers", "main.ts");
 
 /**
- * The argv of one worker process; it must be spawned with an IPC channel.
+ * The argv of one worker process; it must be spawned with an IPC channel. `label` (the model's
+ * "name@version") is appended as `--model=<label>`, which the worker ignores, so that `ps` shows
+ * which model each worker serves.
  *
- * @example Bun.spawn({ cmd: workerCommand(), ipc: onMessage, serialization: "advanced" })
+ * @example Bun.spawn({ cmd: workerCommand("ocr-cls@1"), ipc: onMessage, serialization: "advanced" })
  */
-export function workerCommand(): string[] {
-  return RUNNING_FROM_BINARY ? [process.execPath, WORKER_MODE_ARGUMENT] : [process.execPath, WORKER_ENTRY];
+export function workerCommand(label?: string): string[] {
+  const command = RUNNING_FROM_BINARY ? [process.execPath, WORKER_MODE_ARGUMENT] : [process.execPath, WORKER_ENTRY];
+  return label === undefined ? command : [...command, `--model=${label}`];
 }

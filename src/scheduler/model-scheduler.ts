@@ -10,7 +10,7 @@
  * - Dispatch: at most `concurrency` batches in flight (one per worker replica); batches are formed
  *   by `formBatch` from requests with the same `signature` (same inputs apart from dim 0).
  *
- * Entries leave the heap lazily: a cancelled or expired entry is marked dead and skipped when popped.
+ * Queued requests leave the heap lazily: a cancelled or expired one is marked dead and skipped when popped.
  */
 import { ModelMoraError } from "../errors.ts";
 import { type BatchCandidate, type BatchPolicy, formBatch } from "./batch-former.ts";
@@ -65,7 +65,8 @@ const DELAYED_PRIORITY = 5;
 /** How many incompatible requests batch gathering may look past. */
 const GATHER_LOOKAHEAD = 64;
 
-interface Entry<P, R> {
+/** One caller's request from `enqueue` until it is dispatched in a batch, cancelled or expired. */
+interface QueuedRequest<P, R> {
   key: number;
   state: number;
   payload: P;
@@ -81,7 +82,7 @@ interface Entry<P, R> {
 }
 
 export class ModelScheduler<P, R> {
-  private readonly heap = new BinaryHeap<Entry<P, R>>();
+  private readonly heap = new BinaryHeap<QueuedRequest<P, R>>();
   private sequence = 0;
   private live = 0;
   private dead = 0;
@@ -134,7 +135,7 @@ export class ModelScheduler<P, R> {
     if (options.signal?.aborted) return Promise.reject(cancelledError(this.model));
 
     return new Promise<R>((resolve, reject) => {
-      const entry: Entry<P, R> = {
+      const request: QueuedRequest<P, R> = {
         key: schedulingKey(options.priority, this.sequence++),
         state: QUEUED,
         payload: options.payload,
@@ -149,12 +150,12 @@ export class ModelScheduler<P, R> {
         onAbort: undefined,
       };
       const timeoutMicroseconds = effectiveTimeout(options.timeoutMicroseconds, policy.defaultTimeoutMicroseconds);
-      if (timeoutMicroseconds > 0) entry.cancelDeadline = this.clock.setTimer(() => this.onDeadline(entry), timeoutMicroseconds);
+      if (timeoutMicroseconds > 0) request.cancelDeadline = this.clock.setTimer(() => this.onDeadline(request), timeoutMicroseconds);
       if (options.signal) {
-        entry.onAbort = () => this.onAbort(entry);
-        options.signal.addEventListener("abort", entry.onAbort, { once: true });
+        request.onAbort = () => this.onAbort(request);
+        options.signal.addEventListener("abort", request.onAbort, { once: true });
       }
-      this.heap.push(entry.key, entry);
+      this.heap.push(request.key, request);
       this.live++;
       this.counters.enqueued++;
       this.pump();
@@ -182,62 +183,62 @@ export class ModelScheduler<P, R> {
   close(error: ModelMoraError): void {
     this.closedWith = error;
     this.cancelWaitTimer?.();
-    for (let entry = this.heap.pop(); entry; entry = this.heap.pop()) {
-      if (entry.state !== QUEUED) continue;
-      this.retire(entry);
-      entry.reject(error);
+    for (let request = this.heap.pop(); request; request = this.heap.pop()) {
+      if (request.state !== QUEUED) continue;
+      this.retire(request);
+      request.reject(error);
     }
     this.notifyIfIdle();
   }
 
-  private onDeadline(entry: Entry<P, R>): void {
-    if (entry.state !== QUEUED) return;
-    entry.cancelDeadline = undefined;
+  private onDeadline(request: QueuedRequest<P, R>): void {
+    if (request.state !== QUEUED) return;
+    request.cancelDeadline = undefined;
     if (this.policy.timeoutAction === "delay") {
       // Re-queue behind every priority level: the old heap slot dies, a new one takes its place.
-      const moved: Entry<P, R> = { ...entry, key: schedulingKey(DELAYED_PRIORITY, this.sequence++), priority: DELAYED_PRIORITY };
-      entry.state = DEAD;
+      const moved: QueuedRequest<P, R> = { ...request, key: schedulingKey(DELAYED_PRIORITY, this.sequence++), priority: DELAYED_PRIORITY };
+      request.state = DEAD;
       this.dead++;
-      if (entry.signal && entry.onAbort) {
-        entry.signal.removeEventListener("abort", entry.onAbort);
+      if (request.signal && request.onAbort) {
+        request.signal.removeEventListener("abort", request.onAbort);
         moved.onAbort = () => this.onAbort(moved);
-        entry.signal.addEventListener("abort", moved.onAbort, { once: true });
+        request.signal.addEventListener("abort", moved.onAbort, { once: true });
       }
       this.heap.push(moved.key, moved);
       this.pump();
       return;
     }
-    this.retire(entry);
+    this.retire(request);
     this.counters.expired++;
-    entry.reject(new ModelMoraError("INFERENCE_TIMEOUT", `request to "${this.model}" passed its deadline while queued`));
+    request.reject(new ModelMoraError("INFERENCE_TIMEOUT", `request to "${this.model}" passed its deadline while queued`));
     this.pump();
   }
 
-  private onAbort(entry: Entry<P, R>): void {
-    if (entry.state !== QUEUED) return;
-    this.retire(entry);
+  private onAbort(request: QueuedRequest<P, R>): void {
+    if (request.state !== QUEUED) return;
+    this.retire(request);
     this.counters.cancelled++;
-    entry.reject(cancelledError(this.model));
+    request.reject(cancelledError(this.model));
     this.notifyIfIdle();
   }
 
-  /** Takes a queued entry out of the live count; its heap slot is skipped when popped. */
-  private retire(entry: Entry<P, R>): void {
-    entry.state = DEAD;
+  /** Takes a queued request out of the live count; its heap slot is skipped when popped. */
+  private retire(request: QueuedRequest<P, R>): void {
+    request.state = DEAD;
     this.live--;
     this.dead++;
-    this.detach(entry);
+    this.detach(request);
     if (this.dead > 1024 && this.dead > this.live) {
       this.heap.removeWhere((candidate) => candidate.state !== QUEUED);
       this.dead = 0;
     }
   }
 
-  private detach(entry: Entry<P, R>): void {
-    entry.cancelDeadline?.();
-    entry.cancelDeadline = undefined;
-    if (entry.signal && entry.onAbort) entry.signal.removeEventListener("abort", entry.onAbort);
-    entry.onAbort = undefined;
+  private detach(request: QueuedRequest<P, R>): void {
+    request.cancelDeadline?.();
+    request.cancelDeadline = undefined;
+    if (request.signal && request.onAbort) request.signal.removeEventListener("abort", request.onAbort);
+    request.onAbort = undefined;
   }
 
   /** Dispatches batches while a replica is free; the single place that pops the heap. */
@@ -247,9 +248,9 @@ export class ModelScheduler<P, R> {
     try {
       while (this.inFlightBatches < this.policy.concurrency && this.live > 0) {
         if (this.policy.maxBatchSize <= 1) {
-          const entry = this.popLive();
-          if (!entry) break;
-          this.dispatch([entry]);
+          const request = this.popLive();
+          if (!request) break;
+          this.dispatch([request]);
           continue;
         }
         if (!this.gatherAndMaybeDispatch()) break;
@@ -260,9 +261,9 @@ export class ModelScheduler<P, R> {
     this.notifyIfIdle();
   }
 
-  private popLive(): Entry<P, R> | undefined {
-    for (let entry = this.heap.pop(); entry; entry = this.heap.pop()) {
-      if (entry.state === QUEUED) return entry;
+  private popLive(): QueuedRequest<P, R> | undefined {
+    for (let request = this.heap.pop(); request; request = this.heap.pop()) {
+      if (request.state === QUEUED) return request;
       this.dead--;
     }
     return undefined;
@@ -273,8 +274,8 @@ export class ModelScheduler<P, R> {
     const head = this.popLive();
     if (!head) return false;
     const { maxBatchSize } = this.policy;
-    const compatible: Entry<P, R>[] = [head];
-    const setAside: Entry<P, R>[] = [];
+    const compatible: QueuedRequest<P, R>[] = [head];
+    const setAside: QueuedRequest<P, R>[] = [];
     let rows = head.rows;
     while (rows <= maxBatchSize && setAside.length < GATHER_LOOKAHEAD) {
       const next = this.popLive();
@@ -290,7 +291,7 @@ export class ModelScheduler<P, R> {
     const decision = formBatch(compatible as BatchCandidate[], this.policy, now);
     const taken = decision.kind === "send" ? decision.count : 0;
     for (let index = taken; index < compatible.length; index++) this.heap.push(compatible[index]!.key, compatible[index]!);
-    for (const entry of setAside) this.heap.push(entry.key, entry);
+    for (const request of setAside) this.heap.push(request.key, request);
     if (decision.kind === "wait") {
       this.scheduleWait(now + decision.microseconds);
       return false;
@@ -310,15 +311,15 @@ export class ModelScheduler<P, R> {
     }, dueMicroseconds - this.clock.nowMicroseconds());
   }
 
-  private dispatch(batch: Entry<P, R>[]): void {
+  private dispatch(batch: QueuedRequest<P, R>[]): void {
     const now = this.clock.nowMicroseconds();
     let rows = 0;
     const queueMicroseconds: number[] = [];
-    for (const entry of batch) {
-      entry.state = DISPATCHED;
-      this.detach(entry);
-      rows += entry.rows;
-      queueMicroseconds.push(now - entry.enqueuedAtMicroseconds);
+    for (const request of batch) {
+      request.state = DISPATCHED;
+      this.detach(request);
+      rows += request.rows;
+      queueMicroseconds.push(now - request.enqueuedAtMicroseconds);
     }
     this.live -= batch.length;
     this.inFlightBatches++;
@@ -328,7 +329,7 @@ export class ModelScheduler<P, R> {
     const startedAt = now;
     let outcomes: Promise<ItemOutcome<R>[]>;
     try {
-      outcomes = this.runBatch(batch.map((entry) => entry.payload));
+      outcomes = this.runBatch(batch.map((request) => request.payload));
     } catch (error) {
       outcomes = Promise.reject(error);
     }
@@ -336,16 +337,16 @@ export class ModelScheduler<P, R> {
       .then(
         (results) => {
           if (results.length !== batch.length) throw new Error(`batch of ${batch.length} got ${results.length} results (this is a bug)`);
-          batch.forEach((entry, index) => {
+          batch.forEach((request, index) => {
             const outcome = results[index]!;
-            if (outcome.ok) entry.resolve(outcome.value);
-            else entry.reject(outcome.error);
+            if (outcome.ok) request.resolve(outcome.value);
+            else request.reject(outcome.error);
           });
         },
       )
       .catch((error: unknown) => {
         const failure = error instanceof Error ? error : new Error(String(error));
-        for (const entry of batch) entry.reject(failure);
+        for (const request of batch) request.reject(failure);
       })
       .finally(() => {
         this.inFlightBatches--;

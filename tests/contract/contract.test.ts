@@ -10,7 +10,7 @@ import path from "node:path";
 import * as ort from "onnxruntime-node";
 import { type FixtureModels, referenceAdd, referenceFixedShape, referenceMatmulRelu, referenceTwoInTwoOut, writeFixtureModels } from "../fixtures/models.ts";
 import { seededFloats } from "../fixtures/seeded.ts";
-import { type ServerProcess, startServerProcess } from "../support/server-fixture.ts";
+import { type ServerProcess, TEST_SOURCE_POLICY, startServerProcess } from "../support/server-fixture.ts";
 import { type TemporaryDirectory, temporaryDirectory } from "../support/temporary-directory.ts";
 import { type TestDatabase, testDatabase } from "../support/test-database.ts";
 import { type ContractAnswer, type ContractRequest, type ContractTensor, kserveGrpc, modelmoraGrpc, restBinary, restJson, type Transport } from "./transports.ts";
@@ -41,7 +41,13 @@ beforeAll(async () => {
   fixtures = await writeFixtureModels(path.join(directory.path, "fixtures"));
   const dataDir = path.join(directory.path, "data");
   database = await testDatabase(dataDir);
-  server = await startServerProcess({ dataDir, databaseUrl: database.databaseUrl, extraArgs: ["--grpc-port", "0"] });
+  // The source policy also allows the PaddleOCR model shipped in node_modules.
+  server = await startServerProcess({
+    dataDir,
+    databaseUrl: database.databaseUrl,
+    extraArgs: ["--grpc-port", "0"],
+    environment: { MODELMORA_SOURCE_DIRS: `${TEST_SOURCE_POLICY.MODELMORA_SOURCE_DIRS},${path.dirname(OCR_CLS_MODEL)}` },
+  });
   const listening = await server.waitForLog((line) => line.event === "listening");
   const grpcTarget = `127.0.0.1:${listening.grpc_port as number}`;
   transports = [restJson(server.baseUrl), restBinary(server.baseUrl), kserveGrpc(grpcTarget), modelmoraGrpc(grpcTarget)];

@@ -14,6 +14,7 @@ import { WORKER_MODE_ARGUMENT } from "../../src/runtime/worker-command.ts";
 import { referenceAdd, writeFixtureModels } from "../fixtures/models.ts";
 import { childPids, processAlive } from "../support/processes.ts";
 import { temporaryDirectory } from "../support/temporary-directory.ts";
+import { waitFor } from "../support/wait.ts";
 
 const REPOSITORY_ROOT = path.join(import.meta.dir, "..", "..");
 const BUILD_SCRIPT = path.join(REPOSITORY_ROOT, "scripts", "build-binary.ts");
@@ -40,14 +41,6 @@ function withoutRepository(command: string[], workDirectory: string): string[] {
   const hide = [unshare, "--mount", "sh", "-c", 'mount -t tmpfs none "$0" && exec "$@"', REPOSITORY_ROOT];
   if (Bun.spawnSync([...hide, "true"], { stdio: ["ignore", "ignore", "ignore"] }).exitCode !== 0) return command;
   return [...hide, ...command];
-}
-
-async function waitFor(what: string, check: () => boolean): Promise<void> {
-  const deadline = performance.now() + POLL_BOUND_MILLISECONDS;
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${POLL_BOUND_MILLISECONDS} ms waiting for ${what}`);
-    await Bun.sleep(5);
-  }
 }
 
 /**
@@ -93,6 +86,8 @@ test(
       HOME: directory.path,
       TMPDIR: directory.path,
       MODELMORA_LOG_LEVEL: "info",
+      // The source policy: the fixture model below is registered by path.
+      MODELMORA_SOURCE_DIRS: path.join(directory.path, "fixtures"),
     };
     await using server = Bun.spawn({
       cmd: withoutRepository([binary, "serve", "--port", "0", "--grpc-port", "0", "--data-dir", path.join(directory.path, "data")], directory.path),
@@ -106,6 +101,12 @@ test(
     });
     expect(listening).toMatchObject({ database: "sqlite" });
     const baseUrl = `http://127.0.0.1:${listening.http_port}`;
+
+    // The Swagger UI is embedded: the page's script is served from the binary, not a CDN.
+    expect(await (await fetch(`${baseUrl}/swagger`)).text()).toContain('src="/swagger/assets/swagger-ui-bundle.js"');
+    const bundle = await fetch(`${baseUrl}/swagger/assets/swagger-ui-bundle.js`);
+    expect(bundle.status).toBe(200);
+    expect((await bundle.arrayBuffer()).byteLength).toBeGreaterThan(100_000);
 
     const registered = await fetch(`${baseUrl}/api/v1/models`, {
       method: "POST",
@@ -145,17 +146,18 @@ test(
       client.close();
     }
 
-    // The worker serving "add" is this same binary, re-executed in worker mode.
+    // The worker serving "add" is this same binary, re-executed in worker mode, naming its model for ps.
     const workers = childPids(server.pid);
     expect(workers.length).toBeGreaterThan(0);
     for (const pid of workers) {
       const argv = (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0").filter((word) => word !== "");
-      expect(argv).toEqual([binary, WORKER_MODE_ARGUMENT]);
+      expect(argv.slice(0, 2)).toEqual([binary, WORKER_MODE_ARGUMENT]);
+      expect(argv[2]).toMatch(/^--model=add@/);
     }
 
     server.kill("SIGTERM");
     expect(await server.exited).toBe(0);
-    for (const pid of workers) await waitFor(`worker ${pid} to exit`, () => !processAlive(pid));
+    for (const pid of workers) await waitFor(() => !processAlive(pid), `worker ${pid} to exit`, { timeoutMilliseconds: POLL_BOUND_MILLISECONDS, intervalMilliseconds: 5 });
     // Nothing was written next to the binary: data and unpacked libraries went where they were told.
     expect(await readdir(runDirectory)).toEqual(["modelmora"]);
   },

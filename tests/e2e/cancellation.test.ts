@@ -5,20 +5,15 @@ import { writeFixtureModels } from "../fixtures/models.ts";
 import { startServerProcess } from "../support/server-fixture.ts";
 import { temporaryDirectory } from "../support/temporary-directory.ts";
 import { testDatabase } from "../support/test-database.ts";
+import { waitFor } from "../support/wait.ts";
+
+const POLL = { timeoutMilliseconds: 20_000, intervalMilliseconds: 5 };
 
 const SLOW_BODY = JSON.stringify({ inputs: [{ name: "x", shape: [1, 512], datatype: "FP32", data: new Array(512).fill(0.25) }] });
 
 async function queueOf(baseUrl: string) {
   const status = (await (await fetch(`${baseUrl}/api/v1/status`)).json()) as { queue: { queued: number; inFlightBatches: number; dispatched: number; cancelled: number } };
   return status.queue;
-}
-
-async function waitFor(condition: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(5);
-  }
 }
 
 test("a client that disconnects while queued is removed from the queue and its request never runs", async () => {
@@ -34,13 +29,13 @@ test("a client that disconnects while queued is removed from the queue and its r
   expect((await post("/api/v1/models/slow/load", "")).status).toBe(200);
 
   const blocker = post("/api/v1/infer/slow", SLOW_BODY);
-  await waitFor(async () => (await queueOf(server.baseUrl)).inFlightBatches === 1, "the blocker to run");
+  await waitFor(async () => (await queueOf(server.baseUrl)).inFlightBatches === 1, "the blocker to run", POLL);
   const controller = new AbortController();
   const abandoned = post("/api/v1/infer/slow", SLOW_BODY, controller.signal).catch((error: unknown) => error);
-  await waitFor(async () => (await queueOf(server.baseUrl)).queued === 1, "the second request to queue");
+  await waitFor(async () => (await queueOf(server.baseUrl)).queued === 1, "the second request to queue", POLL);
   controller.abort();
   await abandoned;
-  await waitFor(async () => (await queueOf(server.baseUrl)).cancelled === 1, "the server to drop the abandoned request");
+  await waitFor(async () => (await queueOf(server.baseUrl)).cancelled === 1, "the server to drop the abandoned request", POLL);
   expect((await blocker).status).toBe(200);
   const queue = await queueOf(server.baseUrl);
   expect(queue).toMatchObject({ queued: 0, dispatched: 1, cancelled: 1 });

@@ -12,6 +12,7 @@ import { referenceAdd, referenceSlow, writeFixtureModels } from "../fixtures/mod
 import { startServerProcess } from "../support/server-fixture.ts";
 import { temporaryDirectory } from "../support/temporary-directory.ts";
 import { testDatabase } from "../support/test-database.ts";
+import { waitFor } from "../support/wait.ts";
 
 const { grpcObject } = loadProtos(["kserve/grpc_predict_v2.proto"]);
 const KServeClient = (grpcObject.inference as GrpcObject).GRPCInferenceService as ServiceClientConstructor;
@@ -68,14 +69,6 @@ async function post(baseUrl: string, route: string, body?: unknown): Promise<Res
   return fetch(`${baseUrl}${route}`, { method: "POST", headers: { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
 }
 
-async function waitFor(what: string, condition: () => Promise<boolean>): Promise<void> {
-  const deadline = performance.now() + POLL_BOUND_MILLISECONDS;
-  while (!(await condition())) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(10);
-  }
-}
-
 test("SIGTERM lets gRPC calls running and queued finish, refuses new ones, and exits 0", async () => {
   await using directory = await temporaryDirectory();
   const fixtures = await writeFixtureModels(path.join(directory.path, "fixtures"));
@@ -91,10 +84,14 @@ test("SIGTERM lets gRPC calls running and queued finish, refuses new ones, and e
     const calls = inputs.map((x, index) =>
       unary(client, "ModelInfer", { model_name: "slow", id: `drain-${index}`, inputs: [{ name: "x", datatype: "FP32", shape: ["1", "512"], contents: { fp32_contents: Array.from(x) } }] }),
     );
-    await waitFor("one call running and one queued", async () => {
-      const { queue } = (await (await fetch(`${server.baseUrl}/api/v1/status`)).json()) as { queue: { inFlightBatches: number; queued: number } };
-      return queue.inFlightBatches === 1 && queue.queued === 1;
-    });
+    await waitFor(
+      async () => {
+        const { queue } = (await (await fetch(`${server.baseUrl}/api/v1/status`)).json()) as { queue: { inFlightBatches: number; queued: number } };
+        return queue.inFlightBatches === 1 && queue.queued === 1;
+      },
+      "one call running and one queued",
+      { timeoutMilliseconds: POLL_BOUND_MILLISECONDS, intervalMilliseconds: 10 },
+    );
 
     server.process.kill("SIGTERM");
     await server.waitForLog((line) => line.event === "shutdown");

@@ -3,7 +3,7 @@
  * within the grace period (and drops what is left when it expires, without leaving workers
  * behind), and unloading a model gives its memory back.
  *
- * Each test starts its own server on port 0 with its own data directory and database (PGlite, or
+ * Each test starts its own server on port 0 with its own data directory and database (embedded SQLite, or
  * a fresh PostgreSQL database when DATABASE_URL is set). No fixed sleeps: every wait polls a
  * condition with a bound.
  */
@@ -15,6 +15,7 @@ import { childPids, processAlive } from "../support/processes.ts";
 import { type ServerProcess, startServerProcess } from "../support/server-fixture.ts";
 import { type TemporaryDirectory, temporaryDirectory } from "../support/temporary-directory.ts";
 import { testDatabase } from "../support/test-database.ts";
+import { waitFor } from "../support/wait.ts";
 
 /** The fixture models are exact in float32; 1e-6 leaves room for summation order. */
 const FIXTURE_TOLERANCE = 1e-6;
@@ -31,6 +32,7 @@ const SHUTDOWN_BOUND_MILLISECONDS = 5_000;
 
 /** How often the queue is polled while waiting for it to fill. */
 const POLL_INTERVAL_MILLISECONDS = 20;
+const POLL = { timeoutMilliseconds: POLL_BOUND_MILLISECONDS, intervalMilliseconds: POLL_INTERVAL_MILLISECONDS };
 
 /**
  * The issue's requirement: after unload, server RSS + workers' RSS is back within 5 MB of what it
@@ -81,15 +83,6 @@ async function serverStatus(baseUrl: string): Promise<StatusView> {
   return (await response.json()) as StatusView;
 }
 
-/** Polls `check` every `POLL_INTERVAL_MILLISECONDS` until it holds; fails after the bound. */
-async function waitFor(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = performance.now() + POLL_BOUND_MILLISECONDS;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${POLL_BOUND_MILLISECONDS} ms waiting for ${what}`);
-    await Bun.sleep(POLL_INTERVAL_MILLISECONDS);
-  }
-}
-
 const mebibytes = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(2)} MiB`;
 
 /** VmRSS of `pid` in bytes, read from /proc. */
@@ -108,14 +101,15 @@ function residentBytes(pid: number): number {
  */
 async function settledResidentBytes(pid: number): Promise<number> {
   const samples: number[] = [];
-  const deadline = performance.now() + POLL_BOUND_MILLISECONDS;
-  for (;;) {
-    samples.push(residentBytes(pid));
-    const recent = samples.slice(-RSS_SETTLED_SAMPLES);
-    if (recent.length === RSS_SETTLED_SAMPLES && Math.max(...recent) - Math.min(...recent) <= RSS_SETTLED_SPREAD_BYTES) return recent.at(-1)!;
-    if (performance.now() > deadline) throw new Error(`RSS of ${pid} did not settle within ${POLL_BOUND_MILLISECONDS} ms: ${samples.map(mebibytes).join(", ")}`);
-    await Bun.sleep(RSS_SAMPLE_INTERVAL_MILLISECONDS);
-  }
+  return waitFor(
+    () => {
+      samples.push(residentBytes(pid));
+      const recent = samples.slice(-RSS_SETTLED_SAMPLES);
+      return recent.length === RSS_SETTLED_SAMPLES && Math.max(...recent) - Math.min(...recent) <= RSS_SETTLED_SPREAD_BYTES ? recent.at(-1)! : undefined;
+    },
+    () => `the RSS of ${pid} to settle: ${samples.map(mebibytes).join(", ")}`,
+    { timeoutMilliseconds: POLL_BOUND_MILLISECONDS, intervalMilliseconds: RSS_SAMPLE_INTERVAL_MILLISECONDS },
+  );
 }
 
 function expectClose(actual: number[], expected: ArrayLike<number>, tolerance: number): void {
@@ -160,10 +154,14 @@ async function queueSlowRequests(server: ServerProcess, count: number) {
   const inputs = Array.from({ length: count }, (_, request) => slowInput(request));
   const outcomes = inputs.map((x) => post(server.baseUrl, "/api/v1/infer/slow", slowBody(x)));
   let status: StatusView | undefined;
-  await waitFor(`1 batch in flight and ${count - 1} queued`, async () => {
-    status = await serverStatus(server.baseUrl);
-    return status.queue.inFlightBatches === 1 && status.queue.queued === count - 1;
-  });
+  await waitFor(
+    async () => {
+      status = await serverStatus(server.baseUrl);
+      return status.queue.inFlightBatches === 1 && status.queue.queued === count - 1;
+    },
+    `1 batch in flight and ${count - 1} queued`,
+    POLL,
+  );
   const worker = status!.models.find((model) => model.name === "slow");
   expect(worker?.pids).toHaveLength(1);
   const workerPid = worker!.pids[0]!;
@@ -202,7 +200,7 @@ describe("graceful shutdown", () => {
 
     expect(await server.process.exited).toBe(0);
     expect(server.process.signalCode).toBeNull();
-    await waitFor(`the server's children ${children.join(", ")} to exit`, () => !children.some(processAlive));
+    await waitFor(() => !children.some(processAlive), `the server's children ${children.join(", ")} to exit`, POLL);
     expect(server.logs).toContainEqual(expect.objectContaining({ event: "shutdown_drained", outcome: "drained" }));
   });
 
@@ -240,7 +238,7 @@ describe("graceful shutdown", () => {
     console.log(`grace expiry: exited ${exitedAfterMilliseconds.toFixed(0)} ms after SIGTERM; answers by status ${JSON.stringify(Object.fromEntries(byStatus))}`);
     expect(byStatus.get(503) ?? 0).toBeGreaterThanOrEqual(2);
 
-    await waitFor(`the server's children ${children.join(", ")} to exit`, () => !children.some(processAlive));
+    await waitFor(() => !children.some(processAlive), `the server's children ${children.join(", ")} to exit`, POLL);
     expect(server.logs).toContainEqual(expect.objectContaining({ event: "shutdown_drained", outcome: "grace_expired" }));
   });
 });
@@ -281,7 +279,7 @@ describe("memory", () => {
       expect(worker?.pids).toHaveLength(1);
       const workerPid = worker!.pids[0]!;
       expect(await post(server.baseUrl, "/api/v1/models/add/unload")).toMatchObject({ kind: "response", status: 200, body: { name: "add", state: "unloaded" } });
-      await waitFor(`worker ${workerPid} to exit`, () => !processAlive(workerPid));
+      await waitFor(() => !processAlive(workerPid), `worker ${workerPid} to exit`, POLL);
       return { workersWhileLoaded: loaded.memory.workersRssBytes, settledServer: await settledResidentBytes(serverPid) };
     };
 

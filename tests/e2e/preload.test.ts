@@ -5,6 +5,7 @@ import { writeFixtureModels } from "../fixtures/models.ts";
 import { startServerProcess } from "../support/server-fixture.ts";
 import { temporaryDirectory } from "../support/temporary-directory.ts";
 import { testDatabase } from "../support/test-database.ts";
+import { waitFor } from "../support/wait.ts";
 
 test("a preload model is ready, with a live worker, by the time /health/ready first answers 200", async () => {
   await using directory = await temporaryDirectory();
@@ -24,15 +25,17 @@ test("a preload model is ready, with a live worker, by the time /health/ready fi
   }
   await using second = await startServerProcess({ dataDir, databaseUrl: database.databaseUrl });
   const readinessSeen: number[] = [];
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const ready = await fetch(`${second.baseUrl}/health/ready`);
-    readinessSeen.push(ready.status);
-    if (ready.status === 200) break;
-    expect(((await ready.json()) as { status: string }).status).toBe("preloading");
-    if (Date.now() > deadline) throw new Error("server never became ready");
-    await Bun.sleep(10);
-  }
+  await waitFor(
+    async () => {
+      const ready = await fetch(`${second.baseUrl}/health/ready`);
+      readinessSeen.push(ready.status);
+      if (ready.status === 200) return true;
+      expect(((await ready.json()) as { status: string }).status).toBe("preloading");
+      return false;
+    },
+    "the server to become ready",
+    { timeoutMilliseconds: 30_000, intervalMilliseconds: 10 },
+  );
   const status = (await (await fetch(`${second.baseUrl}/api/v1/status`)).json()) as { models: { name: string; state: string; pid: number }[] };
   const eager = status.models.find((model) => model.name === "eager");
   expect(eager?.state).toBe("ready");

@@ -14,9 +14,10 @@ import * as ort from "onnxruntime-node";
 import { FIXTURE_SIGNATURES, type FixtureModels, referenceAdd, referenceFixedShape, referenceMatmulRelu, referenceSlow, writeFixtureModels } from "../fixtures/models.ts";
 import { seededFloats } from "../fixtures/seeded.ts";
 import { processAlive } from "../support/processes.ts";
-import { type ServerProcess, startServerProcess } from "../support/server-fixture.ts";
+import { type ServerProcess, TEST_SOURCE_POLICY, startServerProcess } from "../support/server-fixture.ts";
 import { type TemporaryDirectory, temporaryDirectory } from "../support/temporary-directory.ts";
 import { type TestDatabase, testDatabase } from "../support/test-database.ts";
+import { waitFor } from "../support/wait.ts";
 
 /** The real PaddleOCR text-direction classifier: x FP32 [-1,3,-1,-1] → softmax_0.tmp_0 FP32 [-1,2]. */
 const OCR_CLS_MODEL = path.join(import.meta.dir, "..", "..", "node_modules", "@gutenye", "ocr-models", "assets", "ch_ppocr_mobile_v2.0_cls_infer.onnx");
@@ -33,6 +34,7 @@ const FIXTURE_TOLERANCE = 1e-6;
 
 /** Upper bound for every polled condition (a process exiting, a request reaching a worker). */
 const POLL_BOUND_MILLISECONDS = 15_000;
+const POLL = { timeoutMilliseconds: POLL_BOUND_MILLISECONDS, intervalMilliseconds: 5 };
 
 /** A stack frame as V8/JSC print it; no error body may contain one. */
 const STACK_FRAME = "    at ";
@@ -84,19 +86,8 @@ async function workerOf(baseUrl: string, name: string): Promise<WorkerView | und
   return (status.body.models as WorkerView[]).find((model) => model.name === name);
 }
 
-/** Polls `check` until it returns a value other than undefined/false; fails after the bound. */
-async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
-  const deadline = performance.now() + POLL_BOUND_MILLISECONDS;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (performance.now() > deadline) throw new Error(`timed out after ${POLL_BOUND_MILLISECONDS} ms waiting for ${what}`);
-    await Bun.sleep(5);
-  }
-}
-
 function waitForExit(pid: number): Promise<true> {
-  return waitFor(`process ${pid} to exit`, () => !processAlive(pid));
+  return waitFor(() => !processAlive(pid), `process ${pid} to exit`, POLL);
 }
 
 /**
@@ -173,7 +164,8 @@ describe("one running server", () => {
   beforeAll(async () => {
     const dataDir = path.join(directory.path, "shared-data");
     database = await testDatabase(dataDir);
-    server = await startServerProcess({ dataDir, databaseUrl: database.databaseUrl });
+    // The source policy also allows the PaddleOCR model shipped in node_modules.
+    server = await startServerProcess({ dataDir, databaseUrl: database.databaseUrl, environment: { MODELMORA_SOURCE_DIRS: `${TEST_SOURCE_POLICY.MODELMORA_SOURCE_DIRS},${path.dirname(OCR_CLS_MODEL)}` } });
     baseUrl = server.baseUrl;
   });
 
@@ -275,7 +267,7 @@ describe("one running server", () => {
 
     process.kill(pid, "SIGKILL");
     await waitForExit(pid);
-    await waitFor("the server to forget the dead worker", async () => (await workerOf(baseUrl, "idle-kill-seen"))?.pid !== pid);
+    await waitFor(async () => (await workerOf(baseUrl, "idle-kill-seen"))?.pid !== pid, "the server to forget the dead worker", POLL);
 
     const a = Float32Array.from([1, 2, 3, 4]);
     const b = Float32Array.from([0.5, -0.5, 0.25, -0.25]);
@@ -334,7 +326,7 @@ describe("one running server", () => {
     const x = Float32Array.from({ length: 512 }, (_, index) => (index % 16) / 8);
     const body = { inputs: [{ name: "x", shape: [1, 512], datatype: "FP32", data: Array.from(x) }] };
     const inFlight = api(baseUrl, "POST", "/api/v1/infer/slow-crash", body);
-    await waitFor("the slow request to be in flight", async () => (await workerOf(baseUrl, "slow-crash"))?.inFlight === 1);
+    await waitFor(async () => (await workerOf(baseUrl, "slow-crash"))?.inFlight === 1, "the slow request to be in flight", POLL);
     process.kill(pid, "SIGKILL");
 
     const failed = await inFlight;

@@ -11,14 +11,9 @@ import { childPids, processAlive } from "../support/processes.ts";
 import { startServerProcess } from "../support/server-fixture.ts";
 import { temporaryDirectory } from "../support/temporary-directory.ts";
 import { testDatabase } from "../support/test-database.ts";
+import { waitFor } from "../support/wait.ts";
 
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(10);
-  }
-}
+const POLL = { timeoutMilliseconds: 20_000, intervalMilliseconds: 10 };
 
 test("a server killed with -9 leaves no shared-memory files once the next server has started, and SIGTERM leaves none at all", async () => {
   await using directory = await temporaryDirectory();
@@ -45,7 +40,7 @@ test("a server killed with -9 leaves no shared-memory files once the next server
   const workers = childPids(first.process.pid);
   first.process.kill("SIGKILL");
   await first.process.exited;
-  await waitFor(() => workers.every((pid) => !processAlive(pid)), "the workers to exit with their parent");
+  await waitFor(() => workers.every((pid) => !processAlive(pid)), "the workers to exit with their parent", POLL);
   expect(existsSync(path.join(shmDir, firstDirectory))).toBe(true); // SIGKILL: nobody cleaned up
 
   const second = await startServerProcess({ dataDir, databaseUrl: database.databaseUrl, environment });

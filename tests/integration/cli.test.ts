@@ -463,13 +463,34 @@ describe("offline mode (--data-dir)", () => {
     }
   });
 
-  test("a data directory whose database another process holds open is refused (exit 1), and usable once it is closed", async () => {
+  test("a data directory locked by a running process is refused (exit 2, naming its pid); a lock left by a dead process is taken over and released", async () => {
     const dataDir = path.join(directory.path, "offline-busy");
+    await mkdir(dataDir, { recursive: true });
+    const lockFile = path.join(dataDir, "modelmora.lock.pid");
+    // This test runner is alive: its pid holds the lock.
+    await writeFile(lockFile, `${process.pid}\nserve\n`);
+    const refused = await cli(["list", "--data-dir", dataDir]);
+    expect(refused.exitCode).toBe(2);
+    expect(refused.stderr).toContain(`is in use by process ${process.pid} (modelmora serve)`);
+    expect(refused.stderr.trim().split("\n")).toHaveLength(1);
+    expect(await readFile(lockFile, "utf8")).toBe(`${process.pid}\nserve\n`);
+    expect(existsSync(path.join(dataDir, "registry.sqlite"))).toBe(false);
+
+    const finished = Bun.spawn({ cmd: ["true"] });
+    await finished.exited;
+    await writeFile(lockFile, `${finished.pid}\nserve\n`);
+    const listed = await cli(["list", "--data-dir", dataDir]);
+    expect(listed.exitCode).toBe(0);
+    expect(existsSync(lockFile)).toBe(false);
+  });
+
+  test("a data directory whose database another process holds open is refused (exit 2, DATA_DIR_IN_USE), and usable once it is closed", async () => {
+    const dataDir = path.join(directory.path, "offline-held");
     const holder = await openDatabase({ dataDir });
     let released = false;
     try {
       const run = await cli(["list", "--data-dir", dataDir]);
-      expect(run.exitCode).toBe(1);
+      expect(run.exitCode).toBe(2);
       expect(run.stderr).toContain("is open in another process");
       expect(run.stderr).toContain("[DATA_DIR_IN_USE]");
       await holder.close();

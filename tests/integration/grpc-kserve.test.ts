@@ -28,6 +28,9 @@ import { type GrpcServer, createGrpcServer } from "../../src/api/grpc/server.ts"
 import type { ServerCore } from "../../src/server.ts";
 import { type FixtureModels, referenceAdd, referenceTwoInTwoOut } from "../fixtures/models.ts";
 import { type CoreFixture, startCore } from "../support/core-fixture.ts";
+import { waitFor } from "../support/wait.ts";
+
+const POLL = { timeoutMilliseconds: 15_000, intervalMilliseconds: 2 };
 
 /** The fixtures are exact in float32; 1e-6 leaves room for kernel choice. */
 const TOLERANCE = 1e-6;
@@ -106,14 +109,6 @@ function stats(model: string) {
   return entry?.[1] ?? { queued: 0, inFlightBatches: 0, enqueued: 0, dispatched: 0, batches: 0, rejectedQueueFull: 0, expired: 0, cancelled: 0 };
 }
 
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(2);
-  }
-}
-
 function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>) {
   expect(actual).toHaveLength(expected.length);
   for (let index = 0; index < expected.length; index++) expect(Math.abs(actual[index]! - expected[index]!)).toBeLessThanOrEqual(TOLERANCE);
@@ -151,7 +146,7 @@ async function occupy(model: string): Promise<{ blocker: Promise<unknown> }> {
   await register(model, fixtures.slow);
   await core.models.load(model);
   const blocker = core.inference.infer({ model, inputs: [{ name: "x", shape: [1, 512], datatype: "FP32", data: new Array(512).fill(0.5) }], priority: 3 });
-  await waitFor(() => stats(model).inFlightBatches === 1, "the blocker to run");
+  await waitFor(() => stats(model).inFlightBatches === 1, "the blocker to run", POLL);
   return { blocker };
 }
 
@@ -378,7 +373,7 @@ describe("deadlines, cancellation and priority through the scheduler", () => {
     const error = await failureOf(unary("ModelInfer", { model_name: "g-deadline", inputs: [SLOW_INPUT] }, { deadlineMilliseconds: 100 }));
     expect(error.code).toBe(status.DEADLINE_EXCEEDED);
     await blocker;
-    await waitFor(() => stats("g-deadline").expired + stats("g-deadline").cancelled === 1, "the late request to leave the queue");
+    await waitFor(() => stats("g-deadline").expired + stats("g-deadline").cancelled === 1, "the late request to leave the queue", POLL);
     expect(stats("g-deadline")).toMatchObject({ dispatched: 1, queued: 0 });
   }, 30_000);
 
@@ -395,10 +390,10 @@ describe("deadlines, cancellation and priority through the scheduler", () => {
     const { blocker } = await occupy("g-cancel");
     let call: ClientUnaryCall | undefined;
     const answer = unary("ModelInfer", { model_name: "g-cancel", inputs: [SLOW_INPUT] }, { onCall: (started) => (call = started) });
-    await waitFor(() => stats("g-cancel").queued === 1, "the request to queue");
+    await waitFor(() => stats("g-cancel").queued === 1, "the request to queue", POLL);
     call!.cancel();
     expect((await failureOf(answer)).code).toBe(status.CANCELLED);
-    await waitFor(() => stats("g-cancel").cancelled === 1, "the queue to drop the cancelled request");
+    await waitFor(() => stats("g-cancel").cancelled === 1, "the queue to drop the cancelled request", POLL);
     await blocker;
     expect(stats("g-cancel")).toMatchObject({ dispatched: 1, queued: 0 });
   }, 30_000);
@@ -421,7 +416,7 @@ describe("deadlines, cancellation and priority through the scheduler", () => {
       if (send.metadata) metadata.set("x-priority", send.metadata);
       const parameters = send.parameter ? { priority: { int64_param: send.parameter } } : {};
       flood.push(unary("ModelInfer", { model_name: "g-priority", inputs: [SLOW_INPUT], parameters }, { metadata }).then(() => completed.push(send.label)));
-      await waitFor(() => stats("g-priority").enqueued === flood.length + 1, `${send.label} to be queued`);
+      await waitFor(() => stats("g-priority").enqueued === flood.length + 1, `${send.label} to be queued`, POLL);
     }
     await Promise.all([blocker, ...flood]);
     expect(completed).toEqual(["critical-a", "critical-b", "high-a", "high-b", "normal-a", "low-a"]);
@@ -511,9 +506,9 @@ describe("ModelStreamInfer", () => {
     finished.catch(() => undefined);
     call.write({ model_name: "g-stream-cancel", id: "q-1", inputs: [SLOW_INPUT] });
     call.write({ model_name: "g-stream-cancel", id: "q-2", inputs: [SLOW_INPUT] });
-    await waitFor(() => stats("g-stream-cancel").queued === 2, "both stream requests to queue");
+    await waitFor(() => stats("g-stream-cancel").queued === 2, "both stream requests to queue", POLL);
     call.cancel();
-    await waitFor(() => stats("g-stream-cancel").cancelled === 2, "the queue to drop both");
+    await waitFor(() => stats("g-stream-cancel").cancelled === 2, "the queue to drop both", POLL);
     await blocker;
     expect(stats("g-stream-cancel")).toMatchObject({ dispatched: 1, queued: 0 });
   }, 30_000);
@@ -563,7 +558,7 @@ describe("health and reflection", () => {
         watch.on("status", () => resolve());
         watch.on("error", () => resolve());
       });
-      await waitFor(() => seen.length === 1, "the first Watch answer");
+      await waitFor(() => seen.length === 1, "the first Watch answer", POLL);
       expect(seen).toEqual(["SERVING"]);
       await closing.close(2_000);
       await ended;

@@ -2,6 +2,7 @@
 import { expect, test } from "bun:test";
 import { startCore } from "../support/core-fixture.ts";
 import { processAlive } from "../support/processes.ts";
+import { waitFor } from "../support/wait.ts";
 
 test("an idle model's worker is unloaded after keepAliveSeconds; the next request loads it again", async () => {
   await using fixture = await startCore();
@@ -16,9 +17,7 @@ test("an idle model's worker is unloaded after keepAliveSeconds; the next reques
   const idleSince = Date.now();
   const pid = core.pool.status().find((status) => status.name === "brief")!.pid!;
   expect(processAlive(pid)).toBe(true);
-  const deadline = Date.now() + 10_000;
-  while (processAlive(pid) && Date.now() < deadline) await Bun.sleep(5);
-  expect(processAlive(pid)).toBe(false);
+  await waitFor(() => !processAlive(pid), `worker ${pid} to exit after its keep-alive`, { timeoutMilliseconds: 10_000, intervalMilliseconds: 5 });
   // Not before its keep-alive (timers may fire a little early; 900 ms allows for that).
   expect(Date.now() - idleSince).toBeGreaterThanOrEqual(900);
   expect(core.pool.stateOf("brief", "1")).toBe("unloaded");

@@ -244,11 +244,11 @@ describe("KServe v2 REST: server and model metadata, health", () => {
     expect(unknownVersion.body).toMatchObject({ error: expect.any(String), code: "VERSION_NOT_FOUND" });
   });
 
-  test("model ready: a registered model (loaded or not) is 200 {name, ready:true}; an unknown model or version is 503 {ready:false}", async () => {
+  test("model ready: a registered model (loaded or not) is 200 {name, ready:true}; an unknown model or version is 404 with its code", async () => {
     expect(await call("GET", "/v2/models/k-fixed/ready")).toMatchObject({ status: 200, body: { name: "k-fixed", ready: true } });
     expect(await call("GET", "/v2/models/k-add/versions/2/ready")).toMatchObject({ status: 200, body: { name: "k-add", ready: true } });
-    expect(await call("GET", "/v2/models/ghost/ready")).toMatchObject({ status: 503, body: { name: "ghost", ready: false } });
-    expect(await call("GET", "/v2/models/k-add/versions/9/ready")).toMatchObject({ status: 503, body: { name: "k-add", ready: false } });
+    expect(await call("GET", "/v2/models/ghost/ready")).toMatchObject({ status: 404, body: { code: "MODEL_NOT_FOUND" } });
+    expect(await call("GET", "/v2/models/k-add/versions/9/ready")).toMatchObject({ status: 404, body: { code: "VERSION_NOT_FOUND" } });
   });
 
   test("model ready: a model marked unhealthy after three failed loads is 503 {ready:false}", async () => {

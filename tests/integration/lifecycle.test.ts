@@ -10,19 +10,15 @@ import { referenceSlow } from "../fixtures/models.ts";
 import { codeOf, startCore } from "../support/core-fixture.ts";
 import type { ServerCore } from "../../src/server.ts";
 import { processAlive } from "../support/processes.ts";
+import { waitFor } from "../support/wait.ts";
+
+const POLL = { timeoutMilliseconds: 10_000, intervalMilliseconds: 5 };
 
 const MB = 1024 * 1024;
 const ADD_INPUTS = [
   { name: "a", shape: [1, 4], datatype: "FP32", data: [1, 2, 3, 4] },
   { name: "b", shape: [1, 4], datatype: "FP32", data: [4, 3, 2, 1] },
 ];
-
-/** Polls `condition`; on timeout fails with `describe()` (evaluated then, so it shows the state at failure). */
-async function until(condition: () => boolean, describe: () => string = () => "the condition", timeoutMilliseconds = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMilliseconds;
-  while (!condition() && Date.now() < deadline) await Bun.sleep(5);
-  if (!condition()) throw new Error(`timed out after ${timeoutMilliseconds} ms waiting for ${describe()}`);
-}
 
 /**
  * The resident size of one loaded `add` worker, measured with the same probe the budget uses: the
@@ -46,9 +42,10 @@ function poolSummary(core: ServerCore): string {
 describe("memory budget with real workers", () => {
   test("a budget that fits two of three models evicts the least recently used one; its process is gone", async () => {
     const workerBytes = await measureOneWorkerBytes();
-    // Room for two workers and half of a third: the third load must evict one.
+    // Room for two workers and half of a third: the third load must evict one. No standby worker:
+    // its reservation in the budget (tests/unit/admission.test.ts) would shift the arithmetic.
     const limitMb = Math.floor((2.5 * workerBytes) / MB);
-    await using fixture = await startCore({ memoryLimitMb: String(limitMb) });
+    await using fixture = await startCore({ memoryLimitMb: String(limitMb), standbyWorkers: "0" });
     const { core, fixtures } = fixture;
     for (const name of ["first", "second", "third"]) {
       await core.models.register({ name, version: "1", task: "tensor", source: fixtures.add, config: { keepAliveSeconds: -1 } });
@@ -61,7 +58,7 @@ describe("memory budget with real workers", () => {
     const firstPid = core.pool.statusOf("first", "1").pid!;
 
     expect((await infer("third")).outputs[0]!.data).toEqual([5, 5, 5, 5]);
-    await until(() => !processAlive(secondPid), () => `second evicted under a ${limitMb} MB limit (one worker measured ${(workerBytes / MB).toFixed(1)} MB); pool: ${poolSummary(core)}`);
+    await waitFor(() => !processAlive(secondPid), () => `second evicted under a ${limitMb} MB limit (one worker measured ${(workerBytes / MB).toFixed(1)} MB); pool: ${poolSummary(core)}`, POLL);
     expect(processAlive(firstPid)).toBe(true);
     expect(core.pool.status().map((status) => status.name).sort()).toEqual(["first", "third"]);
     expect(core.pool.statusOf("second", "1")).toMatchObject({ state: "unloaded", evictions: 1, loads: 1 });
@@ -70,7 +67,7 @@ describe("memory budget with real workers", () => {
 
     // The evicted model comes back on demand, evicting the next least recently used (first).
     expect((await infer("second")).outputs[0]!.data).toEqual([5, 5, 5, 5]);
-    await until(() => !processAlive(firstPid), () => `first evicted under a ${limitMb} MB limit; pool: ${poolSummary(core)}`);
+    await waitFor(() => !processAlive(firstPid), () => `first evicted under a ${limitMb} MB limit; pool: ${poolSummary(core)}`, POLL);
     expect(core.pool.statusOf("first", "1").evictions).toBe(1);
   });
 
@@ -158,7 +155,7 @@ describe("versions", () => {
     await core.models.load("switch");
     const oldPid = core.pool.statusOf("switch", "1").pid!;
     const before = [infer(), infer(), infer()]; // one runs on version 1, two wait in its queue
-    await until(() => core.pool.statusOf("switch", "1").inFlight === 1);
+    await waitFor(() => core.pool.statusOf("switch", "1").inFlight === 1, "the request to run on version 1", POLL);
 
     const switched = await core.models.setActiveVersion("switch", "2");
     expect(switched).toMatchObject({ activeVersion: "2", state: "ready" }); // loaded before the switch returned
@@ -173,7 +170,7 @@ describe("versions", () => {
       expect(data).toHaveLength(512);
       data.forEach((value, index) => expect(Math.abs(value - expected[index]!)).toBeLessThanOrEqual(1e-3 * Math.max(1, Math.abs(expected[index]!))));
     }
-    await until(() => !processAlive(oldPid));
+    await waitFor(() => !processAlive(oldPid), `the old worker ${oldPid} to exit`, POLL);
     expect(core.pool.status().map((status) => status.version)).toEqual(["2"]);
   });
 });

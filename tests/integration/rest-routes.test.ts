@@ -2,6 +2,7 @@
  * The REST contract, in process (`app.handle(new Request(…))`, no sockets), over the real core:
  * a real database, real model cache, real worker processes running onnxruntime.
  */
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { ServerCore } from "../../src/server.ts";
 import {
@@ -104,17 +105,23 @@ describe("REST: models", () => {
     expect(relative.status).toBe(400);
     expect(relative.body).toMatchObject({ code: "INVALID_INPUT", details: { field: "source" } });
 
-    const missingFile = await register("r-missing", "/nonexistent/file.onnx");
+    // Inside the directories the source policy allows (startCore: the fixture directory), a missing file is SOURCE_UNAVAILABLE…
+    const missingFile = await register("r-missing", path.join(path.dirname(fixtures.add), "absent.onnx"));
     expect(missingFile.status).toBe(400);
     expect(missingFile.body.code).toBe("SOURCE_UNAVAILABLE");
+    // …outside them, it is refused without saying whether it exists.
+    const outside = await register("r-outside", "/nonexistent/file.onnx");
+    expect(outside.status).toBe(403);
+    expect(outside.body).toMatchObject({ code: "FORBIDDEN", error: "source not allowed by policy" });
 
     const badName = await register("../etc", fixtures.add);
     expect(badName.status).toBe(400);
     expect(badName.body).toMatchObject({ code: "INVALID_INPUT", details: { field: "name" } });
 
-    const missingField = await call("POST", "/api/v1/models", { name: "r-x", version: "1", source: fixtures.add });
+    // version and task have defaults ("1", "tensor"); source does not.
+    const missingField = await call("POST", "/api/v1/models", { name: "r-x", version: "1", task: "tensor" });
     expect(missingField.status).toBe(400);
-    expect(missingField.body).toMatchObject({ code: "INVALID_INPUT", details: { field: "task" } });
+    expect(missingField.body).toMatchObject({ code: "INVALID_INPUT", details: { field: "source" } });
 
     const listed = (await call("GET", "/api/v1/models")).body.map((model: { name: string }) => model.name);
     for (const name of ["r-sha", "r-corrupt", "r-rel", "r-missing", "r-x"]) expect(listed).not.toContain(name);

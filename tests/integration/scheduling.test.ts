@@ -8,6 +8,9 @@ import type { InferenceRequest } from "../../src/inference/service.ts";
 import type { ServerCore } from "../../src/server.ts";
 import { type FixtureModels, referenceAdd, referenceMatmulRelu, referenceTwoInTwoOut } from "../fixtures/models.ts";
 import { type CoreFixture, codeOf, startCore } from "../support/core-fixture.ts";
+import { waitFor } from "../support/wait.ts";
+
+const POLL = { timeoutMilliseconds: 15_000, intervalMilliseconds: 2 };
 
 /** Batched and single runs do the same float32 arithmetic per row; 1e-6 leaves room for kernel choice. */
 const TOLERANCE = 1e-6;
@@ -37,14 +40,6 @@ function stats(model: string) {
   return entry?.[1] ?? { queued: 0, inFlightBatches: 0, enqueued: 0, dispatched: 0, batches: 0, rejectedQueueFull: 0, expired: 0, cancelled: 0 };
 }
 
-
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(2);
-  }
-}
 
 function expectClose(actual: number[], expected: ArrayLike<number>) {
   expect(actual).toHaveLength(expected.length);
@@ -152,13 +147,13 @@ describe("queue policy with real workers", () => {
     await core.models.load("p-slow");
     const completed: string[] = [];
     const blocker = infer("p-slow", SLOW_INPUT).then(() => completed.push("blocker"));
-    await waitFor(() => stats("p-slow").inFlightBatches === 1, "the blocker to run");
+    await waitFor(() => stats("p-slow").inFlightBatches === 1, "the blocker to run", POLL);
     const flood: Promise<unknown>[] = [];
     const labels = ["low-a", "normal-a", "high-a", "critical-a", "high-b", "critical-b"];
     const priorities: Record<string, 1 | 2 | 3 | 4> = { critical: 1, high: 2, normal: 3, low: 4 };
     for (const label of labels) {
       flood.push(infer("p-slow", SLOW_INPUT, { priority: priorities[label.split("-")[0]!]! }).then(() => completed.push(label)));
-      await waitFor(() => stats("p-slow").enqueued === flood.length + 1, `${label} to be queued`);
+      await waitFor(() => stats("p-slow").enqueued === flood.length + 1, `${label} to be queued`, POLL);
     }
     await Promise.all([blocker, ...flood]);
     expect(completed).toEqual(["blocker", "critical-a", "critical-b", "high-a", "high-b", "normal-a", "low-a"]);
@@ -168,11 +163,11 @@ describe("queue policy with real workers", () => {
     await register("d-slow", fixtures.slow);
     await core.models.load("d-slow");
     const blocker = infer("d-slow", SLOW_INPUT);
-    await waitFor(() => stats("d-slow").inFlightBatches === 1, "the blocker to run");
+    await waitFor(() => stats("d-slow").inFlightBatches === 1, "the blocker to run", POLL);
     const late = infer("d-slow", SLOW_INPUT, { timeoutMicroseconds: 100_000 });
     const controller = new AbortController();
     const cancelled = infer("d-slow", SLOW_INPUT, { signal: controller.signal });
-    await waitFor(() => stats("d-slow").queued === 2, "both to queue");
+    await waitFor(() => stats("d-slow").queued === 2, "both to queue", POLL);
     controller.abort();
     expect(await codeOf(cancelled)).toBe("CANCELLED");
     expect(await codeOf(late)).toBe("INFERENCE_TIMEOUT");
@@ -184,9 +179,9 @@ describe("queue policy with real workers", () => {
     await register("q-slow", fixtures.slow, { maxQueueSize: 1 });
     await core.models.load("q-slow");
     const blocker = infer("q-slow", SLOW_INPUT);
-    await waitFor(() => stats("q-slow").inFlightBatches === 1, "the blocker to run");
+    await waitFor(() => stats("q-slow").inFlightBatches === 1, "the blocker to run", POLL);
     const queued = infer("q-slow", SLOW_INPUT);
-    await waitFor(() => stats("q-slow").queued === 1, "one to queue");
+    await waitFor(() => stats("q-slow").queued === 1, "one to queue", POLL);
     const response = await core.app.handle(
       new Request("http://localhost/api/v1/infer/q-slow", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ inputs: SLOW_INPUT }) }),
     );
@@ -203,7 +198,7 @@ describe("queue policy with real workers", () => {
     expect(new Set(loaded.pids).size).toBe(2);
     const work = [infer("r-slow", SLOW_INPUT), infer("r-slow", SLOW_INPUT)];
     const replicaInFlight = () => core.pool.status().find((status) => status.name === "r-slow")!.replicaInFlight;
-    await waitFor(() => replicaInFlight().every((count) => count === 1), "both replicas to be busy");
+    await waitFor(() => replicaInFlight().every((count) => count === 1), "both replicas to be busy", POLL);
     await Promise.all(work);
   }, 30_000);
 });

@@ -15,6 +15,9 @@ import { type FixtureModels, referenceAdd, referenceSlow } from "../fixtures/mod
 import { type CoreFixture, codeOf, startCore } from "../support/core-fixture.ts";
 import { processAlive } from "../support/processes.ts";
 import { temporaryDirectory, type TemporaryDirectory } from "../support/temporary-directory.ts";
+import { waitFor } from "../support/wait.ts";
+
+const POLL = { timeoutMilliseconds: 20_000, intervalMilliseconds: 2 };
 
 /** One slow request's input is 512 floats = 2048 bytes: the arena holds exactly two. */
 const SLOW_REQUEST_BYTES = 512 * 4;
@@ -45,14 +48,6 @@ function infer(model: string, inputs: InferenceRequest["inputs"], extra: Partial
   return core.inference.infer({ model, inputs, priority: 3, ...extra });
 }
 
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(2);
-  }
-}
-
 function queueOf(model: string) {
   return Object.entries(core.inference.queueStats()).find(([key]) => key.startsWith(`${model}@`))?.[1];
 }
@@ -68,9 +63,9 @@ describe("shared memory with real workers", () => {
     await core.models.load("k-add");
     await core.models.load("k-slow");
     const running = infer("k-slow", slowInput(0.5));
-    await waitFor(() => queueOf("k-slow")?.inFlightBatches === 1, "the slow request to run");
+    await waitFor(() => queueOf("k-slow")?.inFlightBatches === 1, "the slow request to run", POLL);
     const queued = infer("k-slow", slowInput(0.25));
-    await waitFor(() => queueOf("k-slow")?.queued === 1, "the second request to queue");
+    await waitFor(() => queueOf("k-slow")?.queued === 1, "the second request to queue", POLL);
     const pid = core.pool.statusOf("k-slow", "1").pid!;
     expect(outputArenaFiles()).toHaveLength(2); // k-add's worker and k-slow's
 
@@ -84,7 +79,7 @@ describe("shared memory with real workers", () => {
       { name: "b", shape: [1, 4], datatype: "FP32", data: [4, 3, 2, 1] },
     ]);
     expect(added.outputs[0]!.data).toEqual(Array.from(referenceAdd(Float32Array.from([1, 2, 3, 4]), Float32Array.from([4, 3, 2, 1]))));
-    await waitFor(() => !processAlive(pid), "the killed worker to be reaped");
+    await waitFor(() => !processAlive(pid), "the killed worker to be reaped", POLL);
     expect(core.sharedMemory.inputBytesInUse()).toBe(0);
     expect(outputArenaFiles()).toHaveLength(2); // the dead worker's file is gone, its replacement has one
     await core.pool.unload("k-slow");
@@ -93,10 +88,10 @@ describe("shared memory with real workers", () => {
   test("a cancelled queued request's space is reused at once, and a full arena answers QUEUE_FULL", async () => {
     await core.models.load("k-slow");
     const running = infer("k-slow", slowInput(1));
-    await waitFor(() => queueOf("k-slow")?.inFlightBatches === 1, "the first request to run");
+    await waitFor(() => queueOf("k-slow")?.inFlightBatches === 1, "the first request to run", POLL);
     const controller = new AbortController();
     const cancelled = infer("k-slow", slowInput(2), { signal: controller.signal });
-    await waitFor(() => queueOf("k-slow")?.queued === 1, "the second request to queue");
+    await waitFor(() => queueOf("k-slow")?.queued === 1, "the second request to queue", POLL);
     expect(core.sharedMemory.inputBytesInUse()).toBe(2 * SLOW_REQUEST_BYTES); // the arena is full
 
     // A third request finds no space; with a short deadline it gets the documented code.
@@ -110,7 +105,7 @@ describe("shared memory with real workers", () => {
     expect(queueOf("k-slow")?.queued).toBe(1); // still waiting for space, not queued
     controller.abort();
     expect(await codeOf(cancelled)).toBe("CANCELLED");
-    await waitFor(() => queueOf("k-slow")?.queued === 1 && core.sharedMemory.inputBytesInUse() === 2 * SLOW_REQUEST_BYTES, "the waiting request to take the freed space");
+    await waitFor(() => queueOf("k-slow")?.queued === 1 && core.sharedMemory.inputBytesInUse() === 2 * SLOW_REQUEST_BYTES, "the waiting request to take the freed space", POLL);
     expect((await running).outputs[0]!.data).toEqual(Array.from(referenceSlow(new Float32Array(512).fill(1))));
     expect((await waiting).outputs[0]!.data).toEqual(Array.from(referenceSlow(new Float32Array(512).fill(4))));
     expect(core.sharedMemory.inputBytesInUse()).toBe(0);
@@ -134,7 +129,7 @@ describe("shared memory with real workers", () => {
     await core.pool.unload("c-add");
     await core.models.updateConfig("c-add", { keepAliveSeconds: 0 });
     await infer("c-add", inputs); // reloads: with keep-alive 0 it unloads as soon as it is idle
-    await waitFor(() => core.pool.stateOf("c-add", "1") === "unloaded", "the model to unload with the new keep-alive");
+    await waitFor(() => core.pool.stateOf("c-add", "1") === "unloaded", "the model to unload with the new keep-alive", POLL);
   });
 });
 

@@ -14,7 +14,7 @@ import { testDatabase } from "./test-database.ts";
 export interface CoreFixture extends AsyncDisposable {
   core: ServerCore;
   fixtures: FixtureModels;
-  /** The data directory: model cache (and PGlite files unless DATABASE_URL is set). */
+  /** The data directory: model cache (and the SQLite registry unless DATABASE_URL is set). */
   dataDir: string;
 }
 
@@ -24,7 +24,9 @@ export async function startCore(settings: Partial<Record<keyof Config, string>> 
   const fixtures = await writeFixtureModels(path.join(directory.path, "fixtures"));
   const dataDir = path.join(directory.path, "data");
   const database = await testDatabase(dataDir);
-  const core = await createServerCore(resolveConfig({ dataDir, databaseUrl: database.databaseUrl, ...settings }), pino({ level: "silent" }));
+  // Fixture models live under `directory`: the policy allows reading them, as a deployment's MODELMORA_SOURCE_DIRS would.
+  const config = resolveConfig({ dataDir, databaseUrl: database.databaseUrl, sourceDirs: directory.path, ...settings });
+  const core = await createServerCore(config, pino({ level: "silent" }));
   return {
     core,
     fixtures,

@@ -3,6 +3,7 @@
  * `"event":"listening"` line.
  * Dispose (`await using`) sends SIGTERM and waits for the exit.
  */
+import os from "node:os";
 import path from "node:path";
 import type { Subprocess } from "bun";
 
@@ -20,9 +21,19 @@ export interface ServerProcess extends AsyncDisposable {
   waitForLog(predicate: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
 }
 
+/**
+ * The source policy test servers run with (a test may override any of it through `environment`):
+ * fixture models are written under the OS temp dir, and the hub fixture listens on 127.0.0.1.
+ */
+export const TEST_SOURCE_POLICY = {
+  MODELMORA_SOURCE_DIRS: os.tmpdir(),
+  MODELMORA_SOURCE_HOSTS: "127.0.0.1,localhost",
+  MODELMORA_SOURCE_ALLOW_PRIVATE_NETWORKS: "true",
+};
+
 /** `environment` adds to (or, with undefined, removes from) this process's environment for the server. */
 export async function startServerProcess(options: { dataDir: string; databaseUrl?: string; extraArgs?: string[]; environment?: Record<string, string | undefined> }): Promise<ServerProcess> {
-  const environment: Record<string, string | undefined> = { ...process.env, ...options.environment, DATABASE_URL: options.databaseUrl, MODELMORA_LOG_LEVEL: "info" };
+  const environment: Record<string, string | undefined> = { ...process.env, ...TEST_SOURCE_POLICY, ...options.environment, DATABASE_URL: options.databaseUrl, MODELMORA_LOG_LEVEL: "info" };
   if (!options.databaseUrl) delete environment.DATABASE_URL;
   const child = Bun.spawn({
     cmd: [process.execPath, path.join(REPOSITORY_ROOT, "src", "cli.ts"), "serve", "--port", "0", "--grpc-port", "0", "--data-dir", options.dataDir, ...(options.extraArgs ?? [])],

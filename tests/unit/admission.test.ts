@@ -27,6 +27,13 @@ describe("planAdmission under a memory budget", () => {
     expect(planAdmission(resident, 200 * MB, budget(300))).toEqual({ kind: "admit", evict: ["oldest", "middle"] });
   });
 
+  test("memory reserved outside the models (standby workers) counts against the budget, and is never evicted", () => {
+    const resident = [model("idle", 100, 10)];
+    expect(planAdmission(resident, 100 * MB, budget(300), 0)).toEqual({ kind: "admit", evict: [] });
+    expect(planAdmission(resident, 100 * MB, budget(300), 150 * MB)).toEqual({ kind: "admit", evict: ["idle"] });
+    expect(planAdmission([], 100 * MB, budget(300), 250 * MB).kind).toBe("wait");
+  });
+
   test("never evicts a busy model, even the least recently used", () => {
     const resident = [model("old-busy", 100, 1, true), model("recent-idle", 100, 50)];
     expect(planAdmission(resident, 100 * MB, budget(200))).toEqual({ kind: "admit", evict: ["recent-idle"] });

@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { configTemplate } from "../../src/cli/commands/init.ts";
 import { ConfigError, DEFAULT_CONFIG, flagOverrides, loadConfig, resolveConfig } from "../../src/config.ts";
+import { SECURITY_DEFAULTS } from "../../src/security/settings.ts";
 
 /** Runs `action` and returns the ConfigError it throws; fails the test if it throws anything else or nothing. */
 function configErrorFrom(action: () => unknown): ConfigError {
@@ -60,6 +61,7 @@ describe("environment overrides", () => {
       MODELMORA_SHM_MB: "64",
       MODELMORA_STANDBY_WORKERS: "0",
       MODELMORA_MAX_OUTPUT_MB: "8",
+      MODELMORA_CORS_ORIGINS: "https://a.example,https://b.example",
     });
     expect(config).toEqual({
       host: "0.0.0.0",
@@ -77,6 +79,8 @@ describe("environment overrides", () => {
       shmMb: 64,
       standbyWorkers: 0,
       maxOutputMb: 8,
+      ...SECURITY_DEFAULTS,
+      corsOrigins: "https://a.example,https://b.example",
     });
   });
 
@@ -134,6 +138,7 @@ describe("flags", () => {
         "--shm-mb", "32",
         "--standby-workers", "2",
         "--max-output-mb", "128",
+        "--cors-origins", "*",
       ],
       {},
     );
@@ -153,6 +158,8 @@ describe("flags", () => {
       shmMb: 32,
       standbyWorkers: 2,
       maxOutputMb: 128,
+      ...SECURITY_DEFAULTS,
+      corsOrigins: "*",
     });
   });
 

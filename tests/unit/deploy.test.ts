@@ -7,6 +7,8 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { DEFAULT_CONFIG, environmentOverrides, resolveConfig } from "../../src/config.ts";
+import { ApiKeys } from "../../src/security/api-keys.ts";
+import { assertListenAllowed } from "../../src/security/listen-guard.ts";
 
 const ROOT = path.resolve(import.meta.dir, "../..");
 const DEPLOY = path.join(ROOT, "deploy");
@@ -216,6 +218,17 @@ describe("Kubernetes manifests", () => {
     expect(Object.keys(secret.stringData ?? secret.data)).toContain("DATABASE_URL");
   });
 
+  test("listening on the pod's address, the container gets API keys from the Secret (the server refuses to start without)", () => {
+    const config = resolveConfig(environmentOverrides({ ...configMap.data, DATABASE_URL: secret.stringData.DATABASE_URL, MODELMORA_API_KEYS: secret.stringData.MODELMORA_API_KEYS }));
+    expect(() => assertListenAllowed(config, ApiKeys.from(config).enabled)).not.toThrow();
+    expect(configMap.data).not.toHaveProperty("MODELMORA_API_KEYS");
+    const variable = container.env.find((e: { name: string }) => e.name === "MODELMORA_API_KEYS");
+    expect(variable.valueFrom.secretKeyRef).toEqual({ name: secret.metadata.name, key: "MODELMORA_API_KEYS" });
+    // Without the Secret's keys the same settings are refused.
+    const withoutKeys = resolveConfig(environmentOverrides({ ...configMap.data }));
+    expect(() => assertListenAllowed(withoutKeys, false)).toThrow(/MODELMORA_API_KEYS/);
+  });
+
   test("termination grace outlasts the server's shutdown grace plus the preStop pause", () => {
     const shutdownGraceSeconds = Number(configMap.data.MODELMORA_SHUTDOWN_GRACE_SECONDS ?? DEFAULT_CONFIG.shutdownGraceSeconds);
     expect(shutdownGraceSeconds).toBeGreaterThanOrEqual(DEFAULT_CONFIG.shutdownGraceSeconds);
@@ -275,6 +288,12 @@ describe("Dockerfile", () => {
     expect(config.grpcPort).toBe(DEFAULT_CONFIG.grpcPort);
     expect(config.dataDir).toBe("/data");
     expect(commandWords(last("VOLUME")!.argument)).toContain("/data");
+  });
+
+  test("bakes no API keys or unauthenticated switch into the image", () => {
+    const environment = dockerEnvironment();
+    expect(environment).not.toHaveProperty("MODELMORA_API_KEYS");
+    expect(environment).not.toHaveProperty("MODELMORA_ALLOW_UNAUTHENTICATED");
   });
 
   test("runs as a non-root user", () => {

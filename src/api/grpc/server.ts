@@ -3,7 +3,8 @@
  * services, grpc.health.v1.Health and server reflection, all over the same services REST uses.
  * `createGrpcServer` builds it without listening; `listen` binds, `close` shuts down gracefully.
  */
-import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { Server, ServerCredentials, type ServerInterceptor } from "@grpc/grpc-js";
+import { type GrpcAuthOptions, authInterceptor } from "./auth.ts";
 import type { GrpcDependencies } from "./dependencies.ts";
 import { HEALTH_SERVICE_NAME, HealthService } from "./health.ts";
 import { addKServeService } from "./kserve-service.ts";
@@ -16,6 +17,12 @@ export interface GrpcServerOptions {
    * RESOURCE_EXHAUSTED before they are decoded; bigger answers fail the call the same way.
    */
   maxMessageBytes: number;
+  /** API keys and scopes (src/api/grpc/auth.ts); undefined = no authentication (in-process tests). */
+  auth?: GrpcAuthOptions;
+  /** Server credentials (TLS, mutual TLS); undefined = plaintext. */
+  credentials?: ServerCredentials;
+  /** Run around every call (the access log and request metrics: call-log.ts). */
+  interceptors?: ServerInterceptor[];
 }
 
 export interface GrpcServer {
@@ -44,6 +51,8 @@ export function createGrpcServer(dependencies: GrpcDependencies, options: GrpcSe
   const server = new Server({
     "grpc.max_receive_message_length": options.maxMessageBytes,
     "grpc.max_send_message_length": options.maxMessageBytes,
+    // Authentication first: an unauthenticated call is refused before it is logged as a model call.
+    interceptors: [...(options.auth ? [authInterceptor(options.auth)] : []), ...(options.interceptors ?? [])],
   });
   const applicationServices = [addKServeService(server, dependencies), ...addModelmoraServices(server, dependencies)];
   const services = [...applicationServices, HEALTH_SERVICE_NAME, ...REFLECTION_SERVICE_NAMES];
@@ -58,7 +67,7 @@ export function createGrpcServer(dependencies: GrpcDependencies, options: GrpcSe
     services,
     listen(host, port) {
       return new Promise((resolve, reject) => {
-        server.bindAsync(`${formatHost(host)}:${port}`, ServerCredentials.createInsecure(), (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
+        server.bindAsync(`${formatHost(host)}:${port}`, options.credentials ?? ServerCredentials.createInsecure(), (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
       });
     },
     close(graceMilliseconds) {

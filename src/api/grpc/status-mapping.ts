@@ -5,6 +5,7 @@
  */
 import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import { type ErrorCode, ModelMoraError } from "../../errors.ts";
+import { redactForClient } from "../../security/redact.ts";
 
 export const GRPC_STATUS: Record<ErrorCode, status> = {
   MODEL_NOT_FOUND: status.NOT_FOUND,
@@ -17,6 +18,7 @@ export const GRPC_STATUS: Record<ErrorCode, status> = {
   SOURCE_UNAVAILABLE: status.INVALID_ARGUMENT,
   CHECKSUM_MISMATCH: status.INVALID_ARGUMENT,
   PAYLOAD_TOO_LARGE: status.RESOURCE_EXHAUSTED,
+  UNSUPPORTED_MEDIA_TYPE: status.INVALID_ARGUMENT,
   MODEL_LOAD_FAILED: status.FAILED_PRECONDITION,
   UNAUTHENTICATED: status.UNAUTHENTICATED,
   FORBIDDEN: status.PERMISSION_DENIED,
@@ -36,7 +38,7 @@ export const DETAILS_METADATA_KEY = "x-modelmora-details";
 
 /** Any thrown value as a gRPC error; unknown errors become INTERNAL without their stack. */
 export function toServiceError(error: unknown): Partial<ServiceError> {
-  const domain = error instanceof ModelMoraError ? error : new ModelMoraError("INTERNAL", "internal error");
+  const domain = error instanceof ModelMoraError ? redactForClient(error) : new ModelMoraError("INTERNAL", "internal error");
   const metadata = new Metadata();
   metadata.set(CODE_METADATA_KEY, domain.code);
   if (domain.details) metadata.set(DETAILS_METADATA_KEY, JSON.stringify(domain.details));

@@ -1,17 +1,27 @@
-/** Composes the REST front end: error mapping, OpenAPI docs at /swagger, one plugin per resource. */
+/**
+ * Composes the REST front end: access log and request id, error mapping, OpenAPI docs (Swagger UI
+ * at /swagger from local assets, the document at /swagger/json, links at /), one plugin per
+ * resource, /metrics.
+ */
 import { swagger } from "@elysiajs/swagger";
 import { Elysia } from "elysia";
 import type { ModelsService } from "../../inference/models-service.ts";
 import type { InferenceService } from "../../inference/service.ts";
 import type { WorkerPool } from "../../lifecycle/pool.ts";
 import type { Logger } from "../../observability/logger.ts";
+import { type RestAuthOptions, authPlugin } from "./auth.ts";
+import type { Metrics } from "../../observability/metrics.ts";
+import { accessLogPlugin } from "./access-log.ts";
 import { bodyLimitPlugin, bunBodyCapBytes } from "./body-limit.ts";
+import { corsPlugin } from "./cors.ts";
+import { docsPlugin } from "./docs.ts";
 import { errorsPlugin } from "./errors-plugin.ts";
 import type { Readiness } from "../readiness.ts";
 import { healthPlugin } from "./health.ts";
 import { inferPlugin } from "./infer.ts";
 import { kservePlugin } from "./kserve.ts";
 import { managePlugin } from "./manage.ts";
+import { metricsPlugin } from "./metrics.ts";
 import { modelsPlugin } from "./models.ts";
 import { openAiPlugin } from "./openai.ts";
 import { teiPlugin } from "./tei.ts";
@@ -23,14 +33,25 @@ export interface RestDependencies {
   readiness: Readiness;
   logger: Logger;
   maxBodyBytes: number;
+  /** API keys and scopes (src/api/rest/auth.ts); the keys may be empty (authentication off). */
+  auth: RestAuthOptions;
+  /** Served at /metrics and fed by the access log; absent in route tests that do not need it. */
+  metrics?: Metrics;
+  /** MODELMORA_CORS_ORIGINS: comma-separated origins or "*"; unset = no CORS. */
+  corsOrigins?: string;
 }
 
 export function createRestApp(dependencies: RestDependencies) {
   const { models, inference, pool, readiness, logger } = dependencies;
   // normalize: false makes `additionalProperties: false` reject unknown keys instead of dropping them.
   return new Elysia({ serve: { maxRequestBodySize: bunBodyCapBytes(dependencies.maxBodyBytes) }, normalize: false })
+    .use(accessLogPlugin(logger, dependencies.metrics))
+    .use(corsPlugin(dependencies.corsOrigins))
     .use(bodyLimitPlugin(dependencies.maxBodyBytes))
+    // Before errorsPlugin: its onError only notes the failure for the audit line, errorsPlugin answers.
+    .use(authPlugin(dependencies.auth))
     .use(errorsPlugin(logger))
+    .use(docsPlugin())
     .use(
       swagger({
         path: "/swagger",
@@ -45,7 +66,8 @@ export function createRestApp(dependencies: RestDependencies) {
     .use(inferPlugin(inference))
     .use(kservePlugin(models, inference, readiness))
     .use(openAiPlugin(models, inference, logger))
-    .use(teiPlugin(models, inference, logger));
+    .use(teiPlugin(models, inference, logger))
+    .use(dependencies.metrics ? metricsPlugin(dependencies.metrics) : new Elysia({ name: "metrics" }));
 }
 
 export type RestApp = ReturnType<typeof createRestApp>;

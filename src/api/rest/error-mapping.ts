@@ -4,6 +4,7 @@
  * Handlers never choose status codes; they throw ModelMoraError and this table answers.
  */
 import type { ErrorCode, ModelMoraError } from "../../errors.ts";
+import { redactForClient } from "../../security/redact.ts";
 
 export const HTTP_STATUS: Record<ErrorCode, number> = {
   MODEL_NOT_FOUND: 404,
@@ -16,6 +17,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   SOURCE_UNAVAILABLE: 400,
   CHECKSUM_MISMATCH: 400,
   PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
   MODEL_LOAD_FAILED: 422,
   /** The request was fine; its answer is over MODELMORA_MAX_OUTPUT_MB. */
   OUTPUT_TOO_LARGE: 422,
@@ -38,7 +40,8 @@ export interface ErrorBody {
   details?: Record<string, unknown>;
 }
 
-export function errorResponse(error: ModelMoraError): Response {
+export function errorResponse(raw: ModelMoraError): Response {
+  const error = redactForClient(raw);
   const body: ErrorBody = { error: error.message, code: error.code, ...(error.details && { details: error.details }) };
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (error.code === "QUEUE_FULL" || error.code === "SHUTTING_DOWN") headers["retry-after"] = "1";

@@ -9,8 +9,8 @@ import { parsePriority } from "../../inference/priority.ts";
 import type { InferenceRequest, InferenceService } from "../../inference/service.ts";
 import type { InputTensor } from "../../inference/tensor-codec.ts";
 import { parseTurns } from "./parse-turns.ts";
-import { ErrorModel, InferBody } from "./schemas.ts";
-import { inferText, textInferFields, textsOf } from "./text-infer.ts";
+import { ErrorModel, InferBody, InferResponseModel } from "./schemas.ts";
+import { inferText, TextInferResponseModel, textInferFields, textsOf } from "./text-infer.ts";
 
 /** A KServe body, or for txt2embed models a text body (text-infer.ts); `inputs` is checked in the handler. */
 const InferOrTextBody = t.Object({ ...InferBody.properties, inputs: t.Optional(InferBody.properties.inputs), ...textInferFields });
@@ -61,7 +61,8 @@ export function inferPlugin(inference: InferenceService) {
         return turns.read(request, params.name, version, async () => JSON.parse(await request.text()));
       },
       body: InferOrTextBody,
-      response: INFER_ERRORS,
+      query: t.Object({ version: t.Optional(t.String({ description: "a registered version; the active one when absent" })) }),
+      response: { 200: t.Union([InferResponseModel, TextInferResponseModel]), ...INFER_ERRORS },
       detail: { summary: "Run inference (priority from parameters.priority or the x-priority header; ?version= picks a version)" },
     },
   );

@@ -74,13 +74,14 @@ export function kservePlugin(models: ModelsService, inference: InferenceService,
   };
 
   /**
-   * Model readiness: 200 `{ name, ready: true }`, otherwise 503 `{ name, ready: false }`, also for
-   * an unknown model or version. The V2 spec makes readiness the status code (200 = ready, any
-   * other = not ready; tritonclient's `is_model_ready` checks for 200 only) and gives the body as
-   * `{ name, ready }`; 503 matches `/v2/health/ready` and `/health/ready`, and answering "not
-   * ready" rather than 404 keeps probes on a model that is being registered simple.
+   * Model readiness: 200 `{ name, ready: true }`, 503 `{ name, ready: false }` for a registered
+   * model that is unhealthy, and 404 MODEL_NOT_FOUND / VERSION_NOT_FOUND for one that is not
+   * registered, as Triton answers for a model outside its repository. The V2 spec makes readiness
+   * the status code (tritonclient's `is_model_ready` checks for 200 only), so clients that only
+   * test for 200 see no difference.
    */
   const modelReady = async ({ params, set }: { params: { name: string; version?: string }; set: { status?: number | string } }) => {
+    await models.metadata(params.name, params.version);
     const ready = await models.isReady(params.name, params.version);
     if (!ready) set.status = 503;
     return { name: params.name, ready };
@@ -108,12 +109,12 @@ export function kservePlugin(models: ModelsService, inference: InferenceService,
       detail: { summary: "Model metadata of one version" },
     })
     .get("/models/:name/ready", modelReady, {
-      response: { 200: ModelReadyModel, 503: ModelReadyModel },
-      detail: { summary: "Model readiness of the active version (200 ready, 503 not ready or unknown)" },
+      response: { 200: ModelReadyModel, 404: ErrorModel, 503: ModelReadyModel },
+      detail: { summary: "Model readiness of the active version (200 ready, 503 unhealthy, 404 unknown)" },
     })
     .get("/models/:name/versions/:version/ready", modelReady, {
-      response: { 200: ModelReadyModel, 503: ModelReadyModel },
-      detail: { summary: "Model readiness of one version (200 ready, 503 not ready or unknown)" },
+      response: { 200: ModelReadyModel, 404: ErrorModel, 503: ModelReadyModel },
+      detail: { summary: "Model readiness of one version (200 ready, 503 unhealthy, 404 unknown model or version)" },
     })
     .post("/models/:name/infer", infer, {
       ...inferHooks,

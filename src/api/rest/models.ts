@@ -9,7 +9,8 @@ export function modelsPlugin(models: ModelsService) {
       "",
       async ({ body, set }) => {
         set.status = 201;
-        return models.register(body);
+        // The same defaults as `modelmora install`.
+        return models.register({ ...body, version: body.version ?? "1", task: body.task ?? "tensor" });
       },
       { body: RegisterModelBody, response: { 201: ModelView, 400: ErrorModel, 409: ErrorModel, 422: ErrorModel }, detail: { summary: "Register a model version" } },
     )

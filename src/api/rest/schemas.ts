@@ -44,8 +44,8 @@ const NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$";
 
 export const RegisterModelBody = t.Object({
   name: t.String({ pattern: NAME_PATTERN, description: "letters, digits, '.', '_', '-'" }),
-  version: t.String({ pattern: NAME_PATTERN }),
-  task: t.String({ description: "tensor | txt2embed (alias feature-extraction)" }),
+  version: t.Optional(t.String({ pattern: NAME_PATTERN, default: "1", description: 'default "1", as `modelmora install`' })),
+  task: t.Optional(t.String({ default: "tensor", description: 'default "tensor"; or txt2embed (alias feature-extraction)' })),
   source: t.String({ minLength: 1, description: "absolute path, file://, http(s):// or hf://org/repo[@rev]/path" }),
   sha256: t.Optional(t.String({ pattern: "^[0-9a-fA-F]{64}$" })),
   config: t.Optional(ModelConfigModel),
@@ -130,3 +130,20 @@ export const KServeInferBody = t.Object({
 });
 
 export const ErrorModel = t.Object({ error: t.String(), code: t.String(), details: t.Optional(t.Record(t.String(), t.Any())) });
+
+/** An output tensor in a JSON inference answer (KServe v2). */
+export const OutputTensorModel = t.Object({
+  name: t.String(),
+  datatype: t.String({ description: "KServe datatype: FP32, INT64, BOOL, BYTES …" }),
+  shape: t.Array(t.Integer()),
+  data: t.Optional(t.Array(t.Any(), { description: "flat, row-major; absent when the output is sent as binary data" })),
+  parameters: t.Optional(t.Record(t.String(), t.Any())),
+});
+
+/** 200 answer of the inference routes with JSON outputs. */
+export const InferResponseModel = t.Object({
+  model_name: t.String(),
+  model_version: t.String(),
+  id: t.Optional(t.String()),
+  outputs: t.Array(OutputTensorModel),
+});

@@ -12,6 +12,15 @@ import type { Turn } from "../../inference/admission-gate.ts";
 
 const textOrTexts = t.Union([t.String(), t.Array(t.String())]);
 
+/** The answer to a text body. */
+export const TextInferResponseModel = t.Object({
+  model_name: t.String(),
+  model_version: t.String(),
+  embeddings: t.Array(t.Array(t.Number())),
+  dimensions: t.Integer(),
+  usage: t.Object({ tokens: t.Integer() }),
+});
+
 /** Fields a text body may have, beside the KServe ones. */
 export const textInferFields = {
   input: t.Optional(textOrTexts),

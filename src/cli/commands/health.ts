@@ -28,7 +28,9 @@ export const healthCommand: Command = {
     const client = connectServer(args, io);
     const live = await client.request<{ status: string }>("GET", "/health/live");
     const ready = await client.request<{ status: string }>("GET", "/health/ready", undefined, { accept: [503] });
-    const models = await client.get<ModelHealth[]>("/health/models");
+    // Per-model details need an admin key on a server with API keys; liveness and readiness never do.
+    const details = await client.request<ModelHealth[]>("GET", "/health/models", undefined, { accept: [401, 403] });
+    const models = details.status === 200 ? details.body : [];
     const isReady = ready.status === 200;
     if (asJson) {
       io.stdout(json({ server: client.baseUrl, live: live.status === 200, ready: ready.body.status, models }));

@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { type Config, DEFAULT_CONFIG, DEFAULT_CONFIG_FILE, SERVE_FLAGS, environmentNameOf } from "../../config.ts";
+import { SECURITY_DESCRIPTIONS } from "../../security/settings.ts";
 import { booleanFlag, stringFlag } from "../arguments.ts";
 import type { Command } from "../command.ts";
 import { JSON_FLAG } from "../connect.ts";
@@ -30,6 +31,8 @@ const DESCRIPTIONS: Record<keyof Config, string> = {
   shmMb: "Size of each shared-memory arena (one per model for queued request tensors, one per worker for outputs); sparse, only bytes in use take memory.",
   maxOutputMb: "Largest answer one request may get (all its outputs together), checked in the worker; larger ones get 422 OUTPUT_TOO_LARGE.",
   standbyWorkers: "Worker processes kept started, onnxruntime imported, for the next model load (faster cold starts; they count in the memory budget). 0 = none.",
+  ...SECURITY_DESCRIPTIONS,
+  corsOrigins: 'Browser origins allowed to call the REST API (CORS), comma-separated, or "*". Unset = no CORS headers.',
 };
 
 /** Values written for settings whose default is "unset", as a commented-out example. */
@@ -39,6 +42,7 @@ const EXAMPLES: Partial<Record<keyof Config, string | number>> = {
   maxLoadedModels: 8,
   shmDir: "/dev/shm",
   maxModelMb: 4096,
+  corsOrigins: "https://app.example.com",
 };
 
 const FLAG_OF = Object.fromEntries(Object.entries(SERVE_FLAGS).map(([flag, key]) => [key, flag])) as Record<keyof Config, string>;

@@ -21,6 +21,13 @@ export const lockCommand: Command = {
     try {
       const lock = lockOf(await catalogue.list());
       await writeLockFile(target, lock);
+      const local = localSources(lock.models);
+      if (local.length > 0) {
+        io.stderr(
+          `warning: ${local.length === 1 ? "this source is a local path" : "these sources are local paths"} (${local.join(", ")}); ` +
+            `"modelmora sync" elsewhere needs the same files at the same paths, so register from an http(s):// or hf:// source to share the lock file\n`,
+        );
+      }
       if (asJson) {
         io.stdout(json({ path: target, lock }));
         return EXIT.ok;
@@ -34,3 +41,10 @@ export const lockCommand: Command = {
     }
   },
 };
+
+/** "name (path)" for each entry whose source is a local file (absolute path or file://). */
+export function localSources(models: Record<string, { source: string }>): string[] {
+  return Object.entries(models)
+    .filter(([, entry]) => entry.source.startsWith("/") || entry.source.startsWith("file://") || /^[A-Za-z]:[\\/]/.test(entry.source))
+    .map(([name, entry]) => `${name}: ${entry.source}`);
+}

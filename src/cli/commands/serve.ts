@@ -24,6 +24,7 @@ flags (each also settable by environment variable and in the config file; flags 
   --max-loaded-models N    MODELMORA_MAX_LOADED_MODELS    cap on model versions loaded at once
   --max-body-mb N          MODELMORA_MAX_BODY_MB          default 64
   --max-model-mb N         MODELMORA_MAX_MODEL_MB         default 4096: largest model file a registration may fetch
+  --cors-origins LIST      MODELMORA_CORS_ORIGINS    browser origins allowed (CORS), comma-separated, or "*"; unset = none
   --shutdown-grace-seconds N
                            MODELMORA_SHUTDOWN_GRACE_SECONDS  default 10: queued requests finish first
   --help, -h               this text
@@ -43,7 +44,14 @@ export async function serve(argv: string[], io: Io): Promise<ExitCode> {
     throw error;
   }
   const logger = createLogger();
-  const server = await startServer(config, logger);
+  let server;
+  try {
+    server = await startServer(config, logger);
+  } catch (error) {
+    // API keys, TLS files and the listen guard are checked at start (src/security).
+    if (error instanceof ConfigError) throw usageError(error.message);
+    throw error;
+  }
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string) => {
       logger.info({ event: "shutdown", signal }, "shutting down");
