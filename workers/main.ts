@@ -23,6 +23,7 @@ import {
   type WorkerToServer,
 } from "./protocol.ts";
 import { describeSession, openSession } from "./session.ts";
+import { isTaskBatch, runTask } from "./tasks/run-task.ts";
 
 interface LoadedModel {
   session: ort.InferenceSession;
@@ -85,6 +86,18 @@ async function infer(message: InferMessage): Promise<void> {
   const startedAt = performance.now();
   try {
     const { session, outputDatatypes, inputArena, outputArena, maxOutputBytes } = loaded;
+    if (isTaskBatch(message.items)) {
+      const itemOutputs = await runTask(session, message.items);
+      send({
+        type: "inferred",
+        requestId: message.requestId,
+        itemOutputs,
+        outputBlock: undefined,
+        computeStartedAtMilliseconds: performance.timeOrigin + startedAt,
+        computeMicroseconds: Math.round((performance.now() - startedAt) * 1000),
+      });
+      return;
+    }
     const items = message.items.map((item) => item.map((tensor) => resolve(tensor, inputArena)));
     const { inputs, rowsPerItem } = concatenateItems(items);
     const feeds: Record<string, ort.Tensor> = {};

@@ -113,3 +113,34 @@ export type WorkerToServer =
       computeMicroseconds: number;
     }
   | { type: "infer-failed"; requestId: number; message: string; code: "INFERENCE_FAILED" | "OUTPUT_TOO_LARGE" };
+
+/**
+ * Task requests (txt2embed, …) ride in `infer` items, which the pool forwards unchanged: an item
+ * whose first tensor is named TASK_TENSOR holds the task's settings as one JSON string (BYTES [1]),
+ * followed by its own inline tensors (txt2embed: `text`, BYTES [n]). Every item of a batch names the
+ * same task and files (the scheduler batches only requests with one signature); per-item settings
+ * (`truncate`) may differ. The answer per item is `embeddings` FP32 [n, dim] (pooled, not normalised)
+ * and `tokens` INT32 [n] (op `tokenize`: `ids` INT32 [total], `lengths` INT32 [n], `tokens` BYTES
+ * [total], `special` UINT8 [total]), or a single `error` BYTES [1] when that item alone is invalid.
+ */
+export const TASK_TENSOR = "modelmora.task";
+
+export interface Txt2EmbedSettings {
+  task: "txt2embed";
+  /** What to do with the texts: embed them, or only tokenise them (TEI /tokenize). */
+  op: "embed" | "tokenize";
+  /** Companion files the worker reads, with their sha256 (checked on first use). */
+  files: Record<string, { path: string; sha256: string }>;
+  /** Model config `pooling`; otherwise 1_Pooling/config.json, otherwise mean. */
+  pooling?: "mean" | "cls" | "last";
+  /** Model config `maxSequenceLength`; otherwise the tokenizer's, otherwise the model's fixed dim, otherwise 512. */
+  maxSequenceLength?: number;
+  /** Cut texts longer than the maximum (true) or answer this item with an error (false). */
+  truncate: boolean;
+  /** The item's texts are token-id arrays as JSON (`[101, 7592, 102]`), used as given: no tokeniser. */
+  pretokenized?: boolean;
+  /** Add the tokenizer's special tokens ([CLS], [SEP]); default true. */
+  addSpecialTokens?: boolean;
+}
+
+export type TaskSettings = Txt2EmbedSettings;

@@ -55,6 +55,18 @@ export async function ensureInstalled(catalogue: Catalogue, wanted: WantedVersio
         "MODEL_ALREADY_EXISTS",
       );
     }
+    for (const [fileName, spec] of Object.entries(wanted.files ?? {})) {
+      const pinned = typeof spec === "string" ? undefined : spec.sha256?.toLowerCase();
+      const present = registered.files[fileName];
+      if (pinned !== undefined && present?.sha256 !== pinned) {
+        throw new CliError(
+          EXIT.failed,
+          `model "${wanted.name}" version "${wanted.version}" is installed ${present ? `with ${fileName} sha256 ${present.sha256}` : `without ${fileName}`}, not the ${pinned} asked for; uninstall it first or use another version`,
+          "CHECKSUM_MISMATCH",
+          { file: fileName, expected: pinned, actual: present?.sha256 ?? null },
+        );
+      }
+    }
     if (existing.task !== wanted.task) {
       throw new CliError(EXIT.failed, `model "${wanted.name}" has task "${existing.task}", not "${wanted.task}"`, "INVALID_INPUT");
     }
@@ -68,6 +80,7 @@ export async function ensureInstalled(catalogue: Catalogue, wanted: WantedVersio
       source: wanted.source,
       ...(wanted.sha256 !== undefined && { sha256: wanted.sha256.toLowerCase() }),
       ...(wanted.config !== undefined && { config: wanted.config }),
+      ...(wanted.files !== undefined && { files: wanted.files }),
     });
     action = "installed";
   }

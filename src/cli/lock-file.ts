@@ -6,8 +6,10 @@
  * ```json
  * { "lockfileVersion": 1, "generatedAt": "2025-01-01T00:00:00.000Z",
  *   "models": { "add": { "version": "1", "task": "tensor", "source": "hf://org/repo/add.onnx",
- *                        "sha256": "…64 hex…", "sizeBytes": 123, "config": { … } } } }
+ *                        "sha256": "…64 hex…", "sizeBytes": 123, "config": { … },
+ *                        "files": { "tokenizer.json": { "source": "…", "sha256": "…" } } } } }
  * ```
+ * `files` (companion files, pinned by sha256 like the model file) appears only when there are any.
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { DEFAULT_MODEL_CONFIG, type ModelConfig } from "../registry/model-config.ts";
@@ -25,6 +27,8 @@ export interface LockedModel {
   sizeBytes: number;
   /** The model's config as registered (defaults included), so a sync reproduces it exactly. */
   config: Partial<ModelConfig>;
+  /** Companion files of the version (tokenizer.json, …), each pinned by sha256; absent when none. */
+  files?: Record<string, { source: string; sha256: string }>;
 }
 
 export interface LockFile {
@@ -40,7 +44,12 @@ export function lockOf(models: readonly ModelSummary[], now = new Date()): LockF
     .map((model): [string, LockedModel] => {
       const active = model.versions.find((version) => version.version === model.activeVersion);
       if (!active) throw new CliError(EXIT.failed, `model "${model.name}" reports no entry for its active version ${model.activeVersion} (this is a bug)`);
-      return [model.name, { version: active.version, task: model.task, source: active.source, sha256: active.sha256, sizeBytes: active.sizeBytes, config: sortedKeys(model.config) }];
+      const files = Object.entries(active.files ?? {})
+        .sort(([left], [right]) => byCodeUnits(left, right))
+        .map(([fileName, file]) => [fileName, { source: file.source, sha256: file.sha256 }] as const);
+      const entry: LockedModel = { version: active.version, task: model.task, source: active.source, sha256: active.sha256, sizeBytes: active.sizeBytes, config: sortedKeys(model.config) };
+      if (files.length > 0) entry.files = Object.fromEntries(files);
+      return [model.name, entry];
     });
   return { lockfileVersion: LOCKFILE_VERSION, generatedAt: now.toISOString(), models: Object.fromEntries(entries) };
 }
@@ -83,6 +92,13 @@ function validateLock(value: unknown, filePath: string): LockFile {
     if (entry.config !== undefined && !isObject(entry.config)) throw fail(`models.${name}.config must be an object`);
     const unknown = Object.keys(entry.config ?? {}).filter((key) => !Object.hasOwn(DEFAULT_MODEL_CONFIG, key));
     if (unknown.length) throw fail(`models.${name}.config has unknown keys: ${unknown.join(", ")}`);
+    if (entry.files !== undefined) {
+      if (!isObject(entry.files)) throw fail(`models.${name}.files must be an object keyed by file name`);
+      for (const [fileName, file] of Object.entries(entry.files)) {
+        if (!isObject(file) || typeof file.source !== "string" || file.source === "") throw fail(`models.${name}.files["${fileName}"].source must be a non-empty string`);
+        if (typeof file.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(file.sha256)) throw fail(`models.${name}.files["${fileName}"].sha256 must be 64 lowercase hex digits`);
+      }
+    }
   }
   return value as unknown as LockFile;
 }

@@ -50,6 +50,12 @@ export interface InferenceResponse {
   outputs: JsonOutputTensor[];
 }
 
+/** A task request (txt2embed …): `prepare` turns the resolved version into the worker's inline inputs. */
+export interface PreparedRequest extends Omit<InferenceRequest, "inputs" | "outputs" | "id"> {
+  /** Throws (INVALID_INPUT …) when the request does not suit the model, e.g. its task. */
+  prepare: (target: ResolvedVersion) => { inputs: WireTensor[]; rows: number; signature: string };
+}
+
 /** The same answer with outputs as typed arrays, for transports that send raw bytes. */
 export interface TensorInferenceResponse {
   model_name: string;
@@ -180,7 +186,28 @@ export class InferenceService {
     }
   }
 
-  private startRequestSpan(request: InferenceRequest): Span {
+  /**
+   * Runs a task request (txt2embed …) whose worker inputs `prepare` builds from the resolved version;
+   * answers the outputs (the caller's own copies) with the version that ran.
+   */
+  async runPrepared(request: PreparedRequest): Promise<{ target: ResolvedVersion; outputs: WireTensor[] }> {
+    const span = this.tracing.enabled ? this.startRequestSpan(request) : undefined;
+    try {
+      const { target, answer } = await this.run(request, span);
+      try {
+        return { target, outputs: answer.outputs.map(ownCopy) };
+      } finally {
+        answer.release();
+      }
+    } catch (error) {
+      span?.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      throw error;
+    } finally {
+      span?.end();
+    }
+  }
+
+  private startRequestSpan(request: InferenceRequest | PreparedRequest): Span {
     const parent = this.tracing.extract(request.trace ?? {});
     return this.tracing.tracer.startSpan(
       "modelmora.infer",
@@ -189,7 +216,7 @@ export class InferenceService {
     );
   }
 
-  private async run(request: InferenceRequest, span: Span | undefined): Promise<{ target: ResolvedVersion; answer: ItemAnswer }> {
+  private async run(request: InferenceRequest | PreparedRequest, span: Span | undefined): Promise<{ target: ResolvedVersion; answer: ItemAnswer }> {
     let queued: Awaited<ReturnType<InferenceService["queue"]>>;
     try {
       queued = await this.queue(request, span);
@@ -207,23 +234,38 @@ export class InferenceService {
   }
 
   /** Checks and queues the request; resolves with the queued work once it is in the queue. */
-  private async queue(request: InferenceRequest, span: Span | undefined): Promise<{ target: ResolvedVersion; work: Promise<ItemAnswer>; deadlineAtMilliseconds: number | undefined }> {
+  private async queue(request: InferenceRequest | PreparedRequest, span: Span | undefined): Promise<{ target: ResolvedVersion; work: Promise<ItemAnswer>; deadlineAtMilliseconds: number | undefined }> {
     if (!this.accepting) throw new ModelMoraError("SHUTTING_DOWN", "server is shutting down");
     const target = await this.registry.resolve(request.model, request.version);
-    const checked = checkInputs(request.inputs, target.inputs);
-    const outputNames = request.outputs?.map((output, index) => {
-      if (!target.outputs.some((spec) => spec.name === output.name)) {
-        throw invalidInput(`outputs[${index}].name: model has no output "${output.name}"`, { field: `outputs[${index}].name` });
-      }
-      return output.name;
-    });
-    const batchable = isBatchable(target);
-    const rows = batchable ? batchRows(checked) : 1;
     // One deadline per request: it bounds the wait for shared memory, the queue and the run.
     const timeoutMicroseconds = effectiveTimeout(request.timeoutMicroseconds, target.config.defaultTimeoutMicroseconds);
     const deadlineAtMilliseconds = timeoutMicroseconds > 0 ? Date.now() + timeoutMicroseconds / 1000 : undefined;
     const key = modelKey(target);
-    const { inputs, free } = await this.placeInputs(key, target, checked, deadlineAtMilliseconds, request.signal);
+    const batchable = isBatchable(target);
+    let rows = 1;
+    let signature = "";
+    let outputNames: string[] | undefined;
+    let placed: { inputs: TransportTensor[]; free: () => void };
+    if ("prepare" in request) {
+      // Task inputs (texts) are small and travel inline; the worker builds the tensors.
+      const prepared = request.prepare(target);
+      if (batchable) ({ rows, signature } = prepared);
+      placed = { inputs: prepared.inputs, free: () => undefined };
+    } else {
+      const checked = checkInputs(request.inputs, target.inputs);
+      outputNames = request.outputs?.map((output, index) => {
+        if (!target.outputs.some((spec) => spec.name === output.name)) {
+          throw invalidInput(`outputs[${index}].name: model has no output "${output.name}"`, { field: `outputs[${index}].name` });
+        }
+        return output.name;
+      });
+      if (batchable) {
+        rows = batchRows(checked);
+        signature = batchSignature(checked, outputNames);
+      }
+      placed = await this.placeInputs(key, target, checked, deadlineAtMilliseconds, request.signal);
+    }
+    const { inputs, free } = placed;
 
     const modelScheduler = this.scheduler.forModel(key, queuePolicy(target, batchable));
     let work: Promise<ItemAnswer>;
@@ -231,7 +273,7 @@ export class InferenceService {
       work = modelScheduler.enqueue({
         payload: { target, inputs, outputNames, deadlineAtMilliseconds, keepAliveSeconds: request.keepAliveSeconds, spans: span && this.queueSpans(span, target) },
         priority: request.priority,
-        signature: batchable ? batchSignature(checked, outputNames) : "",
+        signature,
         rows,
         timeoutMicroseconds: deadlineAtMilliseconds === undefined ? undefined : Math.max(1, (deadlineAtMilliseconds - Date.now()) * 1000),
         signal: request.signal,

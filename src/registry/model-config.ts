@@ -38,6 +38,19 @@ export interface ModelConfig {
    * spatial dims are dynamic need a realistic shape here (e.g. `{ "x": [1, 3, 48, 192] }`).
    */
   warmupShapes: Record<string, number[]> | undefined;
+  /**
+   * txt2embed: how token vectors become one vector — `mean` over the attention mask, `cls` (first
+   * token) or `last` (last real token). Unset: the version's 1_Pooling/config.json, else `mean`.
+   */
+  pooling: "mean" | "cls" | "last" | undefined;
+  /** txt2embed: L2-normalise embeddings unless a request says otherwise. Unset: true. */
+  normalize: boolean | undefined;
+  /**
+   * txt2embed: longest token sequence; longer texts are truncated. Unset: tokenizer.json's
+   * truncation, tokenizer_config.json's model_max_length, the model's fixed length, else 512.
+   * Attention cost grows with its square, so a smaller value bounds the cost of one long text.
+   */
+  maxSequenceLength: number | undefined;
 }
 
 export const DEFAULT_MODEL_CONFIG: ModelConfig = {
@@ -54,6 +67,9 @@ export const DEFAULT_MODEL_CONFIG: ModelConfig = {
   keepAliveSeconds: 300,
   memoryMb: undefined,
   warmupShapes: undefined,
+  pooling: undefined,
+  normalize: undefined,
+  maxSequenceLength: undefined,
 };
 
 export function withDefaults(partial: Partial<ModelConfig> | undefined): ModelConfig {

@@ -13,9 +13,22 @@ import { stripCredentials } from "../security/source-policy.ts";
 import type { ModelCache } from "./model-cache.ts";
 import { type ModelConfig, type ModelConfigPatch, withDefaults } from "./model-config.ts";
 import type { ModelRow, ModelVersionRow } from "./schema/index.ts";
+import { type CompanionFileSpec, parseCompanionFiles, type StoredCompanionFile } from "./companion-files.ts";
 
-export const TASKS = ["tensor"] as const;
+export const TASKS = ["tensor", "txt2embed"] as const;
 export type Task = (typeof TASKS)[number];
+
+/** Hugging Face pipeline names accepted at registration for the task they mean. */
+export const TASK_ALIASES: Readonly<Record<string, Task>> = { "feature-extraction": "txt2embed" };
+
+/** The task `name` means (itself or the task it is an alias of); INVALID_INPUT when unknown. */
+export function canonicalTask(name: string): Task {
+  if ((TASKS as readonly string[]).includes(name)) return name as Task;
+  const aliased = TASK_ALIASES[name];
+  if (aliased) return aliased;
+  const known = [...TASKS, ...Object.keys(TASK_ALIASES)].join(", ");
+  throw invalidInput(`task "${name}" is not supported; supported tasks: ${known}`, { field: "task" });
+}
 
 export interface RegisterModelInput {
   name: string;
@@ -24,6 +37,15 @@ export interface RegisterModelInput {
   source: string;
   sha256?: string;
   config?: Partial<ModelConfig>;
+  /** Companion files by name: `{ "tokenizer.json": "<source>" | { source, sha256 } }`. */
+  files?: Record<string, CompanionFileSpec>;
+}
+
+/** A companion file as the model object shows it. */
+export interface CompanionFileRecord {
+  source: string;
+  sha256: string;
+  sizeBytes: number;
 }
 
 export interface VersionRecord {
@@ -31,6 +53,7 @@ export interface VersionRecord {
   sha256: string;
   sizeBytes: number;
   source: string;
+  files: Record<string, CompanionFileRecord>;
   createdAt: string;
 }
 
@@ -58,6 +81,8 @@ export interface ResolvedVersion {
   config: ModelConfig;
   inputs: TensorSpec[];
   outputs: TensorSpec[];
+  /** Companion files by name: where the verified copy lies and its sha256. */
+  files: Record<string, { path: string; sha256: string }>;
 }
 
 /** PostgreSQL's unique_violation, and SQLite's primary-key and unique constraint failures. */
@@ -91,30 +116,36 @@ export class ModelRegistry {
    */
   async register(input: RegisterModelInput): Promise<ModelRecord> {
     this.resolved.clear();
-    if (!(TASKS as readonly string[]).includes(input.task)) {
-      throw invalidInput(`task "${input.task}" is not supported; supported tasks: ${TASKS.join(", ")}`, { field: "task" });
-    }
+    const task = canonicalTask(input.task);
+    const companions = parseCompanionFiles(input.files);
     const existing = await this.findModel(input.name);
-    if (existing && existing.task !== input.task) {
-      throw invalidInput(`model "${input.name}" has task "${existing.task}"; a new version cannot change it to "${input.task}"`, { field: "task" });
+    if (existing && existing.task !== task) {
+      throw invalidInput(`model "${input.name}" has task "${existing.task}"; a new version cannot change it to "${task}"`, { field: "task" });
     }
     if (existing && (await this.findVersion(input.name, input.version))) throw alreadyExists(input.name, input.version);
 
     // With a known sha256 already in the cache, nothing is downloaded.
     const cached = await this.cache.fetch(input.source, input.sha256);
+    const fetched: string[] = [cached.sha256];
+    const files: Record<string, StoredCompanionFile> = {};
     let signature;
     try {
+      for (const companion of companions) {
+        const file = await this.cache.fetch(companion.source, companion.sha256);
+        fetched.push(file.sha256);
+        files[companion.name] = { source: stripCredentials(companion.source), sha256: file.sha256, sizeBytes: file.sizeBytes, localPath: file.path };
+      }
       await refuseExternalData(cached.path);
       signature = await this.inspectModel(await this.cache.isolatedPath(cached.sha256));
     } catch (error) {
-      await this.removeFileIfUnused(cached.sha256);
+      for (const sha256 of fetched) await this.removeFileIfUnused(sha256);
       throw error;
     }
 
     try {
       const { models, modelVersions } = this.tables;
       await this.database.atomically((transaction) => [
-        transaction.insert(models).values({ name: input.name, task: input.task, activeVersion: input.version, config: input.config ?? {} }).onConflictDoNothing(),
+        transaction.insert(models).values({ name: input.name, task, activeVersion: input.version, config: input.config ?? {} }).onConflictDoNothing(),
         ...(existing && input.config
           ? [transaction.update(models).set({ config: { ...existing.config, ...input.config }, updatedAt: new Date() }).where(eq(models.name, input.name))]
           : []),
@@ -127,10 +158,11 @@ export class ModelRegistry {
           localPath: cached.path,
           inputs: signature.inputs,
           outputs: signature.outputs,
+          files,
         }),
       ]);
     } catch (error) {
-      await this.removeFileIfUnused(cached.sha256);
+      for (const sha256 of fetched) await this.removeFileIfUnused(sha256);
       if (isUniqueViolation(error)) throw alreadyExists(input.name, input.version);
       throw error;
     }
@@ -189,6 +221,7 @@ export class ModelRegistry {
       config: withDefaults(row.config),
       inputs: versionRow.inputs,
       outputs: versionRow.outputs,
+      files: Object.fromEntries(Object.entries(versionRow.files).map(([name, file]) => [name, { path: file.localPath, sha256: file.sha256 }])),
     };
   }
 
@@ -222,7 +255,10 @@ export class ModelRegistry {
     const { models } = this.tables;
     await this.db.delete(models).where(eq(models.name, name));
     this.resolved.clear();
-    for (const version of record.versions) await this.removeFileIfUnused(version.sha256);
+    for (const version of record.versions) {
+      await this.removeFileIfUnused(version.sha256);
+      for (const file of Object.values(version.files)) await this.removeFileIfUnused(file.sha256);
+    }
     return record;
   }
 
@@ -241,10 +277,15 @@ export class ModelRegistry {
     return row;
   }
 
+  /** Removes a cached file no version uses, as its model file or as a companion file. */
   private async removeFileIfUnused(sha256: string): Promise<void> {
     const { modelVersions } = this.tables;
     const [user] = await this.db.select({ name: modelVersions.modelName }).from(modelVersions).where(eq(modelVersions.sha256, sha256)).limit(1);
-    if (!user) await this.cache.remove(sha256);
+    if (user) return;
+    // Companion files sit in a JSON column: scanned here, which is fine for a catalogue's size.
+    const companions = await this.db.select({ files: modelVersions.files }).from(modelVersions);
+    if (companions.some((row) => Object.values(row.files).some((file) => file.sha256 === sha256))) return;
+    await this.cache.remove(sha256);
   }
 }
 
@@ -276,6 +317,7 @@ function toRecord(row: ModelRow, versions: ModelVersionRow[]): ModelRecord {
       sha256: version.sha256,
       sizeBytes: version.sizeBytes,
       source: version.source,
+      files: Object.fromEntries(Object.entries(version.files).map(([name, file]) => [name, { source: file.source, sha256: file.sha256, sizeBytes: file.sizeBytes }])),
       createdAt: version.createdAt.toISOString(),
     })),
     config: withDefaults(row.config),

@@ -184,7 +184,7 @@ describe("lock document", () => {
       name,
       task: "tensor",
       activeVersion: active,
-      versions: ["1", "2"].map((version) => ({ version, sha256: version.repeat(64), sizeBytes: Number(version), source: `/m/${name}-${version}.onnx`, createdAt: "t" })),
+      versions: ["1", "2"].map((version) => ({ version, sha256: version.repeat(64), sizeBytes: Number(version), source: `/m/${name}-${version}.onnx`, files: {}, createdAt: "t" })),
       config: { ...DEFAULT_MODEL_CONFIG, maxBatchSize: 4 },
       inputs: [],
       outputs: [],

@@ -13,3 +13,11 @@ test("absolute paths and file:// sources are local; http(s):// and hf:// are por
     }),
   ).toEqual(["a: /srv/models/a.onnx", "b: file:///srv/models/b.onnx", "e: C:\\models\\e.onnx"]);
 });
+
+test("companion files with local sources are named with their model", () => {
+  expect(
+    localSources({
+      enc: { source: "hf://org/repo/model.onnx", files: { "tokenizer.json": { source: "/srv/tok.json" }, "config.json": { source: "hf://org/repo/config.json" } } },
+    }),
+  ).toEqual(["enc tokenizer.json: /srv/tok.json"]);
+});

@@ -23,6 +23,8 @@ import { kservePlugin } from "./kserve.ts";
 import { managePlugin } from "./manage.ts";
 import { metricsPlugin } from "./metrics.ts";
 import { modelsPlugin } from "./models.ts";
+import { openAiPlugin } from "./openai.ts";
+import { teiPlugin } from "./tei.ts";
 
 export interface RestDependencies {
   models: ModelsService;
@@ -63,6 +65,8 @@ export function createRestApp(dependencies: RestDependencies) {
     .use(managePlugin(models, inference, pool))
     .use(inferPlugin(inference))
     .use(kservePlugin(models, inference, readiness))
+    .use(openAiPlugin(models, inference, logger))
+    .use(teiPlugin(models, inference, logger))
     .use(dependencies.metrics ? metricsPlugin(dependencies.metrics) : new Elysia({ name: "metrics" }));
 }
 

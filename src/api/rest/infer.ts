@@ -4,11 +4,16 @@
  * (`/v2/models/{name}[/versions/{version}]/infer`) live in kserve.ts and share the mapping below.
  */
 import { Elysia, type Static, t } from "elysia";
+import { invalidInput } from "../../errors.ts";
 import { parsePriority } from "../../inference/priority.ts";
 import type { InferenceRequest, InferenceService } from "../../inference/service.ts";
 import type { InputTensor } from "../../inference/tensor-codec.ts";
 import { parseTurns } from "./parse-turns.ts";
 import { ErrorModel, InferBody, InferResponseModel } from "./schemas.ts";
+import { inferText, TextInferResponseModel, textInferFields, textsOf } from "./text-infer.ts";
+
+/** A KServe body, or for txt2embed models a text body (text-infer.ts); `inputs` is checked in the handler. */
+const InferOrTextBody = t.Object({ ...InferBody.properties, inputs: t.Optional(InferBody.properties.inputs), ...textInferFields });
 
 export const INFER_ERRORS = { 400: ErrorModel, 404: ErrorModel, 413: ErrorModel, 422: ErrorModel, 429: ErrorModel, 499: ErrorModel, 500: ErrorModel, 503: ErrorModel, 504: ErrorModel };
 
@@ -42,8 +47,13 @@ export function inferPlugin(inference: InferenceService) {
   const turns = parseTurns(inference);
   return new Elysia({ name: "infer", detail: { tags: ["inference"] } }).onAfterResponse(({ request }) => turns.end(request)).post(
     "/api/v1/infer/:name",
-    ({ params, body, headers, query, request }) =>
-      inference.infer({ ...toInferenceRequest({ model: params.name, version: query.version, body, headers, request }), turn: turns.of(request) }),
+    ({ params, body, headers, query, request }) => {
+      const texts = textsOf(body);
+      if (texts) return inferText(inference, { model: params.name, version: query.version, body, texts, headers, request, turn: turns.of(request) });
+      const { inputs } = body;
+      if (!inputs) throw invalidInput("inputs: required (or, for a txt2embed model, input / text / texts)", { field: "inputs" });
+      return inference.infer({ ...toInferenceRequest({ model: params.name, version: query.version, body: { ...body, inputs }, headers, request }), turn: turns.of(request) });
+    },
     {
       // Under overload, bodies are parsed in priority order (x-priority), not arrival order.
       parse: ({ request, params }, contentType) => {
@@ -51,9 +61,9 @@ export function inferPlugin(inference: InferenceService) {
         const version = new URL(request.url).searchParams.get("version") ?? undefined;
         return turns.read(request, params.name, version, async () => JSON.parse(await request.text()));
       },
-      body: InferBody,
+      body: InferOrTextBody,
       query: t.Object({ version: t.Optional(t.String({ description: "a registered version; the active one when absent" })) }),
-      response: { 200: InferResponseModel, ...INFER_ERRORS },
+      response: { 200: t.Union([InferResponseModel, TextInferResponseModel]), ...INFER_ERRORS },
       detail: { summary: "Run inference (priority from parameters.priority or the x-priority header; ?version= picks a version)" },
     },
   );

@@ -22,6 +22,9 @@ const modelConfigFields = {
   keepAliveSeconds: t.Integer({ minimum: -1 }),
   memoryMb: t.Number({ exclusiveMinimum: 0 }),
   warmupShapes: t.Record(t.String(), t.Array(t.Integer({ minimum: 1 }))),
+  pooling: t.UnionEnum(["mean", "cls", "last"]),
+  normalize: t.Boolean(),
+  maxSequenceLength: t.Integer({ minimum: 2 }),
 };
 
 /** Per-model config at registration; unknown keys are rejected so typos do not pass silently. */
@@ -42,17 +45,26 @@ const NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$";
 export const RegisterModelBody = t.Object({
   name: t.String({ pattern: NAME_PATTERN, description: "letters, digits, '.', '_', '-'" }),
   version: t.Optional(t.String({ pattern: NAME_PATTERN, default: "1", description: 'default "1", as `modelmora install`' })),
-  task: t.Optional(t.String({ default: "tensor", description: 'default "tensor"' })),
+  task: t.Optional(t.String({ default: "tensor", description: 'default "tensor"; or txt2embed (alias feature-extraction)' })),
   source: t.String({ minLength: 1, description: "absolute path, file://, http(s):// or hf://org/repo[@rev]/path" }),
   sha256: t.Optional(t.String({ pattern: "^[0-9a-fA-F]{64}$" })),
   config: t.Optional(ModelConfigModel),
+  files: t.Optional(
+    t.Record(t.String(), t.Union([t.String({ minLength: 1 }), t.Object({ source: t.String({ minLength: 1 }), sha256: t.Optional(t.String({ pattern: "^[0-9a-fA-F]{64}$" })) }, { additionalProperties: false })]), {
+      description: 'companion files by name, e.g. { "tokenizer.json": "<source>" | { "source", "sha256" } }; cached and verified like the model file',
+    }),
+  ),
 });
+
+const CompanionFileView = t.Object({ source: t.String(), sha256: t.String(), sizeBytes: t.Number() });
 
 export const ModelView = t.Object({
   name: t.String(),
   task: t.String(),
   activeVersion: t.String(),
-  versions: t.Array(t.Object({ version: t.String(), sha256: t.String(), sizeBytes: t.Number(), source: t.String(), createdAt: t.String() })),
+  versions: t.Array(
+    t.Object({ version: t.String(), sha256: t.String(), sizeBytes: t.Number(), source: t.String(), files: t.Record(t.String(), CompanionFileView), createdAt: t.String() }),
+  ),
   config: t.Record(t.String(), t.Any()),
   inputs: t.Array(TensorSpecModel),
   outputs: t.Array(TensorSpecModel),

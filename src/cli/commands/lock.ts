@@ -42,9 +42,13 @@ export const lockCommand: Command = {
   },
 };
 
-/** "name (path)" for each entry whose source is a local file (absolute path or file://). */
-export function localSources(models: Record<string, { source: string }>): string[] {
-  return Object.entries(models)
-    .filter(([, entry]) => entry.source.startsWith("/") || entry.source.startsWith("file://") || /^[A-Za-z]:[\\/]/.test(entry.source))
-    .map(([name, entry]) => `${name}: ${entry.source}`);
+/** "name: path" for each model or companion-file source that is a local file (absolute path or file://). */
+export function localSources(models: Record<string, { source: string; files?: Record<string, { source: string }> }>): string[] {
+  const isLocal = (source: string) => source.startsWith("/") || source.startsWith("file://") || /^[A-Za-z]:[\\/]/.test(source);
+  return Object.entries(models).flatMap(([name, entry]) => [
+    ...(isLocal(entry.source) ? [`${name}: ${entry.source}`] : []),
+    ...Object.entries(entry.files ?? {})
+      .filter(([, file]) => isLocal(file.source))
+      .map(([fileName, file]) => `${name} ${fileName}: ${file.source}`),
+  ]);
 }

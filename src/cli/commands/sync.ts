@@ -47,7 +47,7 @@ exist; 2 when it is malformed. --json prints { ok, models: [{ name, version, act
         try {
           const outcome = await ensureInstalled(
             catalogue,
-            { name, version: entry.version, task: entry.task, source: entry.source, sha256: entry.sha256, config: entry.config ?? {} },
+            { name, version: entry.version, task: entry.task, source: entry.source, sha256: entry.sha256, config: entry.config ?? {}, ...(entry.files && { files: entry.files }) },
             { activate: true, config: "exact" },
           );
           const action = outcome.action === "installed" ? "installed" : outcome.activated || outcome.configUpdated ? "updated" : "present";

@@ -6,6 +6,7 @@
 import { bigint, index, jsonb, pgTable, primaryKey, text, timestamp } from "drizzle-orm/pg-core";
 import type { ModelConfig } from "../model-config.ts";
 import type { TensorSpec } from "../../inference/tensor-spec.ts";
+import type { StoredCompanionFile } from "../companion-files.ts";
 
 export const models = pgTable("models", {
   name: text("name").primaryKey(),
@@ -32,6 +33,8 @@ export const modelVersions = pgTable(
     localPath: text("local_path").notNull(),
     inputs: jsonb("inputs").$type<TensorSpec[]>().notNull(),
     outputs: jsonb("outputs").$type<TensorSpec[]>().notNull(),
+    /** Companion files by name (tokenizer.json, …), each cached and verified like the model file. */
+    files: jsonb("files").$type<Record<string, StoredCompanionFile>>().notNull().default({}),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (table) => [primaryKey({ columns: [table.modelName, table.version] }), index("model_versions_sha256_idx").on(table.sha256)],

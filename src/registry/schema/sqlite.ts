@@ -7,6 +7,7 @@ import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import type { ModelConfig } from "../model-config.ts";
 import type { TensorSpec } from "../../inference/tensor-spec.ts";
+import type { StoredCompanionFile } from "../companion-files.ts";
 
 /** now() in milliseconds, as SQL: the default of the time columns. */
 const NOW_MILLISECONDS = sql`(cast(unixepoch('subsec') * 1000 as integer))`;
@@ -36,6 +37,8 @@ export const modelVersions = sqliteTable(
     localPath: text("local_path").notNull(),
     inputs: text("inputs", { mode: "json" }).$type<TensorSpec[]>().notNull(),
     outputs: text("outputs", { mode: "json" }).$type<TensorSpec[]>().notNull(),
+    /** Companion files by name (tokenizer.json, …), each cached and verified like the model file. */
+    files: text("files", { mode: "json" }).$type<Record<string, StoredCompanionFile>>().notNull().default({}),
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull().default(NOW_MILLISECONDS),
   },
   (table) => [primaryKey({ columns: [table.modelName, table.version] }), index("model_versions_sha256_idx").on(table.sha256)],
