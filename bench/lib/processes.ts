@@ -48,8 +48,11 @@ export class Children {
 
   /** `bun src/cli.ts serve` from this checkout on free ports (HTTP and gRPC), data under `dataDir`. */
   startModelMora(dataDir: string): Promise<ListeningServer> {
-    const cli = path.join(import.meta.dir, "..", "..", "src", "cli.ts");
-    return this.startServer("ModelMora", [process.execPath, cli, "serve", "--port", "0", "--grpc-port", "0", "--data-dir", dataDir]);
+    const root = path.join(import.meta.dir, "..", "..");
+    const cli = path.join(root, "src", "cli.ts");
+    // The benches register models by local path: the npm packages' and the benches' own temporary files.
+    const env = { MODELMORA_SOURCE_DIRS: [path.join(root, "node_modules"), os.tmpdir()].join(",") };
+    return this.startServer("ModelMora", [process.execPath, cli, "serve", "--port", "0", "--grpc-port", "0", "--data-dir", dataDir], { env });
   }
 
   /** Like `startServer`, for a gRPC-only server: waits for a listening line with a numeric `grpc_port`. */
