@@ -17,20 +17,36 @@ export interface ArenaSlice {
 /** Every allocation starts on this boundary, so any typed array (up to 8-byte elements) can view it. */
 export const ARENA_ALIGNMENT_BYTES = 8;
 
-/** Creates (or resizes) the file at `path` to `byteLength` bytes (sparse) and maps it shared. */
-export function createArenaFile(path: string, byteLength: number): Uint8Array {
+/** Creates (or resizes) the file at `path` to `byteLength` bytes, sparse: no page is written yet. */
+export function createArenaFile(path: string, byteLength: number): void {
   const descriptor = openSync(path, "w+", 0o600);
   try {
     ftruncateSync(descriptor, byteLength);
   } finally {
     closeSync(descriptor);
   }
+}
+
+/** Maps a whole arena file shared (the worker, whose heap is small, maps its arenas once). */
+export function mapArenaFile(path: string): Uint8Array {
   return Bun.mmap(path, { shared: true });
 }
 
-/** Maps an existing arena file shared. */
-export function mapArenaFile(path: string): Uint8Array {
-  return Bun.mmap(path, { shared: true });
+const PAGE_BYTES = 4096;
+
+/**
+ * Maps just `[offset, offset + byteLength)` of an arena file, shared: a view exactly that long. The
+ * server maps each block it writes or reads this way (about 15 µs) rather than whole arenas: JSC
+ * counts a mapping's full size against its garbage-collection budget, and whole arenas of a few
+ * hundred MB made every collection in the server several times dearer (measured: cls c=32 over REST
+ * JSON, 283 req/s with 256 MB arenas mapped, 499 with 16 MB). The mapping is released when the view
+ * is collected.
+ */
+export function mapArenaBlock(path: string, offset: number, byteLength: number): Uint8Array {
+  const pageStart = Math.floor(offset / PAGE_BYTES) * PAGE_BYTES;
+  const lead = offset - pageStart;
+  const mapping = Bun.mmap(path, { shared: true, offset: pageStart, size: lead + Math.max(byteLength, 1) } as Parameters<typeof Bun.mmap>[1]);
+  return mapping.subarray(lead, lead + byteLength);
 }
 
 /**
@@ -58,6 +74,10 @@ export function releaseArenaPages(path: string, byteLength: number): void {
  * const allocator = new ArenaAllocator(1 << 20);
  * const offset = allocator.allocate(110_592); // 0
  * allocator.free(offset);
+ *
+ * With `firstFit`, every search starts at offset 0 instead: the lowest free space is reused, so the
+ * bytes in use stay packed at the start of the arena (a caller that maps the arena piece by piece
+ * maps only that much). Requests freed in order still sit back to back.
  */
 export class ArenaAllocator {
   /** Free blocks, sorted by offset, never adjacent (coalesced). */
@@ -67,7 +87,10 @@ export class ArenaAllocator {
   private cursor = 0;
   private used = 0;
 
-  constructor(readonly byteLength: number) {
+  constructor(
+    readonly byteLength: number,
+    private readonly options: { firstFit?: boolean } = {},
+  ) {
     this.freeLengths = [byteLength];
   }
 
@@ -146,7 +169,7 @@ export class ArenaAllocator {
     }
     this.allocated.set(offset, size);
     this.used += size;
-    this.cursor = offset + size >= this.byteLength ? 0 : offset + size;
+    this.cursor = this.options.firstFit || offset + size >= this.byteLength ? 0 : offset + size;
     return offset;
   }
 }

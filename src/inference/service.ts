@@ -315,7 +315,7 @@ export class InferenceService {
       arena.free(offset);
     };
     try {
-      return { inputs: writeInputs(checked, arena.bytes, offset), free };
+      return { inputs: writeInputs(checked, arena.view(offset, checked.blockBytes), offset), free };
     } catch (error) {
       free();
       throw error;

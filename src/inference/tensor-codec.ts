@@ -113,22 +113,21 @@ export function checkInputs(tensors: InputTensor[], specs: TensorSpec[]): Checke
 }
 
 /**
- * Writes the elements of checked inputs into `bytes` at `blockOffset` (a block of
- * `checked.blockBytes`), in one pass per tensor: JSON numbers are checked and stored as they are
- * read, nested rows included; raw bytes are copied once. Returns what the worker is sent: slices for
- * numeric tensors, inline strings for BYTES.
+ * Writes the elements of checked inputs into `block` (`checked.blockBytes` long), in one pass per
+ * tensor: JSON numbers are checked and stored as they are read, nested rows included; raw bytes are
+ * copied once. Returns what the worker is sent: slices (at `arenaOffset`, where the block lies in its
+ * arena) for numeric tensors, inline strings for BYTES.
  */
-export function writeInputs(checked: CheckedInputs, bytes: Uint8Array, blockOffset: number): TransportTensor[] {
+export function writeInputs(checked: CheckedInputs, block: Uint8Array, arenaOffset: number): TransportTensor[] {
   return checked.inputs.map(({ tensor, spec, field, elementCount, blockOffset: offsetInBlock, byteLength }): TransportTensor => {
     const shape = [...tensor.shape];
     if (spec.datatype === "BYTES") {
       const data = "raw" in tensor ? (fromRawBytes(tensor.raw, "BYTES", elementCount, field) as string[]) : jsonStrings(tensor, elementCount, field);
       return { name: spec.name, datatype: "BYTES", shape, data };
     }
-    const offset = blockOffset + offsetInBlock!;
-    if ("raw" in tensor) writeRaw(tensor.raw, spec.datatype, bytes, offset, byteLength, field);
-    else writeJson(tensor, spec.datatype, typedView(spec.datatype, bytes, offset, elementCount), field);
-    return { name: spec.name, datatype: spec.datatype, shape, slice: { offset, byteLength } };
+    if ("raw" in tensor) writeRaw(tensor.raw, spec.datatype, block, offsetInBlock!, byteLength, field);
+    else writeJson(tensor, spec.datatype, typedView(spec.datatype, block, offsetInBlock!, elementCount), field);
+    return { name: spec.name, datatype: spec.datatype, shape, slice: { offset: arenaOffset + offsetInBlock!, byteLength } };
   });
 }
 

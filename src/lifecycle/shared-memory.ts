@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, statfsSync, unlinkSync } fr
 import path from "node:path";
 import { ModelMoraError } from "../errors.ts";
 import type { Logger } from "../observability/logger.ts";
-import { ArenaAllocator, createArenaFile, releaseArenaPages } from "../../workers/arena.ts";
+import { ArenaAllocator, createArenaFile, mapArenaBlock, releaseArenaPages } from "../../workers/arena.ts";
 
 export interface SharedMemoryOptions {
   /** Parent directory of the server's arena directory: /dev/shm where it exists, else under the data directory. */
@@ -22,6 +22,14 @@ export interface SharedMemoryOptions {
   arenaBytes: number;
   logger?: Logger;
 }
+
+/**
+ * The server maps an input arena in pieces of this size, each when first written to, and keeps them:
+ * mapping whole arenas made garbage collection dearer, and mapping each request's block on its own
+ * costs a system call and a TLB shootdown per request (see mapArenaBlock). With first-fit allocation
+ * the bytes in use stay packed at the start, so usually one or two pieces are mapped.
+ */
+const SEGMENT_BYTES = 8 * 1024 * 1024;
 
 /** How long a request without a deadline waits for space in a full input arena before QUEUE_FULL. */
 const DEFAULT_SPACE_WAIT_MILLISECONDS = 10_000;
@@ -35,17 +43,17 @@ let instances = 0;
  * unrun, or the batch holding it has answered or failed).
  */
 export class InputArena {
-  readonly bytes: Uint8Array;
   private readonly allocator: ArenaAllocator;
   private readonly waiters: (() => void)[] = [];
+  private readonly segments = new Map<number, Uint8Array>();
 
   constructor(
     readonly path: string,
     readonly byteLength: number,
     private readonly label: string,
   ) {
-    this.bytes = createArenaFile(path, byteLength);
-    this.allocator = new ArenaAllocator(byteLength);
+    createArenaFile(path, byteLength);
+    this.allocator = new ArenaAllocator(byteLength, { firstFit: true });
   }
 
   get usedBytes(): number {
@@ -63,6 +71,20 @@ export class InputArena {
     }
     const offset = this.waiters.length === 0 ? this.allocator.allocate(byteLength) : undefined;
     return offset ?? this.waitForSpace(byteLength, deadlineAtMilliseconds ?? Date.now() + DEFAULT_SPACE_WAIT_MILLISECONDS, signal);
+  }
+
+  /** A view of one allocated block, to write a request's tensors into. */
+  view(offset: number, byteLength: number): Uint8Array {
+    const segment = Math.floor(offset / SEGMENT_BYTES);
+    const segmentStart = segment * SEGMENT_BYTES;
+    // A block across a piece boundary gets a mapping of its own.
+    if (offset + byteLength > segmentStart + SEGMENT_BYTES) return mapArenaBlock(this.path, offset, byteLength);
+    let mapping = this.segments.get(segment);
+    if (!mapping) {
+      mapping = mapArenaBlock(this.path, segmentStart, Math.min(SEGMENT_BYTES, this.byteLength - segmentStart));
+      this.segments.set(segment, mapping);
+    }
+    return mapping.subarray(offset - segmentStart, offset - segmentStart + byteLength);
   }
 
   free(offset: number): void {
@@ -110,11 +132,10 @@ export class InputArena {
   }
 }
 
-/** A worker's output arena file; the worker allocates in it, the server maps it to read answers. */
+/** A worker's output arena file; the worker allocates in it, the server maps each answer's block to read it. */
 export interface OutputArenaFile {
   path: string;
   byteLength: number;
-  bytes: Uint8Array;
   /** Unlinks the file (mappings stay valid until dropped). */
   remove(): void;
 }
@@ -164,8 +185,8 @@ export class SharedMemory {
 
   createOutputArena(): OutputArenaFile {
     const filePath = this.nextPath("out");
-    const bytes = createArenaFile(filePath, this.arenaBytes);
-    return { path: filePath, byteLength: this.arenaBytes, bytes, remove: () => unlinkQuietly(filePath) };
+    createArenaFile(filePath, this.arenaBytes);
+    return { path: filePath, byteLength: this.arenaBytes, remove: () => unlinkQuietly(filePath) };
   }
 
   /** Bytes held by requests in every input arena. */

@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { ModelMoraError } from "../errors.ts";
 import { workerCommand } from "../runtime/worker-command.ts";
+import { mapArenaBlock } from "../../workers/arena.ts";
 import { typedView } from "../../workers/datatypes.ts";
 import { isShared, type LoadMessage, type Provider, type SharedTensor, type TensorSpec, type TransportTensor, type WireTensor, type WorkerToServer } from "../../workers/protocol.ts";
 import type { OutputArenaFile, SharedMemory } from "./shared-memory.ts";
@@ -194,7 +195,11 @@ class WorkerProcess implements WorkerHandle {
   private inferResult({ itemOutputs, outputBlock, computeStartedAtMilliseconds, computeMicroseconds }: Extract<WorkerToServer, { type: "inferred" }>): InferResult {
     const arena = this.outputArena;
     if (outputBlock === undefined || !arena) return { itemOutputs: itemOutputs as WireTensor[][], computeStartedAtMilliseconds, computeMicroseconds };
-    const views = itemOutputs.map((outputs) => outputs.map((tensor) => (isShared(tensor) ? viewOf(tensor, arena.bytes) : tensor)));
+    // One mapping of the block, just as long as its outputs reach.
+    let blockEnd = outputBlock;
+    for (const outputs of itemOutputs) for (const tensor of outputs) if (isShared(tensor)) blockEnd = Math.max(blockEnd, tensor.slice.offset + tensor.slice.byteLength);
+    const block = mapArenaBlock(arena.path, outputBlock, blockEnd - outputBlock);
+    const views = itemOutputs.map((outputs) => outputs.map((tensor) => (isShared(tensor) ? viewOf(tensor, block, outputBlock) : tensor)));
     const released = new Uint8Array(views.length);
     let outstanding = views.length;
     return {
@@ -270,9 +275,10 @@ function isRunning(pid: number): boolean {
   return state !== "Z" && state !== "X";
 }
 
-function viewOf({ name, datatype, shape, slice }: SharedTensor, bytes: Uint8Array): WireTensor {
+/** A shared output as a typed array over `block`, the mapping of the arena from `blockOffset` on. */
+function viewOf({ name, datatype, shape, slice }: SharedTensor, block: Uint8Array, blockOffset: number): WireTensor {
   const elementCount = shape.reduce((product, dimension) => product * dimension, 1);
-  return { name, datatype, shape, data: typedView(datatype, bytes, slice.offset, elementCount) };
+  return { name, datatype, shape, data: typedView(datatype, block, slice.offset - blockOffset, elementCount) };
 }
 
 function exitError(exit: WorkerExit, code: "MODEL_LOAD_FAILED" | "INFERENCE_FAILED", stopRequested: boolean): ModelMoraError {

@@ -3,6 +3,7 @@
  * services, grpc.health.v1.Health and server reflection, all over the same services REST uses.
  * `createGrpcServer` builds it without listening; `listen` binds, `close` shuts down gracefully.
  */
+import type { Http2Session } from "node:http2";
 import { Server, ServerCredentials, type ServerInterceptor } from "@grpc/grpc-js";
 import { type GrpcAuthOptions, authInterceptor } from "./auth.ts";
 import type { GrpcDependencies } from "./dependencies.ts";
@@ -66,8 +67,11 @@ export function createGrpcServer(dependencies: GrpcDependencies, options: GrpcSe
     server,
     services,
     listen(host, port) {
-      return new Promise((resolve, reject) => {
+      return new Promise<number>((resolve, reject) => {
         server.bindAsync(`${formatHost(host)}:${port}`, options.credentials ?? ServerCredentials.createInsecure(), (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
+      }).then((boundPort) => {
+        widenFlowControlWindows(server);
+        return boundPort;
       });
     },
     close(graceMilliseconds) {
@@ -83,6 +87,33 @@ export function createGrpcServer(dependencies: GrpcDependencies, options: GrpcSe
       return closing.finally(() => clearTimeout(force));
     },
   };
+}
+
+/**
+ * HTTP/2 flow-control windows of 64 KiB (the default) hold a 110 kB tensor request back until the
+ * server's event loop has read the first 64 KiB and answered with WINDOW_UPDATE; at c=32 on one
+ * connection the whole connection shares one such window, so clients stalled behind each other
+ * (cls over KServe gRPC raw: mean batch 5.0, p99 585 ms; with these windows: 15.7 and 97 ms, and 10 %
+ * more requests per second). grpc-js exposes no setting for the server's windows, so each new
+ * session's are widened here, reaching into grpc-js's list of its HTTP/2 servers; if that changes
+ * shape, nothing is done and the defaults stay.
+ */
+const CONNECTION_WINDOW_BYTES = 32 * 1024 * 1024;
+const STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
+
+function widenFlowControlWindows(server: Server): void {
+  const http2Servers = (server as unknown as { http2Servers?: Map<{ on(event: "session", listener: (session: Http2Session) => void): unknown }, unknown> }).http2Servers;
+  if (!(http2Servers instanceof Map)) return;
+  for (const http2Server of http2Servers.keys()) {
+    http2Server.on("session", (session) => {
+      try {
+        session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
+        session.settings({ initialWindowSize: STREAM_WINDOW_BYTES });
+      } catch {
+        // a session already closing: nothing to widen
+      }
+    });
+  }
 }
 
 /** An IPv6 literal needs brackets in a `host:port` target. */
