@@ -6,6 +6,7 @@
  * ModelMoraErrors that the errors plugin maps.
  */
 import { Elysia, type Static, t } from "elysia";
+import { invalidInput } from "../../errors.ts";
 import type { ModelsService } from "../../inference/models-service.ts";
 import { SERVER_METADATA } from "../../inference/server-metadata.ts";
 import type { InferenceService } from "../../inference/service.ts";
@@ -33,6 +34,9 @@ const ModelReadyModel = t.Object({ name: t.String(), ready: t.Boolean() });
  */
 const binaryTails = new WeakMap<Request, Uint8Array>();
 
+/** What the parser hands on for a body that is not JSON; `transform` answers it as INVALID_INPUT naming the field. */
+const INVALID_JSON = Object.freeze({ invalidJson: true });
+
 const INFER_DESCRIPTION =
   "The body is the JSON inference header below, sent with any content type. With the binary tensor data extension, the " +
   "`Inference-Header-Content-Length` header gives the JSON's length in bytes and the raw bytes of each input with " +
@@ -56,10 +60,16 @@ export function kservePlugin(models: ModelsService, inference: InferenceService,
    * at fault would be lost.
    */
   const inferHooks = {
+    // A plain JSON body is parsed straight from its bytes (no intermediate string); a framed binary
+    // one is read as bytes and split.
     parse: ({ request, params }: { request: Request; params: { name: string; version?: string } }) =>
-      turns.read(request, params.name, params.version, () => request.arrayBuffer()),
+      turns.read(request, params.name, params.version, () =>
+        request.headers.has(HEADER_LENGTH_HEADER) ? request.arrayBuffer() : request.json().catch(() => INVALID_JSON),
+      ),
     transform(context: { body: unknown; request: Request }) {
-      const { header, binary } = splitRequestBody(context.body as ArrayBuffer, context.request.headers.get(HEADER_LENGTH_HEADER));
+      if (context.body === INVALID_JSON) throw invalidInput("request body is not valid JSON", { field: "body" });
+      if (!(context.body instanceof ArrayBuffer)) return;
+      const { header, binary } = splitRequestBody(context.body, context.request.headers.get(HEADER_LENGTH_HEADER));
       binaryTails.set(context.request, binary);
       context.body = header;
     },
