@@ -59,7 +59,7 @@ export function inferPlugin(inference: InferenceService) {
       parse: ({ request, params }, contentType) => {
         if (!contentType.includes("json")) return undefined; // Elysia's own parsers, then its 415/400
         const version = new URL(request.url).searchParams.get("version") ?? undefined;
-        return turns.read(request, params.name, version, async () => JSON.parse(await request.text()));
+        return turns.read(request, params.name, version, () => request.json());
       },
       body: InferOrTextBody,
       query: t.Object({ version: t.Optional(t.String({ description: "a registered version; the active one when absent" })) }),
