@@ -1,13 +1,20 @@
 /**
  * Places a batch's outputs for the server: every numeric output is copied once into one block of
  * the worker's output arena, and each request's share of it is a slice (rows are contiguous, so
- * splitting costs nothing). BYTES outputs, and batches whose outputs do not fit the free space,
- * travel inline instead (split by copying, as before shared memory): never a torn or shared buffer.
+ * splitting costs nothing). Small outputs (INLINE_OUTPUT_BYTES), BYTES outputs, and batches whose
+ * outputs do not fit the free space travel inline instead (split by copying): never a torn or
+ * shared buffer.
  */
 import { alignUp, type ArenaAllocator } from "./arena.ts";
 import { type NumericDatatype, type NumericData } from "./datatypes.ts";
 import { splitOutputs } from "./batch.ts";
 import type { TransportTensor, WireTensor } from "./protocol.ts";
+
+/**
+ * Outputs up to this size travel inline in the answer message: copying a few kilobytes through IPC
+ * costs less than the server mapping the block and handing it back (a second message per batch).
+ */
+export const INLINE_OUTPUT_BYTES = 64 * 1024;
 
 export interface OutputArena {
   bytes: Uint8Array;
@@ -28,6 +35,9 @@ export interface PlacedOutputs {
 export function placeOutputs(outputs: WireTensor[], rowsPerItem: number[], arena: OutputArena | undefined): PlacedOutputs {
   const inline = (): PlacedOutputs => ({ itemOutputs: splitOutputs(outputs, rowsPerItem), outputBlock: undefined });
   if (!arena || outputs.some((output) => Array.isArray(output.data))) return inline();
+  let outputBytes = 0;
+  for (const output of outputs) outputBytes += (output.data as NumericData).byteLength;
+  if (outputBytes <= INLINE_OUTPUT_BYTES) return inline();
   const totalRows = rowsPerItem.reduce((total, rows) => total + rows, 0);
   if (rowsPerItem.length > 1 && outputs.some((output) => output.shape[0] !== totalRows)) return inline(); // splitOutputs says why
   let blockBytes = 0;
