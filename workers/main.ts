@@ -44,7 +44,7 @@ function send(message: WorkerToServer): void {
 async function load(message: LoadMessage): Promise<void> {
   const startedAt = performance.now();
   try {
-    const opened = await openSession(message.modelPath, message.device, message.intraOpThreads);
+    const opened = await openSession(message.modelPath, message.device, message.intraOpThreads, message.enableCpuMemArena);
     const signature = describeSession(opened.session);
     if (message.healthCheck) await healthCheck(opened.session, signature.inputs, message.warmupShapes ?? {});
     loaded = {

@@ -65,6 +65,8 @@ export interface LoadMessage {
   device: "auto" | "cpu" | "cuda" | "webgpu";
   /** onnxruntime intra-op threads; 0 = onnxruntime's default (one per core). */
   intraOpThreads: number;
+  /** onnxruntime's CPU memory arena (keeps run memory for reuse); absent = on. */
+  enableCpuMemArena?: boolean;
   /** Run a health-check inference before answering `loaded`. */
   healthCheck: boolean;
   warmupShapes?: Record<string, number[]>;

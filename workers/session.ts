@@ -21,9 +21,9 @@ export interface OpenedSession {
  * machine, leaving a core to the server instead cost the cls model a quarter of its throughput at
  * c=32 (bench/README.md); set it per model when several busy models or replicas share a machine.
  */
-export async function openSession(modelPath: string, device: LoadMessage["device"], intraOpThreads = 0): Promise<OpenedSession> {
+export async function openSession(modelPath: string, device: LoadMessage["device"], intraOpThreads = 0, enableCpuMemArena = true): Promise<OpenedSession> {
   const notes: string[] = [];
-  const threadOptions = intraOpThreads > 0 ? { intraOpNumThreads: intraOpThreads } : {};
+  const threadOptions = { ...(intraOpThreads > 0 && { intraOpNumThreads: intraOpThreads }), ...(!enableCpuMemArena && { enableCpuMemArena: false }) };
   const preferred: Provider[] = device === "cpu" ? [] : device === "webgpu" ? ["webgpu"] : ["cuda"];
   for (const provider of preferred) {
     if (provider === "cuda" && !cudaProviderInstalled()) {

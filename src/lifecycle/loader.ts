@@ -152,6 +152,7 @@ export class ModelLoader {
       modelPath: target.modelPath,
       device: target.config.device,
       intraOpThreads: target.config.intraOpThreads,
+      ...(!target.config.enableCpuMemArena && { enableCpuMemArena: false }),
       healthCheck,
       warmupShapes: target.config.warmupShapes,
       ...(inputArenaPath !== undefined && { inputArenaPath }),

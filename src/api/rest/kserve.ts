@@ -14,7 +14,7 @@ import { HEADER_LENGTH_HEADER, inferResponse, inputsWithBinary, splitRequestBody
 import { isServerReady, type Readiness } from "../readiness.ts";
 import { INFER_ERRORS, toInferenceRequest } from "./infer.ts";
 import { parseTurns } from "./parse-turns.ts";
-import { ErrorModel, KServeInferBody, TensorSpecModel } from "./schemas.ts";
+import { ErrorModel, InferResponseModel, KServeInferBody, TensorSpecModel } from "./schemas.ts";
 
 const ServerMetadataModel = t.Object({ name: t.String(), version: t.String(), extensions: t.Array(t.String()) });
 
@@ -36,6 +36,17 @@ const binaryTails = new WeakMap<Request, Uint8Array>();
 
 /** What the parser hands on for a body that is not JSON; `transform` answers it as INVALID_INPUT naming the field. */
 const INVALID_JSON = Object.freeze({ invalidJson: true });
+
+/** The answers, documented (not checked at run time): JSON outputs, or the binary framing. */
+const INFER_ANSWER_DOCS = {
+  200: {
+    description: "The answer: JSON, or with binary outputs an application/octet-stream body framed like the request (Inference-Header-Content-Length)",
+    content: {
+      "application/json": { schema: InferResponseModel as never },
+      "application/octet-stream": { schema: { type: "string", format: "binary" } as never },
+    },
+  },
+};
 
 const INFER_DESCRIPTION =
   "The body is the JSON inference header below, sent with any content type. With the binary tensor data extension, the " +
@@ -128,11 +139,11 @@ export function kservePlugin(models: ModelsService, inference: InferenceService,
     })
     .post("/models/:name/infer", infer, {
       ...inferHooks,
-      detail: { summary: "Inference on the active version", description: INFER_DESCRIPTION },
+      detail: { summary: "Inference on the active version", description: INFER_DESCRIPTION, responses: INFER_ANSWER_DOCS },
     })
     .post("/models/:name/versions/:version/infer", infer, {
       ...inferHooks,
-      detail: { summary: "Inference on one version (it may run beside the active one)", description: INFER_DESCRIPTION },
+      detail: { summary: "Inference on one version (it may run beside the active one)", description: INFER_DESCRIPTION, responses: INFER_ANSWER_DOCS },
     });
 }
 

@@ -17,6 +17,7 @@ const modelConfigFields = {
   timeoutAction: t.UnionEnum(["reject", "delay"]),
   replicas: t.Integer({ minimum: 1, maximum: 64 }),
   intraOpThreads: t.Integer({ minimum: 0, maximum: 256 }),
+  enableCpuMemArena: t.Boolean(),
   device: t.UnionEnum(["auto", "cpu", "cuda", "webgpu"]),
   preload: t.Boolean(),
   keepAliveSeconds: t.Integer({ minimum: -1 }),
