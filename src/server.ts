@@ -10,6 +10,7 @@ import type { Readiness } from "./api/readiness.ts";
 import type { Config } from "./config.ts";
 import { ModelsService } from "./inference/models-service.ts";
 import { InferenceService } from "./inference/service.ts";
+import { StatusService } from "./inference/status-service.ts";
 import { createInspector } from "./lifecycle/inspect.ts";
 import { probeProcessRss } from "./lifecycle/memory-probe.ts";
 import { WorkerPool } from "./lifecycle/pool.ts";
@@ -39,6 +40,8 @@ export interface ServerCore {
   pool: WorkerPool;
   models: ModelsService;
   inference: InferenceService;
+  /** What every front end reports about models, memory and queues. */
+  status: StatusService;
   /** The arenas request tensors and outputs cross to workers through. */
   sharedMemory: SharedMemory;
   /** What REST `/health/ready`, KServe ServerReady and gRPC health answer from. */
@@ -95,6 +98,7 @@ export async function createServerCore(config: Config, logger: Logger, { spawnWo
   const metrics = createMetrics();
   const inference = new InferenceService(registry, pool, sharedMemory, { observer: schedulerMetricsObserver(metrics), tracing });
   const models = new ModelsService(registry, pool, inference, logger);
+  const status = new StatusService(pool, inference, models, sharedMemory);
   let accepting = true;
   /** Only `beginPreload` makes this false, and only while preload models are loading. */
   let preloaded = true;
@@ -109,7 +113,7 @@ export async function createServerCore(config: Config, logger: Logger, { spawnWo
   const app = createRestApp({
     models,
     inference,
-    pool,
+    status,
     logger,
     maxBodyBytes: config.maxBodyMb * 1024 * 1024,
     readiness,
@@ -122,6 +126,7 @@ export async function createServerCore(config: Config, logger: Logger, { spawnWo
     pool,
     models,
     inference,
+    status,
     sharedMemory,
     readiness,
     logger,

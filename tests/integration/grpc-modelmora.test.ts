@@ -34,7 +34,7 @@ beforeAll(async () => {
   serviceNames = addModelmoraServices(server, {
     inference: core.inference,
     models: core.models,
-    pool: core.pool,
+    status: core.status,
     readiness: { accepting: () => readiness.accepting, preloaded: () => readiness.preloaded, checkDatabase: async () => {} },
     logger: pino({ level: "silent" }),
   });

@@ -47,7 +47,7 @@ beforeAll(async () => {
   addModelmoraServices(server, {
     inference: core.inference,
     models: core.models,
-    pool: core.pool,
+    status: core.status,
     readiness: { accepting: () => true, preloaded: () => true, checkDatabase: async () => {} },
     logger,
   });

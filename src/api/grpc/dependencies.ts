@@ -2,13 +2,13 @@
 import type { Readiness } from "../readiness.ts";
 import type { ModelsService } from "../../inference/models-service.ts";
 import type { InferenceService } from "../../inference/service.ts";
-import type { WorkerPool } from "../../lifecycle/pool.ts";
+import type { StatusService } from "../../inference/status-service.ts";
 import type { Logger } from "../../observability/logger.ts";
 
 export interface GrpcDependencies {
   inference: InferenceService;
   models: ModelsService;
-  pool: WorkerPool;
+  status: StatusService;
   readiness: Readiness;
   logger: Logger;
 }

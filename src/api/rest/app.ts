@@ -7,7 +7,7 @@ import { swagger } from "@elysiajs/swagger";
 import { Elysia } from "elysia";
 import type { ModelsService } from "../../inference/models-service.ts";
 import type { InferenceService } from "../../inference/service.ts";
-import type { WorkerPool } from "../../lifecycle/pool.ts";
+import type { StatusService } from "../../inference/status-service.ts";
 import type { Logger } from "../../observability/logger.ts";
 import { type RestAuthOptions, authPlugin } from "./auth.ts";
 import type { Metrics } from "../../observability/metrics.ts";
@@ -29,7 +29,7 @@ import { teiPlugin } from "./tei.ts";
 export interface RestDependencies {
   models: ModelsService;
   inference: InferenceService;
-  pool: WorkerPool;
+  status: StatusService;
   readiness: Readiness;
   logger: Logger;
   maxBodyBytes: number;
@@ -42,7 +42,7 @@ export interface RestDependencies {
 }
 
 export function createRestApp(dependencies: RestDependencies) {
-  const { models, inference, pool, readiness, logger } = dependencies;
+  const { models, inference, status, readiness, logger } = dependencies;
   // normalize: false makes `additionalProperties: false` reject unknown keys instead of dropping them.
   return new Elysia({ serve: { maxRequestBodySize: bunBodyCapBytes(dependencies.maxBodyBytes) }, normalize: false })
     .use(accessLogPlugin(logger, dependencies.metrics))
@@ -60,9 +60,9 @@ export function createRestApp(dependencies: RestDependencies) {
         },
       }),
     )
-    .use(healthPlugin(readiness, models, pool))
+    .use(healthPlugin(readiness, status))
     .use(modelsPlugin(models))
-    .use(managePlugin(models, inference, pool))
+    .use(managePlugin(models, status))
     .use(inferPlugin(inference))
     .use(kservePlugin(models, inference, readiness))
     .use(openAiPlugin(models, inference, logger))

@@ -1,10 +1,9 @@
 /** `/health/live` (the process answers), `/health/ready` (database reachable, preloaded, not shutting down), `/health/models`. */
 import { Elysia } from "elysia";
-import type { ModelsService } from "../../inference/models-service.ts";
-import type { WorkerPool } from "../../lifecycle/pool.ts";
+import type { StatusService } from "../../inference/status-service.ts";
 import { type Readiness, readinessStatus } from "../readiness.ts";
 
-export function healthPlugin(readiness: Readiness, models: ModelsService, pool: WorkerPool) {
+export function healthPlugin(readiness: Readiness, status: StatusService) {
   return new Elysia({ name: "health", prefix: "/health", detail: { tags: ["health"] } })
     .get("/live", () => ({ status: "live" }), { detail: { summary: "Liveness: the server process answers" } })
     .get(
@@ -18,11 +17,7 @@ export function healthPlugin(readiness: Readiness, models: ModelsService, pool: 
     )
     .get(
       "/models",
-      async () =>
-        (await models.list()).map((model) => {
-          const { pids: _pids, replicaInFlight: _replicaInFlight, ...status } = pool.statusOf(model.name, model.activeVersion);
-          return status;
-        }),
+      async () => (await status.activeVersions()).map(({ pids: _pids, replicaInFlight: _replicaInFlight, ...model }) => model),
       {
         detail: {
           summary: "Per model (its active version): state, pid, rssBytes, provider, loads, evictions, restarts, lastUsedAt, lastError",

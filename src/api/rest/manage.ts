@@ -1,14 +1,12 @@
 /** `/api/v1/models/{name}/load|unload` and `/api/v1/status`: explicit worker control and a system view. */
 import { Elysia, t } from "elysia";
 import type { ModelsService } from "../../inference/models-service.ts";
-import type { InferenceService } from "../../inference/service.ts";
-import type { WorkerPool } from "../../lifecycle/pool.ts";
-import { probeProcessRss } from "../../lifecycle/memory-probe.ts";
+import type { StatusService } from "../../inference/status-service.ts";
 import { ErrorModel } from "./schemas.ts";
 
 const VersionQuery = t.Object({ version: t.Optional(t.String()) });
 
-export function managePlugin(models: ModelsService, inference: InferenceService, pool: WorkerPool) {
+export function managePlugin(models: ModelsService, status: StatusService) {
   return new Elysia({ name: "manage", detail: { tags: ["management"] } })
     .post("/api/v1/models/:name/load", ({ params, query }) => models.load(params.name, query.version), {
       query: VersionQuery,
@@ -23,32 +21,7 @@ export function managePlugin(models: ModelsService, inference: InferenceService,
       },
       { query: VersionQuery, response: { 404: ErrorModel }, detail: { summary: "Stop a model's worker process(es)" } },
     )
-    .get(
-      "/api/v1/status",
-      () => {
-        const workers = pool.status();
-        const workersRssBytes = workers.reduce((total, worker) => total + (worker.rssBytes ?? 0), 0);
-        return {
-          models: workers.map((worker) => ({ ...worker })),
-          memory: { serverRssBytes: probeProcessRss(process.pid) ?? process.memoryUsage().rss, workersRssBytes },
-          queue: queueSummary(inference.queueStats()),
-        };
-      },
-      { detail: { summary: "Loaded models with pid, RSS and provider; memory and queue totals" } },
-    );
-}
-
-function queueSummary(perModel: ReturnType<InferenceService["queueStats"]>) {
-  const models = Object.values(perModel);
-  const sum = (pick: (stats: (typeof models)[number]) => number) => models.reduce((total, stats) => total + pick(stats), 0);
-  return {
-    queued: sum((stats) => stats.queued),
-    inFlightBatches: sum((stats) => stats.inFlightBatches),
-    dispatched: sum((stats) => stats.dispatched),
-    batches: sum((stats) => stats.batches),
-    rejectedQueueFull: sum((stats) => stats.rejectedQueueFull),
-    expired: sum((stats) => stats.expired),
-    cancelled: sum((stats) => stats.cancelled),
-    models: perModel,
-  };
+    .get("/api/v1/status", () => status.system(), {
+      detail: { summary: "Loaded models with pid, RSS and provider; memory (with shared memory in use) and queue totals" },
+    });
 }

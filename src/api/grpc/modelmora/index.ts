@@ -4,7 +4,7 @@
  *
  * @example
  * const server = new grpc.Server();
- * const names = addModelmoraServices(server, { inference, models, pool, readiness, logger });
+ * const names = addModelmoraServices(server, { inference, models, status, readiness, logger });
  * // names: ["modelmora.v1.InferenceService", "modelmora.v1.RegistryService", "modelmora.v1.ManagementService"]
  * // reflection: loadProtos([...KSERVE_FILES, ...MODELMORA_PROTO_FILES]).definition
  */

@@ -4,10 +4,7 @@
  * Not ready is an answer (`ready: false` with the reason), not an error, as a probe expects.
  */
 import type { UntypedServiceImplementation } from "@grpc/grpc-js";
-import type { InferenceService } from "../../../inference/service.ts";
-import type { WorkerStatus } from "../../../lifecycle/pool.ts";
-import { probeProcessRss } from "../../../lifecycle/memory-probe.ts";
-import type { ModelQueueStats } from "../../../scheduler/model-scheduler.ts";
+import type { ModelStatusView, QueueStatusView, SystemStatusView } from "../../../inference/status-service.ts";
 import { type Readiness, readinessStatus } from "../../readiness.ts";
 import type { GrpcDependencies } from "../dependencies.ts";
 import { unary } from "./rpc-errors.ts";
@@ -36,7 +33,7 @@ interface NameAndVersion {
   version: string;
 }
 
-export function managementServiceHandlers({ models, inference, pool, readiness, logger }: GrpcDependencies): UntypedServiceImplementation {
+export function managementServiceHandlers({ models, status, readiness, logger }: GrpcDependencies): UntypedServiceImplementation {
   return {
     LoadModel: unary(logger, async (request: NameAndVersion) => toWorkerStatusMessage(await models.load(request.name, optional(request.version)))),
     UnloadModel: unary(logger, async (request: NameAndVersion) => {
@@ -44,29 +41,25 @@ export function managementServiceHandlers({ models, inference, pool, readiness, 
       return { name: request.name, state: "unloaded" };
     }),
     GetSystemStatus: unary(logger, async () => {
-      const workers = pool.status();
+      const system = status.system();
       return {
-        models: workers.map(toWorkerStatusMessage),
-        memory: {
-          server_rss_bytes: probeProcessRss(process.pid) ?? process.memoryUsage().rss,
-          workers_rss_bytes: workers.reduce((total, worker) => total + (worker.rssBytes ?? 0), 0),
-        },
-        queue: queueStatus(inference.queueStats()),
+        models: system.models.map(toWorkerStatusMessage),
+        memory: { server_rss_bytes: system.memory.serverRssBytes, workers_rss_bytes: system.memory.workersRssBytes },
+        queue: queueStatus(system.queue),
       };
     }),
-    GetModelHealth: unary(logger, async (request: { name: string }) => {
-      const wanted = request.name === "" ? await models.list() : [await models.get(request.name)];
-      return { models: wanted.map((model) => toWorkerStatusMessage(pool.statusOf(model.name, model.activeVersion))) };
-    }),
+    GetModelHealth: unary(logger, async (request: { name: string }) => ({
+      models: (await status.activeVersions(request.name === "" ? undefined : request.name)).map(toWorkerStatusMessage),
+    })),
     Live: unary(logger, async () => ({ live: true })),
     Ready: unary(logger, async () => {
-      const status = await readinessStatus(readiness);
-      return { ready: status === "ready", status };
+      const readiness_ = await readinessStatus(readiness);
+      return { ready: readiness_ === "ready", status: readiness_ };
     }),
   };
 }
 
-export function toWorkerStatusMessage(status: WorkerStatus): WorkerStatusMessage {
+export function toWorkerStatusMessage(status: ModelStatusView): WorkerStatusMessage {
   return {
     name: status.name,
     version: status.version,
@@ -87,23 +80,21 @@ export function toWorkerStatusMessage(status: WorkerStatus): WorkerStatusMessage
   };
 }
 
-/** Totals over every model version, and each version's counters (keyed `name@version#sha256`). */
-function queueStatus(perModel: ReturnType<InferenceService["queueStats"]>) {
-  const stats = Object.values(perModel);
-  const sum = (pick: (entry: ModelQueueStats) => number) => stats.reduce((total, entry) => total + pick(entry), 0);
+/** The system view's queue totals in the proto's field names. */
+function queueStatus(queue: SystemStatusView["queue"]) {
   return {
-    queued: sum((entry) => entry.queued),
-    in_flight_batches: sum((entry) => entry.inFlightBatches),
-    dispatched: sum((entry) => entry.dispatched),
-    batches: sum((entry) => entry.batches),
-    rejected_queue_full: sum((entry) => entry.rejectedQueueFull),
-    expired: sum((entry) => entry.expired),
-    cancelled: sum((entry) => entry.cancelled),
-    models: Object.fromEntries(Object.entries(perModel).map(([key, entry]) => [key, toModelQueueStatus(entry)])),
+    queued: queue.queued,
+    in_flight_batches: queue.inFlightBatches,
+    dispatched: queue.dispatched,
+    batches: queue.batches,
+    rejected_queue_full: queue.rejectedQueueFull,
+    expired: queue.expired,
+    cancelled: queue.cancelled,
+    models: Object.fromEntries(Object.entries(queue.models).map(([key, entry]) => [key, toModelQueueStatus(entry)])),
   };
 }
 
-function toModelQueueStatus(stats: ModelQueueStats) {
+function toModelQueueStatus(stats: QueueStatusView) {
   return {
     queued: stats.queued,
     in_flight_batches: stats.inFlightBatches,

@@ -1,0 +1,100 @@
+/**
+ * What the server reports about itself, for every front end (REST /api/v1/status and /health/models,
+ * gRPC ManagementService, the CLI through REST): each model version's workers, memory, shared memory
+ * and queues, as view types of this layer. Transports call this service; none of them receives the
+ * worker pool or the scheduler.
+ */
+import type { WorkerPool, WorkerState } from "../lifecycle/pool.ts";
+import { probeProcessRss } from "../lifecycle/memory-probe.ts";
+import type { SharedMemory } from "../lifecycle/shared-memory.ts";
+import type { Provider } from "../../workers/protocol.ts";
+import type { ModelsService } from "./models-service.ts";
+import type { InferenceService } from "./service.ts";
+
+/** One model version's workers, as every front end reports them. */
+export interface ModelStatusView {
+  name: string;
+  version: string;
+  state: WorkerState;
+  /** The first replica's pid (null when none runs). */
+  pid: number | null;
+  pids: number[];
+  /** Resident memory of all replicas together. */
+  rssBytes: number | null;
+  provider: Provider | null;
+  loadedAt: string | null;
+  lastUsedAt: string | null;
+  /** Batches running on this model's workers, in total and per replica (in `pids` order). */
+  inFlight: number;
+  replicaInFlight: number[];
+  loads: number;
+  evictions: number;
+  restarts: number;
+  consecutiveLoadFailures: number;
+  lastError: string | null;
+}
+
+/** One model version's queue counters. */
+export interface QueueStatusView {
+  queued: number;
+  inFlightBatches: number;
+  enqueued: number;
+  dispatched: number;
+  batches: number;
+  rejectedQueueFull: number;
+  expired: number;
+  cancelled: number;
+}
+
+export interface SystemStatusView {
+  models: ModelStatusView[];
+  memory: {
+    serverRssBytes: number;
+    workersRssBytes: number;
+    /** Request tensors held in shared memory right now (queued or running). */
+    sharedMemoryBytesInUse: number;
+  };
+  /** Totals over every model version, and each version's counters (keyed `name@version#sha256`). */
+  queue: Omit<QueueStatusView, "enqueued"> & { models: Record<string, QueueStatusView> };
+}
+
+export class StatusService {
+  constructor(
+    private readonly pool: WorkerPool,
+    private readonly inference: InferenceService,
+    private readonly models: ModelsService,
+    private readonly sharedMemory: SharedMemory,
+  ) {}
+
+  /** Every loaded (or loading, or unhealthy) model version, memory and queue totals. */
+  system(): SystemStatusView {
+    const models = this.pool.status();
+    const perModel = this.inference.queueStats();
+    const queues = Object.values(perModel);
+    const sum = (pick: (stats: QueueStatusView) => number) => queues.reduce((total, stats) => total + pick(stats), 0);
+    return {
+      models,
+      memory: {
+        serverRssBytes: probeProcessRss(process.pid) ?? process.memoryUsage().rss,
+        workersRssBytes: models.reduce((total, model) => total + (model.rssBytes ?? 0), 0),
+        sharedMemoryBytesInUse: this.sharedMemory.inputBytesInUse(),
+      },
+      queue: {
+        queued: sum((stats) => stats.queued),
+        inFlightBatches: sum((stats) => stats.inFlightBatches),
+        dispatched: sum((stats) => stats.dispatched),
+        batches: sum((stats) => stats.batches),
+        rejectedQueueFull: sum((stats) => stats.rejectedQueueFull),
+        expired: sum((stats) => stats.expired),
+        cancelled: sum((stats) => stats.cancelled),
+        models: perModel,
+      },
+    };
+  }
+
+  /** The active version of every registered model (or of the one named), loaded or not. */
+  async activeVersions(name?: string): Promise<ModelStatusView[]> {
+    const wanted = name === undefined ? await this.models.list() : [await this.models.get(name)];
+    return wanted.map((model) => this.pool.statusOf(model.name, model.activeVersion));
+  }
+}
