@@ -4,47 +4,20 @@
  * and queues, as view types of this layer. Transports call this service; none of them receives the
  * worker pool or the scheduler.
  */
-import type { WorkerPool, WorkerState } from "../lifecycle/pool.ts";
+import type { WorkerPool, WorkerStatus } from "../lifecycle/pool.ts";
 import { probeProcessRss } from "../lifecycle/memory-probe.ts";
 import type { SharedMemory } from "../lifecycle/shared-memory.ts";
-import type { Provider } from "../../workers/protocol.ts";
+import type { ModelQueueStats } from "../scheduler/model-scheduler.ts";
 import type { ModelsService } from "./models-service.ts";
 import type { InferenceService } from "./service.ts";
 
-/** One model version's workers, as every front end reports them. */
-export interface ModelStatusView {
-  name: string;
-  version: string;
-  state: WorkerState;
-  /** The first replica's pid (null when none runs). */
-  pid: number | null;
-  pids: number[];
-  /** Resident memory of all replicas together. */
-  rssBytes: number | null;
-  provider: Provider | null;
-  loadedAt: string | null;
-  lastUsedAt: string | null;
-  /** Batches running on this model's workers, in total and per replica (in `pids` order). */
-  inFlight: number;
-  replicaInFlight: number[];
-  loads: number;
-  evictions: number;
-  restarts: number;
-  consecutiveLoadFailures: number;
-  lastError: string | null;
-}
-
-/** One model version's queue counters. */
-export interface QueueStatusView {
-  queued: number;
-  inFlightBatches: number;
-  enqueued: number;
-  dispatched: number;
-  batches: number;
-  rejectedQueueFull: number;
-  expired: number;
-  cancelled: number;
-}
+/**
+ * One model version's workers, and one model version's queue counters, as every front end reports
+ * them: the pool's and the scheduler's own records, named here so that transports import them from
+ * this layer only.
+ */
+export type ModelStatusView = WorkerStatus;
+export type QueueStatusView = ModelQueueStats;
 
 export interface SystemStatusView {
   models: ModelStatusView[];
