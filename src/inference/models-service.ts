@@ -5,7 +5,7 @@
 import { ModelMoraError } from "../errors.ts";
 import type { WorkerPool, WorkerState, WorkerStatus } from "../lifecycle/pool.ts";
 import type { Logger } from "../observability/logger.ts";
-import type { TensorSpec } from "./tensor-spec.ts";
+import type { TensorSpec } from "../registry/tensor-spec.ts";
 import type { ModelConfigPatch } from "../registry/model-config.ts";
 import type { ModelRecord, ModelRegistry, RegisterModelInput } from "../registry/registry.ts";
 import type { InferenceService } from "./service.ts";

@@ -8,7 +8,7 @@
  * straight into the block, normally in a model's shared-memory arena).
  */
 import { invalidInput } from "../errors.ts";
-import { DATATYPES, type Datatype, type TensorSpec } from "./tensor-spec.ts";
+import { DATATYPES, type Datatype, type TensorSpec } from "../registry/tensor-spec.ts";
 import { alignUp } from "../../workers/arena.ts";
 import { elementBytes, type NumericData, type NumericDatatype, typedView } from "../../workers/datatypes.ts";
 import { isShared, type TransportTensor, type WireTensor } from "../../workers/protocol.ts";

@@ -2,15 +2,8 @@
  * Reads a model's input/output signature by opening it in a short-lived worker process, so the
  * server itself never loads onnxruntime. A file onnxruntime cannot open fails with MODEL_LOAD_FAILED.
  */
-import type { TensorSpec } from "../../workers/protocol.ts";
+import type { InspectModel } from "../registry/signature.ts";
 import type { SpawnWorker } from "./worker-process.ts";
-
-export interface ModelSignature {
-  inputs: TensorSpec[];
-  outputs: TensorSpec[];
-}
-
-export type InspectModel = (modelPath: string) => Promise<ModelSignature>;
 
 export function createInspector(spawnWorker: SpawnWorker): InspectModel {
   return async (modelPath) => {

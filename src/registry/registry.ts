@@ -5,8 +5,8 @@
  */
 import { and, asc, eq } from "drizzle-orm";
 import { ModelMoraError, invalidInput } from "../errors.ts";
-import type { InspectModel } from "../lifecycle/inspect.ts";
-import type { TensorSpec } from "../inference/tensor-spec.ts";
+import type { InspectModel } from "./signature.ts";
+import type { TensorSpec } from "./tensor-spec.ts";
 import type { OpenDatabase } from "./database.ts";
 import { MalformedModelError, externalDataLocations } from "../security/external-data.ts";
 import { stripCredentials } from "../security/source-policy.ts";
@@ -16,7 +16,7 @@ import type { ModelRow, ModelVersionRow } from "./schema/index.ts";
 import { type CompanionFileSpec, parseCompanionFiles, type StoredCompanionFile } from "./companion-files.ts";
 
 export const TASKS = ["tensor", "txt2embed"] as const;
-export type Task = (typeof TASKS)[number];
+type Task = (typeof TASKS)[number];
 
 /** Hugging Face pipeline names accepted at registration for the task they mean. */
 export const TASK_ALIASES: Readonly<Record<string, Task>> = { "feature-extraction": "txt2embed" };

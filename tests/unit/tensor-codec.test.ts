@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { ModelMoraError } from "../../src/errors.ts";
 import { type JsonTensor, decodeInputs, encodeOutputs, fromHalfBits, toHalfBits } from "../../src/inference/tensor-codec.ts";
-import type { Datatype, TensorSpec } from "../../src/inference/tensor-spec.ts";
+import type { Datatype, TensorSpec } from "../../src/registry/tensor-spec.ts";
 
 const X: TensorSpec = { name: "x", datatype: "FP32", shape: [-1, 4] };
 const MASK: TensorSpec = { name: "mask", datatype: "BOOL", shape: [-1] };

@@ -6,8 +6,9 @@
  */
 import { invalidInput } from "../../errors.ts";
 import { toRawBytes } from "../../inference/raw-tensor.ts";
+import type { WireTensor } from "../../inference/service.ts";
 import type { InputTensor } from "../../inference/tensor-codec.ts";
-import type { Datatype, WireTensor } from "../../../workers/protocol.ts";
+import type { Datatype } from "../../registry/tensor-spec.ts";
 
 /** InferTensorContents as proto-loader decodes it (PROTO_LOADER_OPTIONS: longs as strings, defaults on). */
 export interface TensorContents {

@@ -14,7 +14,8 @@ import { HEADER_LENGTH_HEADER, inferResponse, inputsWithBinary, splitRequestBody
 import { isServerReady, type Readiness } from "../readiness.ts";
 import { INFER_ERRORS, toInferenceRequest } from "./infer.ts";
 import { parseTurns } from "./parse-turns.ts";
-import { ErrorModel, InferResponseModel, KServeInferBody, TensorSpecModel } from "./schemas.ts";
+import { TensorSpecModel } from "../../registry/schemas.ts";
+import { ErrorModel, InferResponseModel, KServeInferBody } from "./schemas.ts";
 
 const ServerMetadataModel = t.Object({ name: t.String(), version: t.String(), extensions: t.Array(t.String()) });
 

@@ -1,7 +1,8 @@
 /** `/api/v1/models`: register, list, get, update config, delete, switch the active version. */
 import { Elysia, t } from "elysia";
 import type { ModelsService } from "../../inference/models-service.ts";
-import { ErrorModel, ModelConfigPatchModel, ModelView, RegisterModelBody } from "./schemas.ts";
+import { ModelConfigPatchModel, RegisterModelBody } from "../../registry/schemas.ts";
+import { ErrorModel, ModelView } from "./schemas.ts";
 
 export function modelsPlugin(models: ModelsService) {
   return new Elysia({ name: "models", prefix: "/api/v1/models", detail: { tags: ["models"] } })

@@ -1,5 +1,5 @@
 /** `modelmora info <name>`: one model: versions, signature, config. */
-import type { TensorSpec } from "../../inference/tensor-spec.ts";
+import type { TensorSpec } from "../../registry/tensor-spec.ts";
 import type { Command } from "../command.ts";
 import { CATALOGUE_FLAGS, openCatalogue } from "../connect.ts";
 import { EXIT } from "../exit-codes.ts";

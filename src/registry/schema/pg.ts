@@ -5,7 +5,7 @@
  */
 import { bigint, index, jsonb, pgTable, primaryKey, text, timestamp } from "drizzle-orm/pg-core";
 import type { ModelConfig } from "../model-config.ts";
-import type { TensorSpec } from "../../inference/tensor-spec.ts";
+import type { TensorSpec } from "../tensor-spec.ts";
 import type { StoredCompanionFile } from "../companion-files.ts";
 
 export const models = pgTable("models", {

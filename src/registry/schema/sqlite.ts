@@ -6,7 +6,7 @@
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import type { ModelConfig } from "../model-config.ts";
-import type { TensorSpec } from "../../inference/tensor-spec.ts";
+import type { TensorSpec } from "../tensor-spec.ts";
 import type { StoredCompanionFile } from "../companion-files.ts";
 
 /** now() in milliseconds, as SQL: the default of the time columns. */

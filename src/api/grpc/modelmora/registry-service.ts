@@ -4,7 +4,7 @@
  */
 import type { UntypedServiceImplementation } from "@grpc/grpc-js";
 import type { ModelView } from "../../../inference/models-service.ts";
-import type { TensorSpec } from "../../../inference/tensor-spec.ts";
+import type { TensorSpec } from "../../../registry/tensor-spec.ts";
 import type { GrpcDependencies } from "../dependencies.ts";
 import { type RegisterModelRequest, toConfigPatch, toRegisterModelInput } from "./request-validation.ts";
 import { unary } from "./rpc-errors.ts";

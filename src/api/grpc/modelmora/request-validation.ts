@@ -1,5 +1,5 @@
 /**
- * Registry requests checked by the same schemas the REST API uses (src/api/rest/schemas.ts), so a
+ * Registry requests checked by the same schemas the REST API uses (src/registry/schemas.ts), so a
  * name, checksum or config that REST refuses is refused here too, with the same wording. A config
  * travels as a JSON string (`config_json`); its errors name the key, e.g. `config_json.maxBatchSize`.
  */
@@ -7,7 +7,7 @@ import { getSchemaValidator, mapValueError } from "elysia";
 import { invalidInput } from "../../../errors.ts";
 import type { ModelConfigPatch } from "../../../registry/model-config.ts";
 import type { RegisterModelInput } from "../../../registry/registry.ts";
-import { ModelConfigPatchModel, RegisterModelBody } from "../../rest/schemas.ts";
+import { ModelConfigPatchModel, RegisterModelBody } from "../../../registry/schemas.ts";
 
 const registerValidator = getSchemaValidator(RegisterModelBody);
 const patchValidator = getSchemaValidator(ModelConfigPatchModel);

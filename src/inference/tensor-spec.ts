@@ -1,3 +1,0 @@
-/** Tensor signatures as the registry stores them and the API reports them. */
-export type { Datatype, TensorSpec } from "../../workers/protocol.ts";
-export { DATATYPES } from "../../workers/protocol.ts";
