@@ -8,10 +8,11 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { GRPC_LIMITS_DEFAULTS, GRPC_LIMITS_ENVIRONMENT_NAMES, GRPC_LIMITS_FLAGS, type GrpcLimitsConfig, resolveGrpcLimits } from "./security/grpc-limits.ts";
 import { SECURITY_DEFAULTS, SECURITY_ENVIRONMENT_NAMES, type SecurityConfig, resolveSecurityConfig } from "./security/settings.ts";
 
 /** Security settings (API keys, TLS, source policy): src/security/settings.ts. */
-export interface Config extends SecurityConfig {
+export interface Config extends SecurityConfig, GrpcLimitsConfig {
   host: string;
   httpPort: number;
   /** gRPC front end (KServe v2 GRPCInferenceService, health, reflection, modelmora.v1); 0 picks a free port. */
@@ -19,7 +20,8 @@ export interface Config extends SecurityConfig {
   /**
    * Largest gRPC message received or sent. A bigger request is refused with RESOURCE_EXHAUSTED
    * before it is decoded; raising it lets larger tensors through at the cost of holding each whole
-   * message in memory while it is decoded.
+   * message in memory while it is decoded. Unset, it follows `maxBodyMb`, so both front ends accept
+   * the same request size. At most 2047 (grpc-js counts bytes in a 32-bit integer).
    */
   grpcMaxMessageMb: number;
   dataDir: string;
@@ -82,8 +84,12 @@ export const DEFAULT_CONFIG: Config = {
   standbyWorkers: 1,
   maxOutputMb: 64,
   ...SECURITY_DEFAULTS,
+  ...GRPC_LIMITS_DEFAULTS,
   corsOrigins: undefined,
 };
+
+/** grpc-js counts message bytes in a signed 32-bit integer: 2047 MiB is the most it can express. */
+const MAX_GRPC_MESSAGE_MB = 2047;
 
 /** The config file read when neither `--config` nor `MODELMORA_CONFIG` names one, if it exists. */
 export const DEFAULT_CONFIG_FILE = "modelmora.config.json";
@@ -110,6 +116,7 @@ const ENVIRONMENT_NAMES: Partial<Record<keyof Config, string>> = {
   standbyWorkers: "MODELMORA_STANDBY_WORKERS",
   maxOutputMb: "MODELMORA_MAX_OUTPUT_MB",
   ...SECURITY_ENVIRONMENT_NAMES,
+  ...GRPC_LIMITS_ENVIRONMENT_NAMES,
   corsOrigins: "MODELMORA_CORS_ORIGINS",
 };
 
@@ -131,6 +138,7 @@ export const SERVE_FLAGS: Record<string, keyof Config> = {
   "--standby-workers": "standbyWorkers",
   "--max-output-mb": "maxOutputMb",
   "--cors-origins": "corsOrigins",
+  ...GRPC_LIMITS_FLAGS,
 };
 
 /** The environment variable of each setting that has one (`modelmora init` documents them). */
@@ -171,7 +179,8 @@ export function flagOverrides(argv: readonly string[]): Overrides {
 
 export function resolveConfig(...layers: Overrides[]): Config {
   const merged: Overrides = Object.assign({}, ...layers);
-  const config: Config = { ...DEFAULT_CONFIG, ...resolveSecurityConfig(merged, (message) => new ConfigError(message)) };
+  const fail = (message: string) => new ConfigError(message);
+  const config: Config = { ...DEFAULT_CONFIG, ...resolveSecurityConfig(merged, fail), ...resolveGrpcLimits(merged, fail) };
   if (merged.host !== undefined) config.host = merged.host;
   if (merged.httpPort !== undefined) config.httpPort = port("httpPort", merged.httpPort);
   if (merged.grpcPort !== undefined) config.grpcPort = port("grpcPort", merged.grpcPort);
@@ -181,6 +190,9 @@ export function resolveConfig(...layers: Overrides[]): Config {
   if (merged.memoryLimitMb !== undefined) config.memoryLimitMb = positive("memoryLimitMb", merged.memoryLimitMb);
   if (merged.maxLoadedModels !== undefined) config.maxLoadedModels = positive("maxLoadedModels", merged.maxLoadedModels);
   if (merged.maxBodyMb !== undefined) config.maxBodyMb = positive("maxBodyMb", merged.maxBodyMb);
+  // Unset, the gRPC message limit follows the HTTP body limit.
+  if (merged.grpcMaxMessageMb === undefined) config.grpcMaxMessageMb = Math.min(config.maxBodyMb, MAX_GRPC_MESSAGE_MB);
+  if (config.grpcMaxMessageMb > MAX_GRPC_MESSAGE_MB) throw new ConfigError(`grpcMaxMessageMb must be at most ${MAX_GRPC_MESSAGE_MB}, got "${merged.grpcMaxMessageMb}"`);
   if (merged.shutdownGraceSeconds !== undefined) config.shutdownGraceSeconds = positive("shutdownGraceSeconds", merged.shutdownGraceSeconds);
   if (merged.maxModelMb !== undefined) config.maxModelMb = positive("maxModelMb", merged.maxModelMb);
   if (merged.shmDir !== undefined) config.shmDir = path.resolve(merged.shmDir);

@@ -191,6 +191,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   routeGrpcLogs(logger);
   const grpc = createGrpcServer(core, {
     maxMessageBytes: config.grpcMaxMessageMb * 1024 * 1024,
+    limits: config,
     auth: core.auth,
     interceptors: [callLogInterceptor(logger, core.metrics)],
     ...(tls && { credentials: grpcServerCredentials(tls) }),

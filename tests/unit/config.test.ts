@@ -62,6 +62,10 @@ describe("environment overrides", () => {
       MODELMORA_STANDBY_WORKERS: "0",
       MODELMORA_MAX_OUTPUT_MB: "8",
       MODELMORA_CORS_ORIGINS: "https://a.example,https://b.example",
+      MODELMORA_GRPC_MAX_PENDING_PER_STREAM: "16",
+      MODELMORA_GRPC_MAX_CONCURRENT_STREAMS: "32",
+      MODELMORA_GRPC_KEEPALIVE_TIME_SECONDS: "30",
+      MODELMORA_GRPC_KEEPALIVE_TIMEOUT_SECONDS: "5",
     });
     expect(config).toEqual({
       host: "0.0.0.0",
@@ -81,6 +85,10 @@ describe("environment overrides", () => {
       maxOutputMb: 8,
       ...SECURITY_DEFAULTS,
       corsOrigins: "https://a.example,https://b.example",
+      grpcMaxPendingPerStream: 16,
+      grpcMaxConcurrentStreams: 32,
+      grpcKeepaliveTimeSeconds: 30,
+      grpcKeepaliveTimeoutSeconds: 5,
     });
   });
 
@@ -139,6 +147,10 @@ describe("flags", () => {
         "--standby-workers", "2",
         "--max-output-mb", "128",
         "--cors-origins", "*",
+        "--grpc-max-pending-per-stream", "8",
+        "--grpc-max-concurrent-streams", "4",
+        "--grpc-keepalive-time-seconds", "60",
+        "--grpc-keepalive-timeout-seconds", "10",
       ],
       {},
     );
@@ -160,6 +172,10 @@ describe("flags", () => {
       maxOutputMb: 128,
       ...SECURITY_DEFAULTS,
       corsOrigins: "*",
+      grpcMaxPendingPerStream: 8,
+      grpcMaxConcurrentStreams: 4,
+      grpcKeepaliveTimeSeconds: 60,
+      grpcKeepaliveTimeoutSeconds: 10,
     });
   });
 
@@ -227,6 +243,24 @@ describe("rejected values name the setting", () => {
     ["maxBodyMb", "Infinity"],
   ] as const)("%s = %p is refused", (setting, raw) => {
     expect(configErrorFrom(() => resolveConfig({ [setting]: raw })).message).toContain(setting);
+  });
+
+  test.each([
+    ["grpcMaxPendingPerStream", "0"],
+    ["grpcMaxPendingPerStream", "4097"],
+    ["grpcMaxPendingPerStream", "1.5"],
+    ["grpcMaxConcurrentStreams", "0"],
+    ["grpcKeepaliveTimeSeconds", "86401"],
+    ["grpcKeepaliveTimeoutSeconds", "soon"],
+    ["grpcMaxMessageMb", "2048"],
+  ] as const)("gRPC limit %s = %p is outside its bounds and refused", (setting, raw) => {
+    expect(configErrorFrom(() => resolveConfig({ [setting]: raw })).message).toContain(setting);
+  });
+
+  test("the gRPC message limit follows the HTTP body limit unless set", () => {
+    expect(resolveConfig({ maxBodyMb: "16" }).grpcMaxMessageMb).toBe(16);
+    expect(resolveConfig({ maxBodyMb: "16", grpcMaxMessageMb: "32" }).grpcMaxMessageMb).toBe(32);
+    expect(resolveConfig({}).grpcMaxMessageMb).toBe(64);
   });
 
   test("ConfigError is an Error named ConfigError", () => {

@@ -1,6 +1,8 @@
 /**
- * What a gRPC call carries for the scheduler: its deadline (the request's deadline in the queue),
- * cancellation (a cancelled call drops its queued requests), and priority from `x-priority` metadata.
+ * The one call context of both gRPC APIs: what a call carries for the scheduler — its deadline (the
+ * request's deadline in the queue), cancellation (a cancelled call drops its queued requests),
+ * priority from `x-priority` metadata, and the caller's trace context. A request message may
+ * narrow it (its own priority, a shorter timeout: `shorterTimeout`).
  */
 import type { Metadata } from "@grpc/grpc-js";
 import { type Priority, parsePriority } from "../../inference/priority.ts";
@@ -14,6 +16,7 @@ export interface CallLike {
   on(event: "cancelled", listener: () => void): unknown;
 }
 
+/** What the call contributes to each of its requests. */
 export interface CallContext {
   priority: Priority;
   /** Microseconds left until the call's deadline; undefined when it has none. */
@@ -24,6 +27,7 @@ export interface CallContext {
   trace?: TraceCarrier;
 }
 
+/** The call's context, read once per call; INVALID_INPUT for a malformed `x-priority`. */
 export function callContext(call: CallLike): CallContext {
   const controller = new AbortController();
   if (call.cancelled) controller.abort();
@@ -55,4 +59,19 @@ export function remainingMicroseconds(call: Pick<CallLike, "getDeadline">): numb
   if (!Number.isFinite(milliseconds)) return undefined; // Infinity: no deadline
   // A deadline already passed still becomes a (tiny) timeout: the queue answers DEADLINE_EXCEEDED.
   return Math.max(1, Math.round((milliseconds - Date.now()) * 1000));
+}
+
+/**
+ * The context for one message of a stream: the stream's, with the time left on its deadline now,
+ * so each request gets what remains of the stream's deadline when it arrives.
+ */
+export function messageContext(context: CallContext, call: Pick<CallLike, "getDeadline">): CallContext {
+  return { ...context, timeoutMicroseconds: remainingMicroseconds(call) };
+}
+
+/** The shorter of two optional timeouts (a request's own and its call's); undefined when neither is set. */
+export function shorterTimeout(first: number | undefined, second: number | undefined): number | undefined {
+  if (first === undefined) return second;
+  if (second === undefined) return first;
+  return Math.min(first, second);
 }

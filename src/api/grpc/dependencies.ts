@@ -11,4 +11,6 @@ export interface GrpcDependencies {
   status: StatusService;
   readiness: Readiness;
   logger: Logger;
+  /** Requests one bidirectional stream may have unanswered (bidi-stream.ts); the default when absent. */
+  maxPendingPerStream?: number;
 }

@@ -5,10 +5,11 @@
  */
 import type { Http2Session } from "node:http2";
 import { Server, ServerCredentials, type ServerInterceptor } from "@grpc/grpc-js";
+import { GRPC_LIMITS_DEFAULTS, type GrpcLimitsConfig } from "../../security/grpc-limits.ts";
 import { type GrpcAuthOptions, authInterceptor } from "./auth.ts";
 import type { GrpcDependencies } from "./dependencies.ts";
 import { HEALTH_SERVICE_NAME, HealthService } from "./health.ts";
-import { addKServeService } from "./kserve-service.ts";
+import { addKServeService } from "./kserve/service.ts";
 import { addModelmoraServices } from "./modelmora/index.ts";
 import { REFLECTION_SERVICE_NAMES, addReflectionService } from "./reflection.ts";
 
@@ -24,6 +25,11 @@ export interface GrpcServerOptions {
   credentials?: ServerCredentials;
   /** Run around every call (the access log and request metrics: call-log.ts). */
   interceptors?: ServerInterceptor[];
+  /**
+   * Streams per connection, keepalive, and the pending cap of bidirectional streams
+   * (src/security/grpc-limits.ts); each one absent takes its default.
+   */
+  limits?: Partial<GrpcLimitsConfig>;
 }
 
 export interface GrpcServer {
@@ -48,10 +54,17 @@ export interface GrpcServer {
  * // … later
  * await grpc.close(10_000);
  */
-export function createGrpcServer(dependencies: GrpcDependencies, options: GrpcServerOptions): GrpcServer {
+export function createGrpcServer(core: GrpcDependencies, options: GrpcServerOptions): GrpcServer {
+  const limits: GrpcLimitsConfig = { ...GRPC_LIMITS_DEFAULTS, ...options.limits };
+  // Only what the services may use: `core` may be a larger object (the server's core).
+  const { inference, models, status, readiness, logger } = core;
+  const dependencies: GrpcDependencies = { inference, models, status, readiness, logger, maxPendingPerStream: limits.grpcMaxPendingPerStream };
   const server = new Server({
     "grpc.max_receive_message_length": options.maxMessageBytes,
     "grpc.max_send_message_length": options.maxMessageBytes,
+    "grpc.max_concurrent_streams": limits.grpcMaxConcurrentStreams,
+    "grpc.keepalive_time_ms": limits.grpcKeepaliveTimeSeconds * 1000,
+    "grpc.keepalive_timeout_ms": limits.grpcKeepaliveTimeoutSeconds * 1000,
     // Authentication first: an unauthenticated call is refused before it is logged as a model call.
     interceptors: [...(options.auth ? [authInterceptor(options.auth)] : []), ...(options.interceptors ?? [])],
   });

@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { type Config, DEFAULT_CONFIG, DEFAULT_CONFIG_FILE, SERVE_FLAGS, environmentNameOf } from "../../config.ts";
+import { GRPC_LIMITS_DESCRIPTIONS } from "../../security/grpc-limits.ts";
 import { SECURITY_DESCRIPTIONS } from "../../security/settings.ts";
 import { booleanFlag, stringFlag } from "../arguments.ts";
 import type { Command } from "../command.ts";
@@ -19,7 +20,7 @@ const DESCRIPTIONS: Record<keyof Config, string> = {
   host: "Address to listen on (HTTP and gRPC); 0.0.0.0 for every interface.",
   httpPort: "HTTP port (REST, KServe v2, /health, /metrics); 0 picks a free one.",
   grpcPort: "gRPC port (KServe v2 GRPCInferenceService, modelmora.v1, health, reflection); 0 picks a free one.",
-  grpcMaxMessageMb: "Largest gRPC message received or sent; larger ones get RESOURCE_EXHAUSTED.",
+  grpcMaxMessageMb: "Largest gRPC message received or sent; larger ones get RESOURCE_EXHAUSTED. Unset = maxBodyMb.",
   dataDir: "Embedded database (registry.sqlite) and model cache (models/sha256/). Relative to this file.",
   databaseUrl: "postgres://user:password@host:5432/db to use PostgreSQL (several servers can share it) instead of the embedded database.",
   memoryLimitMb: "Budget for all model workers' resident memory together; idle models are evicted least recently used first. Unset = unbounded.",
@@ -32,6 +33,7 @@ const DESCRIPTIONS: Record<keyof Config, string> = {
   maxOutputMb: "Largest answer one request may get (all its outputs together), checked in the worker; larger ones get 422 OUTPUT_TOO_LARGE.",
   standbyWorkers: "Worker processes kept started, onnxruntime imported, for the next model load (faster cold starts; they count in the memory budget). 0 = none.",
   ...SECURITY_DESCRIPTIONS,
+  ...GRPC_LIMITS_DESCRIPTIONS,
   corsOrigins: 'Browser origins allowed to call the REST API (CORS), comma-separated, or "*". Unset = no CORS headers.',
 };
 

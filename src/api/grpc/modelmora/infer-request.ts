@@ -3,11 +3,11 @@
  * deadline and keep-alive as an `InferenceRequest`, and an answer as an `InferResponse` (raw when
  * the request was raw). Tensors use the KServe v2 conversions, so both gRPC APIs read them alike.
  */
-import type { TraceCarrier } from "../../../observability/tracing.ts";
 import { invalidInput } from "../../../errors.ts";
-import { type Priority, parsePriority } from "../../../inference/priority.ts";
+import { parsePriority } from "../../../inference/priority.ts";
 import type { InferenceRequest, TensorInferenceResponse } from "../../../inference/service.ts";
-import { type ProtoInputTensor, type ProtoOutputTensor, toInputTensors, toProtoOutputs } from "../kserve-tensors.ts";
+import { type CallContext, shorterTimeout } from "../call-context.ts";
+import { type ProtoInputTensor, type ProtoOutputTensor, toInputTensors, toProtoOutputs } from "../kserve/tensors.ts";
 
 /** InferRequest as proto-loader decodes it (keepCase, defaults on; `keep_alive_seconds` absent when unset). */
 export interface InferRequestMessage {
@@ -31,34 +31,25 @@ export interface InferResponseMessage {
   raw_output_contents: Buffer[];
 }
 
-/** What the call contributes: its priority (x-priority metadata), time left, and cancellation. */
-export interface RequestScope {
-  priority: Priority;
-  /** Microseconds until the call's deadline; undefined when it has none. */
-  timeoutMicroseconds: number | undefined;
-  signal: AbortSignal;
-  trace?: TraceCarrier;
-}
-
 /** The inference service's request; malformed fields are INVALID_INPUT naming the field. */
-export function toInferenceRequest(message: InferRequestMessage, scope: RequestScope): InferenceRequest {
+export function toInferenceRequest(message: InferRequestMessage, call: CallContext): InferenceRequest {
   if (message.model === "") throw invalidInput("model: required", { field: "model" });
   const keepAliveSeconds = message.keep_alive_seconds;
   if (keepAliveSeconds !== undefined && keepAliveSeconds < -1) {
     throw invalidInput(`keep_alive_seconds must be -1 (forever), 0 (unload when idle) or more, got ${keepAliveSeconds}`, { field: "keep_alive_seconds" });
   }
-  const timeoutMicroseconds = shortest(message.timeout_ms > 0 ? message.timeout_ms * 1000 : undefined, scope.timeoutMicroseconds);
+  const timeoutMicroseconds = shorterTimeout(message.timeout_ms > 0 ? message.timeout_ms * 1000 : undefined, call.timeoutMicroseconds);
   return {
     model: message.model,
     ...(message.version !== "" && { version: message.version }),
     ...(message.id !== "" && { id: message.id }),
     inputs: toInputTensors(message.inputs, message.raw_input_contents),
     ...(message.outputs.length > 0 && { outputs: message.outputs.map((output) => ({ name: output.name })) }),
-    priority: message.priority === 0 ? scope.priority : parsePriority(message.priority, "priority"),
+    priority: message.priority === 0 ? call.priority : parsePriority(message.priority, "priority"),
     ...(timeoutMicroseconds !== undefined && { timeoutMicroseconds }),
     ...(keepAliveSeconds !== undefined && { keepAliveSeconds }),
-    signal: scope.signal,
-    trace: scope.trace,
+    signal: call.signal,
+    trace: call.trace,
   };
 }
 
@@ -76,10 +67,4 @@ export function toInferResponse(response: TensorInferenceResponse, raw: boolean)
 
 export function isRawRequest(message: InferRequestMessage): boolean {
   return message.raw_input_contents.length > 0;
-}
-
-function shortest(first: number | undefined, second: number | undefined): number | undefined {
-  if (first === undefined) return second;
-  if (second === undefined) return first;
-  return Math.min(first, second);
 }

@@ -7,7 +7,7 @@ import type { ModelView } from "../../../inference/models-service.ts";
 import type { TensorSpec } from "../../../registry/tensor-spec.ts";
 import type { GrpcDependencies } from "../dependencies.ts";
 import { type RegisterModelRequest, toConfigPatch, toRegisterModelInput } from "./request-validation.ts";
-import { unary } from "./rpc-errors.ts";
+import { unary } from "../unary.ts";
 
 export interface ModelMessage {
   name: string;

@@ -15,7 +15,7 @@ import type { InferenceService, TensorInferenceResponse } from "../../../inferen
 import type { Logger } from "../../../observability/logger.ts";
 import { callContext } from "../call-context.ts";
 import { type InferRequestMessage, toInferenceRequest } from "./infer-request.ts";
-import { reportError } from "./rpc-errors.ts";
+import { reportError } from "../unary.ts";
 
 const MEBIBYTE = 1024 * 1024;
 

@@ -4,11 +4,11 @@
  * request: raw inputs get `raw_output_contents`, typed inputs get typed `contents`. FP16 has no
  * typed field in the protocol and always travels raw.
  */
-import { invalidInput } from "../../errors.ts";
-import { toRawBytes } from "../../inference/raw-tensor.ts";
-import type { WireTensor } from "../../inference/service.ts";
-import type { InputTensor } from "../../inference/tensor-codec.ts";
-import type { Datatype } from "../../registry/tensor-spec.ts";
+import { invalidInput } from "../../../errors.ts";
+import { toRawBytes } from "../../../inference/raw-tensor.ts";
+import type { WireTensor } from "../../../inference/service.ts";
+import type { InputTensor } from "../../../inference/tensor-codec.ts";
+import type { Datatype } from "../../../registry/tensor-spec.ts";
 
 /** InferTensorContents as proto-loader decodes it (PROTO_LOADER_OPTIONS: longs as strings, defaults on). */
 export interface TensorContents {

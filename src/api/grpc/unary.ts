@@ -1,12 +1,13 @@
 /**
- * How the ModelMora services report failures: every error goes through `toServiceError` (the one
+ * How every gRPC service reports failures: each error goes through `toServiceError` (the one
  * gRPC mapping); anything that is not a ModelMoraError is a bug, logged here with its stack and
- * answered as INTERNAL without it.
+ * answered as INTERNAL without it. `unary` is the one wrapper for unary handlers, used by the KServe
+ * and the modelmora.v1 services alike.
  */
 import type { handleUnaryCall, ServerUnaryCall, ServiceError } from "@grpc/grpc-js";
-import { ModelMoraError } from "../../../errors.ts";
-import type { Logger } from "../../../observability/logger.ts";
-import { toServiceError } from "../status-mapping.ts";
+import { ModelMoraError } from "../../errors.ts";
+import type { Logger } from "../../observability/logger.ts";
+import { toServiceError } from "./status-mapping.ts";
 
 /** A failure as a gRPC status (for a callback or a stream's 'error'), logging unexpected ones. */
 export function reportError(logger: Logger, method: string, error: unknown): Partial<ServiceError> {
@@ -14,14 +15,8 @@ export function reportError(logger: Logger, method: string, error: unknown): Par
   return toServiceError(error);
 }
 
-/** A failure as InferStream's per-request `InferError` message. */
-export function errorMessage(logger: Logger, method: string, error: unknown): { code: string; message: string; details_json: string } {
-  logUnexpected(logger, method, error);
-  const domain = error instanceof ModelMoraError ? error : new ModelMoraError("INTERNAL", "internal error");
-  return { code: domain.code, message: domain.message, details_json: domain.details ? JSON.stringify(domain.details) : "" };
-}
-
-function logUnexpected(logger: Logger, method: string, error: unknown): void {
+/** Logs an error that is not a ModelMoraError (a bug), with its stack; domain errors are answers, not logged here. */
+export function logUnexpected(logger: Logger, method: string, error: unknown): void {
   if (!(error instanceof ModelMoraError)) logger.error({ event: "grpc_unhandled_error", method, err: error }, "unhandled error in a gRPC handler");
 }
 
