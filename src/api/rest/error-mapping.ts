@@ -5,8 +5,9 @@
  */
 import type { ErrorCode, ModelMoraError } from "../../errors.ts";
 import { redactForClient } from "../../security/redact.ts";
+import type { ErrorStatus } from "./error-responses.ts";
 
-export const HTTP_STATUS: Record<ErrorCode, number> = {
+export const HTTP_STATUS = {
   MODEL_NOT_FOUND: 404,
   VERSION_NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,
@@ -32,7 +33,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   INFERENCE_TIMEOUT: 504,
   /** nginx's "client closed request": nobody reads it, but logs and metrics do. */
   CANCELLED: 499,
-};
+} as const satisfies Record<ErrorCode, ErrorStatus>;
 
 export interface ErrorBody {
   error: string;

@@ -9,13 +9,12 @@ import { parsePriority } from "../../inference/priority.ts";
 import type { InferenceRequest, InferenceService } from "../../inference/service.ts";
 import type { InputTensor } from "../../inference/tensor-codec.ts";
 import { parseTurns } from "./parse-turns.ts";
-import { ErrorModel, InferBody, InferResponseModel } from "./schemas.ts";
+import { errorResponseDocs } from "./error-responses.ts";
+import { InferBody, InferResponseModel } from "./schemas.ts";
 import { inferText, TextInferResponseModel, textInferFields, textsOf } from "./text-infer.ts";
 
 /** A KServe body, or for txt2embed models a text body (text-infer.ts); `inputs` is checked in the handler. */
 const InferOrTextBody = t.Object({ ...InferBody.properties, inputs: t.Optional(InferBody.properties.inputs), ...textInferFields });
-
-export const INFER_ERRORS = { 400: ErrorModel, 404: ErrorModel, 413: ErrorModel, 422: ErrorModel, 429: ErrorModel, 499: ErrorModel, 500: ErrorModel, 503: ErrorModel, 504: ErrorModel };
 
 export interface InferCall {
   model: string;
@@ -65,10 +64,12 @@ export function inferPlugin(inference: InferenceService) {
       query: t.Object({ version: t.Optional(t.String({ description: "a registered version; the active one when absent" })) }),
       // The answer's schema is documented, not enforced: Elysia would check every answer against it
       // (about a quarter of a millisecond per request, more for large outputs).
-      response: INFER_ERRORS,
       detail: {
         summary: "Run inference (priority from parameters.priority or the x-priority header; ?version= picks a version)",
-        responses: { 200: { description: "The answer", content: { "application/json": { schema: t.Union([InferResponseModel, TextInferResponseModel]) as never } } } },
+        responses: {
+          200: { description: "The answer", content: { "application/json": { schema: t.Union([InferResponseModel, TextInferResponseModel]) as never } } },
+          ...errorResponseDocs("infer"),
+        },
       },
     },
   );

@@ -12,10 +12,11 @@ import { SERVER_METADATA } from "../../inference/server-metadata.ts";
 import type { InferenceService } from "../../inference/service.ts";
 import { HEADER_LENGTH_HEADER, inferResponse, inputsWithBinary, splitRequestBody } from "./binary-body.ts";
 import { isServerReady, type Readiness } from "../readiness.ts";
-import { INFER_ERRORS, toInferenceRequest } from "./infer.ts";
+import { errorResponseDocs, errorResponses } from "./error-responses.ts";
+import { toInferenceRequest } from "./infer.ts";
 import { parseTurns } from "./parse-turns.ts";
 import { TensorSpecModel } from "../../registry/schemas.ts";
-import { ErrorModel, InferResponseModel, KServeInferBody } from "./schemas.ts";
+import { InferResponseModel, KServeInferBody } from "./schemas.ts";
 
 const ServerMetadataModel = t.Object({ name: t.String(), version: t.String(), extensions: t.Array(t.String()) });
 
@@ -47,6 +48,7 @@ const INFER_ANSWER_DOCS = {
       "application/octet-stream": { schema: { type: "string", format: "binary" } as never },
     },
   },
+  ...errorResponseDocs("infer"),
 };
 
 const INFER_DESCRIPTION =
@@ -86,7 +88,6 @@ export function kservePlugin(models: ModelsService, inference: InferenceService,
       context.body = header;
     },
     body: KServeInferBody,
-    response: INFER_ERRORS,
   };
 
   const infer = async ({ params, body, headers, request }: InferRoute) => {
@@ -123,19 +124,19 @@ export function kservePlugin(models: ModelsService, inference: InferenceService,
       { detail: { summary: "Server readiness (200 ready, 503 not): as /health/ready, preload done, accepting, database answers" } },
     )
     .get("/models/:name", ({ params }) => models.metadata(params.name), {
-      response: { 200: ModelMetadataModel, 404: ErrorModel },
+      response: { 200: ModelMetadataModel, ...errorResponses("read") },
       detail: { summary: "Model metadata of the active version" },
     })
     .get("/models/:name/versions/:version", ({ params }) => models.metadata(params.name, params.version), {
-      response: { 200: ModelMetadataModel, 404: ErrorModel },
+      response: { 200: ModelMetadataModel, ...errorResponses("read") },
       detail: { summary: "Model metadata of one version" },
     })
     .get("/models/:name/ready", modelReady, {
-      response: { 200: ModelReadyModel, 404: ErrorModel, 503: ModelReadyModel },
+      response: { 200: ModelReadyModel, ...errorResponses("read"), 503: ModelReadyModel },
       detail: { summary: "Model readiness of the active version (200 ready, 503 unhealthy, 404 unknown)" },
     })
     .get("/models/:name/versions/:version/ready", modelReady, {
-      response: { 200: ModelReadyModel, 404: ErrorModel, 503: ModelReadyModel },
+      response: { 200: ModelReadyModel, ...errorResponses("read"), 503: ModelReadyModel },
       detail: { summary: "Model readiness of one version (200 ready, 503 unhealthy, 404 unknown model or version)" },
     })
     .post("/models/:name/infer", infer, {

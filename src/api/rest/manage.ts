@@ -2,7 +2,7 @@
 import { Elysia, t } from "elysia";
 import type { ModelsService } from "../../inference/models-service.ts";
 import type { StatusService } from "../../inference/status-service.ts";
-import { ErrorModel } from "./schemas.ts";
+import { errorResponses } from "./error-responses.ts";
 
 const VersionQuery = t.Object({ version: t.Optional(t.String()) });
 
@@ -10,7 +10,7 @@ export function managePlugin(models: ModelsService, status: StatusService) {
   return new Elysia({ name: "manage", detail: { tags: ["management"] } })
     .post("/api/v1/models/:name/load", ({ params, query }) => models.load(params.name, query.version), {
       query: VersionQuery,
-      response: { 404: ErrorModel, 422: ErrorModel, 503: ErrorModel },
+      response: errorResponses("load"),
       detail: { summary: "Load a model's worker now (clears an unhealthy mark)" },
     })
     .post(
@@ -19,7 +19,7 @@ export function managePlugin(models: ModelsService, status: StatusService) {
         await models.unload(params.name, query.version);
         return { name: params.name, state: "unloaded" as const };
       },
-      { query: VersionQuery, response: { 404: ErrorModel }, detail: { summary: "Stop a model's worker process(es)" } },
+      { query: VersionQuery, response: errorResponses("unload"), detail: { summary: "Stop a model's worker process(es)" } },
     )
     .get("/api/v1/status", () => status.system(), {
       detail: { summary: "Loaded models with pid, RSS and provider; memory (with shared memory in use) and queue totals" },

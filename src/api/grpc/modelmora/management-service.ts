@@ -5,7 +5,7 @@
  */
 import type { UntypedServiceImplementation } from "@grpc/grpc-js";
 import type { ModelStatusView, QueueStatusView, SystemStatusView } from "../../../inference/status-service.ts";
-import { type Readiness, readinessStatus } from "../../readiness.ts";
+import { readinessStatus } from "../../readiness.ts";
 import type { GrpcDependencies } from "../dependencies.ts";
 import { unary } from "../unary.ts";
 
