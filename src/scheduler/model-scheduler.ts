@@ -13,73 +13,17 @@
  * Queued requests leave the heap lazily: a cancelled or expired one is marked dead and skipped when popped.
  */
 import { ModelMoraError } from "../errors.ts";
-import { type BatchCandidate, type BatchPolicy, formBatch } from "./batch-former.ts";
+import { type BatchCandidate, formBatch } from "./batch-former.ts";
 import type { SchedulerClock } from "./clock.ts";
 import { BinaryHeap, schedulingKey } from "./heap.ts";
+import { DEAD, DELAYED_PRIORITY, DISPATCHED, QUEUED, type QueuedRequest, cancelledError, settle } from "./queued-request.ts";
+import { type EnqueueOptions, type ItemOutcome, type ModelQueueStats, type QueuePolicy, type RunBatch, type SchedulerObserver, effectiveTimeout } from "./queue-contract.ts";
 
-export interface QueuePolicy extends BatchPolicy {
-  maxQueueSize: number;
-  defaultTimeoutMicroseconds: number;
-  timeoutAction: "reject" | "delay";
-  /** Batches in flight at once: the number of worker replicas. */
-  concurrency: number;
-}
+export type { EnqueueOptions, ItemOutcome, ModelQueueStats, QueuePolicy, RunBatch, SchedulerObserver } from "./queue-contract.ts";
+export { effectiveTimeout } from "./queue-contract.ts";
 
-export type ItemOutcome<R> = { ok: true; value: R } | { ok: false; error: Error };
-
-/** Runs one batch; resolves with one outcome per payload, in order. */
-export type RunBatch<P, R> = (payloads: P[]) => Promise<ItemOutcome<R>[]>;
-
-export interface EnqueueOptions<P> {
-  payload: P;
-  priority: number;
-  /** Requests batch together only when their signatures are equal. */
-  signature: string;
-  /** dim 0 of the request's inputs. */
-  rows: number;
-  timeoutMicroseconds?: number;
-  signal?: AbortSignal;
-}
-
-export interface SchedulerObserver {
-  onDispatch?(model: string, batchSize: number, rows: number, queueMicroseconds: readonly number[]): void;
-  onComplete?(model: string, batchSize: number, computeMicroseconds: number): void;
-}
-
-export interface ModelQueueStats {
-  queued: number;
-  inFlightBatches: number;
-  enqueued: number;
-  dispatched: number;
-  batches: number;
-  rejectedQueueFull: number;
-  expired: number;
-  cancelled: number;
-}
-
-const QUEUED = 0;
-const DISPATCHED = 1;
-const DEAD = 2;
-/** Priority below LOW, where `timeoutAction: "delay"` parks expired requests. */
-const DELAYED_PRIORITY = 5;
 /** How many incompatible requests batch gathering may look past. */
 const GATHER_LOOKAHEAD = 64;
-
-/** One caller's request from `enqueue` until it is dispatched in a batch, cancelled or expired. */
-interface QueuedRequest<P, R> {
-  key: number;
-  state: number;
-  payload: P;
-  priority: number;
-  signature: string;
-  rows: number;
-  enqueuedAtMicroseconds: number;
-  resolve: (value: R) => void;
-  reject: (error: Error) => void;
-  cancelDeadline: (() => void) | undefined;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-}
 
 export class ModelScheduler<P, R> {
   private readonly heap = new BinaryHeap<QueuedRequest<P, R>>();
@@ -333,35 +277,10 @@ export class ModelScheduler<P, R> {
     } catch (error) {
       outcomes = Promise.reject(error);
     }
-    outcomes
-      .then(
-        (results) => {
-          if (results.length !== batch.length) throw new Error(`batch of ${batch.length} got ${results.length} results (this is a bug)`);
-          batch.forEach((request, index) => {
-            const outcome = results[index]!;
-            if (outcome.ok) request.resolve(outcome.value);
-            else request.reject(outcome.error);
-          });
-        },
-      )
-      .catch((error: unknown) => {
-        const failure = error instanceof Error ? error : new Error(String(error));
-        for (const request of batch) request.reject(failure);
-      })
-      .finally(() => {
-        this.inFlightBatches--;
-        this.observer.onComplete?.(this.model, batch.length, this.clock.nowMicroseconds() - startedAt);
-        this.pump();
-      });
+    settle(batch, outcomes).finally(() => {
+      this.inFlightBatches--;
+      this.observer.onComplete?.(this.model, batch.length, this.clock.nowMicroseconds() - startedAt);
+      this.pump();
+    });
   }
-}
-
-/** A request's timeout may only shorten the model's default; 0 = none. */
-export function effectiveTimeout(requested: number | undefined, modelDefault: number): number {
-  if (requested === undefined || requested <= 0) return modelDefault;
-  return modelDefault > 0 ? Math.min(requested, modelDefault) : requested;
-}
-
-function cancelledError(model: string): ModelMoraError {
-  return new ModelMoraError("CANCELLED", `request to "${model}" was cancelled before it ran`);
 }
