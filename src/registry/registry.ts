@@ -4,89 +4,20 @@
  * (`inspectModel`), so the registry can be tested on its own.
  */
 import { and, asc, eq } from "drizzle-orm";
-import { ModelMoraError, invalidInput } from "../errors.ts";
-import type { InspectModel } from "./signature.ts";
-import type { TensorSpec } from "./tensor-spec.ts";
-import type { OpenDatabase } from "./database.ts";
-import { MalformedModelError, externalDataLocations } from "../security/external-data.ts";
+import { invalidInput } from "../errors.ts";
 import { stripCredentials } from "../security/source-policy.ts";
+import { parseCompanionFiles, type StoredCompanionFile } from "./companion-files.ts";
+import type { OpenDatabase } from "./database.ts";
 import type { ModelCache } from "./model-cache.ts";
-import { type ModelConfig, type ModelConfigPatch, withDefaults } from "./model-config.ts";
+import { type ModelConfigPatch, withDefaults } from "./model-config.ts";
+import { type ModelRecord, type RegisterModelInput, type ResolvedVersion, toRecord } from "./records.ts";
+import { alreadyExists, isUniqueViolation, modelNotFound, refuseExternalData, versionNotFound } from "./registry-errors.ts";
 import type { ModelRow, ModelVersionRow } from "./schema/index.ts";
-import { type CompanionFileSpec, parseCompanionFiles, type StoredCompanionFile } from "./companion-files.ts";
+import type { InspectModel } from "./signature.ts";
+import { canonicalTask } from "./tasks.ts";
 
-export const TASKS = ["tensor", "txt2embed"] as const;
-type Task = (typeof TASKS)[number];
-
-/** Hugging Face pipeline names accepted at registration for the task they mean. */
-export const TASK_ALIASES: Readonly<Record<string, Task>> = { "feature-extraction": "txt2embed" };
-
-/** The task `name` means (itself or the task it is an alias of); INVALID_INPUT when unknown. */
-export function canonicalTask(name: string): Task {
-  if ((TASKS as readonly string[]).includes(name)) return name as Task;
-  const aliased = TASK_ALIASES[name];
-  if (aliased) return aliased;
-  const known = [...TASKS, ...Object.keys(TASK_ALIASES)].join(", ");
-  throw invalidInput(`task "${name}" is not supported; supported tasks: ${known}`, { field: "task" });
-}
-
-export interface RegisterModelInput {
-  name: string;
-  version: string;
-  task: string;
-  source: string;
-  sha256?: string;
-  config?: Partial<ModelConfig>;
-  /** Companion files by name: `{ "tokenizer.json": "<source>" | { source, sha256 } }`. */
-  files?: Record<string, CompanionFileSpec>;
-}
-
-/** A companion file as the model object shows it. */
-export interface CompanionFileRecord {
-  source: string;
-  sha256: string;
-  sizeBytes: number;
-}
-
-export interface VersionRecord {
-  version: string;
-  sha256: string;
-  sizeBytes: number;
-  source: string;
-  files: Record<string, CompanionFileRecord>;
-  createdAt: string;
-}
-
-export interface ModelRecord {
-  name: string;
-  task: string;
-  activeVersion: string;
-  versions: VersionRecord[];
-  config: ModelConfig;
-  /** Signature of the active version. */
-  inputs: TensorSpec[];
-  outputs: TensorSpec[];
-  createdAt: string;
-  updatedAt: string;
-}
-
-/** One model version, resolved for serving. */
-export interface ResolvedVersion {
-  name: string;
-  task: string;
-  version: string;
-  modelPath: string;
-  sha256: string;
-  sizeBytes: number;
-  config: ModelConfig;
-  inputs: TensorSpec[];
-  outputs: TensorSpec[];
-  /** Companion files by name: where the verified copy lies and its sha256. */
-  files: Record<string, { path: string; sha256: string }>;
-}
-
-/** PostgreSQL's unique_violation, and SQLite's primary-key and unique constraint failures. */
-const UNIQUE_VIOLATIONS = new Set(["23505", "SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"]);
+export type { CompanionFileRecord, ModelRecord, RegisterModelInput, ResolvedVersion, VersionRecord } from "./records.ts";
+export { TASK_ALIASES, TASKS, canonicalTask } from "./tasks.ts";
 
 /**
  * How long a resolved model version is served from memory. Writes through this registry clear the
@@ -287,63 +218,4 @@ export class ModelRegistry {
     if (companions.some((row) => Object.values(row.files).some((file) => file.sha256 === sha256))) return;
     await this.cache.remove(sha256);
   }
-}
-
-/** MODEL_LOAD_FAILED for a model that keeps tensor data in other files (see src/security/external-data.ts). */
-async function refuseExternalData(filePath: string): Promise<void> {
-  let locations: string[];
-  try {
-    locations = Bun.file(filePath).size === 0 ? [] : externalDataLocations(Bun.mmap(filePath, { shared: false }));
-  } catch (error) {
-    if (error instanceof MalformedModelError) throw new ModelMoraError("MODEL_LOAD_FAILED", `model file is not a valid ONNX file: ${error.message}`);
-    throw error;
-  }
-  if (locations.length > 0) {
-    throw new ModelMoraError("MODEL_LOAD_FAILED", "model declares external data; only self-contained ONNX files (all tensors inside the one file) are accepted", {
-      externalTensors: locations.length,
-    });
-  }
-}
-
-function toRecord(row: ModelRow, versions: ModelVersionRow[]): ModelRecord {
-  const active = versions.find((version) => version.version === row.activeVersion);
-  if (!active) throw new ModelMoraError("INTERNAL", `model "${row.name}" has no row for its active version ${row.activeVersion} (this is a bug)`);
-  return {
-    name: row.name,
-    task: row.task,
-    activeVersion: row.activeVersion,
-    versions: versions.map((version) => ({
-      version: version.version,
-      sha256: version.sha256,
-      sizeBytes: version.sizeBytes,
-      source: version.source,
-      files: Object.fromEntries(Object.entries(version.files).map(([name, file]) => [name, { source: file.source, sha256: file.sha256, sizeBytes: file.sizeBytes }])),
-      createdAt: version.createdAt.toISOString(),
-    })),
-    config: withDefaults(row.config),
-    inputs: active.inputs,
-    outputs: active.outputs,
-    createdAt: row.createdAt.toISOString(),
-    updatedAt: row.updatedAt.toISOString(),
-  };
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  for (let cause: unknown = error; cause; cause = (cause as { cause?: unknown }).cause) {
-    const code = (cause as { code?: unknown }).code;
-    if (typeof code === "string" && UNIQUE_VIOLATIONS.has(code)) return true;
-  }
-  return false;
-}
-
-function modelNotFound(name: string): ModelMoraError {
-  return new ModelMoraError("MODEL_NOT_FOUND", `model "${name}" is not registered`, { name });
-}
-
-function versionNotFound(name: string, version: string): ModelMoraError {
-  return new ModelMoraError("VERSION_NOT_FOUND", `model "${name}" has no version "${version}"`, { name, version });
-}
-
-function alreadyExists(name: string, version: string): ModelMoraError {
-  return new ModelMoraError("MODEL_ALREADY_EXISTS", `model "${name}" version "${version}" is already registered`, { name, version });
 }
