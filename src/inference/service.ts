@@ -120,38 +120,32 @@ export class InferenceService {
    * Inference whose outputs are lent to `use`: typed-array views into shared memory, valid until
    * `use` settles (no copy; StreamInference sends chunks straight from them).
    */
-  async withTensors<T>(request: InferenceRequest, use: (response: TensorInferenceResponse) => T | Promise<T>): Promise<T> {
-    const span = this.tracing.startRequest(request);
-    try {
-      const { target, answer } = await this.run(request, span);
-      try {
-        return await use({
-          model_name: target.name,
-          model_version: target.version,
-          ...(request.id !== undefined && { id: request.id }),
-          outputs: answer.outputs,
-        });
-      } finally {
-        answer.release();
-      }
-    } catch (error) {
-      this.tracing.failRequest(span, error);
-      throw error;
-    } finally {
-      span?.end();
-    }
+  withTensors<T>(request: InferenceRequest, use: (response: TensorInferenceResponse) => T | Promise<T>): Promise<T> {
+    return this.answered(request, (target, answer) =>
+      use({
+        model_name: target.name,
+        model_version: target.version,
+        ...(request.id !== undefined && { id: request.id }),
+        outputs: answer.outputs,
+      }),
+    );
   }
 
   /**
    * Runs a task request (txt2embed …) whose worker inputs `prepare` builds from the resolved version;
    * answers the outputs (the caller's own copies) with the version that ran.
    */
-  async runPrepared(request: PreparedRequest): Promise<{ target: ResolvedVersion; outputs: WireTensor[] }> {
+  runPrepared(request: PreparedRequest): Promise<{ target: ResolvedVersion; outputs: WireTensor[] }> {
+    return this.answered(request, (target, answer) => ({ target, outputs: answer.outputs.map(ownCopy) }));
+  }
+
+  /** Runs the request, traced, and lends its answer to `use`; the answer's shared memory is released once `use` settles. */
+  private async answered<T>(request: InferenceRequest | PreparedRequest, use: (target: ResolvedVersion, answer: ItemAnswer) => T | Promise<T>): Promise<T> {
     const span = this.tracing.startRequest(request);
     try {
       const { target, answer } = await this.run(request, span);
       try {
-        return { target, outputs: answer.outputs.map(ownCopy) };
+        return await use(target, answer);
       } finally {
         answer.release();
       }

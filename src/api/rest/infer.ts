@@ -5,10 +5,10 @@
  */
 import { Elysia, type Static, t } from "elysia";
 import { invalidInput } from "../../errors.ts";
-import { parsePriority } from "../../inference/priority.ts";
 import type { InferenceRequest, InferenceService } from "../../inference/service.ts";
 import type { InputTensor } from "../../inference/tensor-codec.ts";
 import { parseTurns } from "./parse-turns.ts";
+import { requestControls } from "./request-controls.ts";
 import { errorResponseDocs } from "./error-responses.ts";
 import { InferBody, InferResponseModel } from "./schemas.ts";
 import { inferText, TextInferResponseModel, textInferFields, textsOf } from "./text-infer.ts";
@@ -27,19 +27,7 @@ export interface InferCall {
 
 /** One mapping from an HTTP call to the service's request, whichever path it came in on. */
 export function toInferenceRequest({ model, version, body, headers, request }: InferCall): InferenceRequest {
-  const parameters = body.parameters;
-  return {
-    model,
-    version,
-    id: body.id,
-    inputs: body.inputs,
-    outputs: body.outputs,
-    priority: parsePriority(parameters?.priority ?? headers["x-priority"], parameters?.priority !== undefined ? "parameters.priority" : "x-priority"),
-    timeoutMicroseconds: parameters?.timeout_ms === undefined ? undefined : Math.round(parameters.timeout_ms * 1000),
-    keepAliveSeconds: parameters?.keep_alive_seconds,
-    signal: request.signal,
-    ...(headers.traceparent !== undefined && { trace: { traceparent: headers.traceparent, tracestate: headers.tracestate } }),
-  };
+  return { model, version, id: body.id, inputs: body.inputs, outputs: body.outputs, ...requestControls(body.parameters, headers, request) };
 }
 
 export function inferPlugin(inference: InferenceService) {

@@ -7,6 +7,7 @@
 import { ModelMoraError } from "../../errors.ts";
 import type { Logger } from "../../observability/logger.ts";
 import { HTTP_STATUS } from "./error-mapping.ts";
+import { inDialect } from "./dialect-errors.ts";
 
 const TYPE_BY_STATUS: Record<number, string> = {
   400: "invalid_request_error",
@@ -39,12 +40,6 @@ export function openAiErrorResponse(error: ModelMoraError): Response {
  * Runs an OpenAI route's work and answers any failure in OpenAI's shape. The routes parse their own
  * bodies (see openai.ts), so Elysia's validation never answers for them in the KServe shape.
  */
-export async function inOpenAiDialect(logger: Logger, request: Request, work: () => Promise<unknown>): Promise<unknown> {
-  try {
-    return await work();
-  } catch (error) {
-    if (error instanceof ModelMoraError) return openAiErrorResponse(error);
-    logger.error({ event: "unhandled_error", err: error, method: request.method, url: request.url }, "unhandled error");
-    return openAiErrorResponse(new ModelMoraError("INTERNAL", "internal server error"));
-  }
+export function inOpenAiDialect(logger: Logger, request: Request, work: () => Promise<unknown>): Promise<unknown> {
+  return inDialect(openAiErrorResponse, logger, request, work);
 }

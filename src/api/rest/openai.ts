@@ -9,6 +9,7 @@
  */
 import { Elysia } from "elysia";
 import { invalidInput } from "../../errors.ts";
+import { parseJsonObject } from "../json-object.ts";
 import type { ModelsService } from "../../inference/models-service.ts";
 import { parsePriority } from "../../inference/priority.ts";
 import type { InferenceService } from "../../inference/service.ts";
@@ -25,14 +26,7 @@ interface EmbeddingsBody {
 
 /** The body of POST /v1/embeddings, checked; INVALID_INPUT naming the field otherwise. */
 export function parseEmbeddingsBody(text: string): EmbeddingsBody {
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw invalidInput("request body is not valid JSON", { field: "body" });
-  }
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw invalidInput("request body must be a JSON object", { field: "body" });
-  const { model, input, encoding_format: encodingFormat = "float", dimensions } = body as Record<string, unknown>;
+  const { model, input, encoding_format: encodingFormat = "float", dimensions } = parseJsonObject(text, "request body", "body");
   if (typeof model !== "string" || model === "") throw invalidInput("model: required, the name of a txt2embed model", { field: "model" });
   const isIds = (value: unknown) => Array.isArray(value) && value.every((id) => Number.isInteger(id));
   const validInput =

@@ -9,12 +9,14 @@
  */
 import { Elysia } from "elysia";
 import { type ErrorCode, ModelMoraError, invalidInput } from "../../errors.ts";
+import { parseJsonObject } from "../json-object.ts";
 import type { ModelsService } from "../../inference/models-service.ts";
 import { parsePriority } from "../../inference/priority.ts";
 import type { InferenceService } from "../../inference/service.ts";
 import { embed, tokenize } from "../../inference/tasks/txt2embed.ts";
 import type { Logger } from "../../observability/logger.ts";
 import { HTTP_STATUS } from "./error-mapping.ts";
+import { inDialect } from "./dialect-errors.ts";
 
 type TeiErrorType = "validation" | "overloaded" | "backend" | "unhealthy" | "empty" | "tokenizer";
 
@@ -37,14 +39,8 @@ function teiErrorResponse(error: ModelMoraError): Response {
   return new Response(JSON.stringify({ error: error.message, error_type: type }), { status, headers });
 }
 
-async function inTeiDialect(logger: Logger, request: Request, work: () => Promise<unknown>): Promise<unknown> {
-  try {
-    return await work();
-  } catch (error) {
-    if (error instanceof ModelMoraError) return teiErrorResponse(error);
-    logger.error({ event: "unhandled_error", err: error, method: request.method, url: request.url }, "unhandled error");
-    return teiErrorResponse(new ModelMoraError("INTERNAL", "internal server error"));
-  }
+function inTeiDialect(logger: Logger, request: Request, work: () => Promise<unknown>): Promise<unknown> {
+  return inDialect(teiErrorResponse, logger, request, work);
 }
 
 interface TeiBody {
@@ -58,13 +54,7 @@ interface TeiBody {
 
 /** The body of /embed or /tokenize, checked; INVALID_INPUT naming the field otherwise. */
 function parseTeiBody(text: string): TeiBody {
-  let body: Record<string, unknown>;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw invalidInput("request body is not valid JSON", { field: "body" });
-  }
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw invalidInput("request body must be a JSON object", { field: "body" });
+  const body = parseJsonObject(text, "request body", "body");
   const { inputs } = body;
   const isIds = (value: unknown) => Array.isArray(value) && value.length > 0 && value.every((id) => Number.isInteger(id));
   if (Array.isArray(inputs) && inputs.length === 0) throw invalidInput("`inputs` cannot be empty", { field: "inputs", reason: "empty" });

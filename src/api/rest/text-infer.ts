@@ -5,10 +5,10 @@
  */
 import { t } from "elysia";
 import { invalidInput } from "../../errors.ts";
-import { parsePriority } from "../../inference/priority.ts";
 import type { InferenceService } from "../../inference/service.ts";
 import { embed } from "../../inference/tasks/txt2embed.ts";
 import type { Turn } from "../../inference/admission-gate.ts";
+import { type ControlParameters, requestControls } from "./request-controls.ts";
 
 const textOrTexts = t.Union([t.String(), t.Array(t.String())]);
 
@@ -39,7 +39,7 @@ interface TextBody {
   truncate?: boolean;
   dimensions?: number;
   inputs?: unknown;
-  parameters?: { priority?: number | string; timeout_ms?: number; keep_alive_seconds?: number };
+  parameters?: ControlParameters;
 }
 
 /** The texts of a text body and the field they came from; undefined for a tensor body. */
@@ -61,7 +61,6 @@ export async function inferText(
   call: { model: string; version: string | undefined; body: TextBody; texts: { texts: string[]; field: string }; headers: Record<string, string | undefined>; request: Request; turn?: Turn },
 ) {
   const { body, headers } = call;
-  const parameters = body.parameters;
   const result = await embed(inference, {
     model: call.model,
     version: call.version,
@@ -70,10 +69,7 @@ export async function inferText(
     normalize: body.normalize,
     truncate: body.truncate,
     dimensions: body.dimensions,
-    priority: parsePriority(parameters?.priority ?? headers["x-priority"], parameters?.priority !== undefined ? "parameters.priority" : "x-priority"),
-    timeoutMicroseconds: parameters?.timeout_ms === undefined ? undefined : Math.round(parameters.timeout_ms * 1000),
-    keepAliveSeconds: parameters?.keep_alive_seconds,
-    signal: call.request.signal,
+    ...requestControls(body.parameters, headers, call.request),
     turn: call.turn,
   });
   return {

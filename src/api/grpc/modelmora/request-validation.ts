@@ -5,6 +5,7 @@
  */
 import { getSchemaValidator, mapValueError } from "elysia";
 import { invalidInput } from "../../../errors.ts";
+import { parseJsonObject } from "../../json-object.ts";
 import type { ModelConfigPatch } from "../../../registry/model-config.ts";
 import type { RegisterModelInput } from "../../../registry/registry.ts";
 import { ModelConfigPatchModel, RegisterModelBody } from "../../../registry/schemas.ts";
@@ -28,7 +29,7 @@ export function toRegisterModelInput(request: RegisterModelRequest): RegisterMod
     task: request.task,
     source: request.source,
     ...(request.sha256 !== "" && { sha256: request.sha256 }),
-    ...(request.config_json !== "" && { config: parseConfigJson(request.config_json) }),
+    ...(request.config_json !== "" && { config: parseJsonObject(request.config_json, "config_json", "config_json") }),
   };
   return validated(registerValidator, body) as RegisterModelInput;
 }
@@ -36,18 +37,7 @@ export function toRegisterModelInput(request: RegisterModelRequest): RegisterMod
 /** A config patch: an object of keys to change, a key set to null returning to its default. */
 export function toConfigPatch(configJson: string): ModelConfigPatch {
   if (configJson === "") throw invalidInput("config_json: required (a JSON object of the keys to change)", { field: "config_json" });
-  return validated(patchValidator, parseConfigJson(configJson), "config_json") as ModelConfigPatch;
-}
-
-function parseConfigJson(configJson: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(configJson);
-  } catch {
-    throw invalidInput("config_json: not valid JSON", { field: "config_json" });
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) throw invalidInput("config_json: must be a JSON object", { field: "config_json" });
-  return value as Record<string, unknown>;
+  return validated(patchValidator, parseJsonObject(configJson, "config_json", "config_json"), "config_json") as ModelConfigPatch;
 }
 
 type Validator = typeof registerValidator | typeof patchValidator;
