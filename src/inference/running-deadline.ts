@@ -3,23 +3,23 @@
  * by its queue (INFERENCE_TIMEOUT, counted as expired, never run); this timer fires a millisecond
  * later so that the queue always answers first for those.
  */
+import { type Clock, nowMilliseconds } from "../clock.ts";
 import { ModelMoraError } from "../errors.ts";
-import { timerDelay } from "../scheduler/clock.ts";
 
 const RUNNING_DEADLINE_LAG_MILLISECONDS = 1;
 
-/** `work`, or INFERENCE_TIMEOUT once `deadlineAtMilliseconds` (epoch) has passed. */
-export async function withDeadline<T>(work: Promise<T>, deadlineAtMilliseconds: number, model: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+/** `work`, or INFERENCE_TIMEOUT once `deadlineAtMilliseconds` (epoch, on `clock`) has passed. */
+export async function withDeadline<T>(work: Promise<T>, deadlineAtMilliseconds: number, model: string, clock: Clock): Promise<T> {
+  let cancel: (() => void) | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
+    cancel = clock.setTimer(
       () => reject(new ModelMoraError("INFERENCE_TIMEOUT", `inference on "${model}" did not finish within its deadline`)),
-      timerDelay(deadlineAtMilliseconds + RUNNING_DEADLINE_LAG_MILLISECONDS - Date.now()),
+      (deadlineAtMilliseconds + RUNNING_DEADLINE_LAG_MILLISECONDS - nowMilliseconds(clock)) * 1000,
     );
   });
   try {
     return await Promise.race([work, deadline]);
   } finally {
-    clearTimeout(timer);
+    cancel?.();
   }
 }

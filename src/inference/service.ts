@@ -5,6 +5,7 @@
  * the pool, or workers themselves.
  */
 import type { Span } from "@opentelemetry/api";
+import { type Clock, nowMilliseconds, systemClock } from "../clock.ts";
 import { ModelMoraError, invalidInput } from "../errors.ts";
 import { modelKey, type ModelVersionIdentity } from "../lifecycle/model-key.ts";
 import type { WorkerPool } from "../lifecycle/pool.ts";
@@ -58,6 +59,8 @@ export class InferenceService {
   private readonly scheduler: InferenceScheduler;
   private readonly gates = new Map<string, AdmissionGate>();
   private readonly tracing: RequestTracing;
+  /** The scheduler's clock: request deadlines are kept on it too. */
+  private readonly clock: Clock;
 
   constructor(
     private readonly registry: ModelRegistry,
@@ -67,6 +70,7 @@ export class InferenceService {
     { tracing, ...schedulerOptions }: Omit<SchedulerOptions<QueuedInference, ItemAnswer>, "runBatch"> & { tracing?: Tracing } = {},
   ) {
     this.tracing = new RequestTracing(tracing);
+    this.clock = schedulerOptions.clock ?? systemClock;
     const observer = schedulerOptions.observer;
     this.scheduler = new Scheduler({
       ...schedulerOptions,
@@ -167,7 +171,7 @@ export class InferenceService {
     const { target, work, deadlineAtMilliseconds } = queued;
     if (deadlineAtMilliseconds === undefined) return { target, answer: await work };
     try {
-      return { target, answer: await withDeadline(work, deadlineAtMilliseconds, request.model) };
+      return { target, answer: await withDeadline(work, deadlineAtMilliseconds, request.model, this.clock) };
     } catch (error) {
       work.then((late) => late.release(), () => undefined); // answered after the deadline: nobody reads it
       throw error;
@@ -180,7 +184,7 @@ export class InferenceService {
     const target = await this.registry.resolve(request.model, request.version);
     // One deadline per request: it bounds the wait for shared memory, the queue and the run.
     const timeoutMicroseconds = effectiveTimeout(request.timeoutMicroseconds, target.config.defaultTimeoutMicroseconds);
-    const deadlineAtMilliseconds = timeoutMicroseconds > 0 ? Date.now() + timeoutMicroseconds / 1000 : undefined;
+    const deadlineAtMilliseconds = timeoutMicroseconds > 0 ? nowMilliseconds(this.clock) + timeoutMicroseconds / 1000 : undefined;
     const key = modelKey(target);
     const batchable = isBatchable(target);
     let rows = 1;
@@ -216,7 +220,7 @@ export class InferenceService {
         priority: request.priority,
         signature,
         rows,
-        timeoutMicroseconds: deadlineAtMilliseconds === undefined ? undefined : Math.max(1, (deadlineAtMilliseconds - Date.now()) * 1000),
+        timeoutMicroseconds: deadlineAtMilliseconds === undefined ? undefined : Math.max(1, (deadlineAtMilliseconds - nowMilliseconds(this.clock)) * 1000),
         signal: request.signal,
       });
     } catch (error) {

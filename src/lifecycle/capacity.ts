@@ -10,14 +10,14 @@ import type { Logger } from "../observability/logger.ts";
 import { type AdmissionLimits, type AdmissionPlan, planAdmission, type ResidentModel } from "./admission.ts";
 import type { ProbeMemory } from "./memory-probe.ts";
 import { isBusy, type LoadHistory, type LoadTarget, type ModelRef, type ModelRefs, replicaCountOf } from "./model-ref.ts";
-import type { PoolClock } from "./pool-clock.ts";
+import { type Clock, nowMilliseconds } from "../clock.ts";
 
 const ESTIMATE_FACTOR = 1.5;
 const MEBIBYTE = 1024 * 1024;
 
 export interface CapacityOptions {
   refs: ModelRefs;
-  clock: PoolClock;
+  clock: Clock;
   logger: Logger;
   probeMemory: ProbeMemory;
   limits: AdmissionLimits;
@@ -99,7 +99,7 @@ export class Capacity {
         cancel();
         resolve();
       };
-      const cancel = this.options.clock.setTimer(wake, timeoutMilliseconds);
+      const cancel = this.options.clock.setTimer(wake, timeoutMilliseconds * 1000);
       this.waiters.add(wake);
     });
   }
@@ -116,7 +116,7 @@ export class Capacity {
 
   /** Models holding memory, as admission sees them. */
   private resident(): ResidentModel[] {
-    const nowMilliseconds = this.options.clock.now().getTime();
+    const now = nowMilliseconds(this.options.clock);
     const resident: ResidentModel[] = [];
     for (const ref of this.options.refs.values()) {
       if (ref.state === "unhealthy") continue;
@@ -124,7 +124,7 @@ export class Capacity {
         key: ref.key,
         footprintBytes: ref.state === "ready" ? this.footprint(ref) : ref.estimateBytes,
         busy: isBusy(ref),
-        lastUsedAtMilliseconds: (ref.history.lastUsedAt ?? ref.loadedAt)?.getTime() ?? nowMilliseconds,
+        lastUsedAtMilliseconds: (ref.history.lastUsedAt ?? ref.loadedAt)?.getTime() ?? now,
       });
     }
     return resident;

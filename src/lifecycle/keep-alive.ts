@@ -7,12 +7,12 @@
  */
 import type { Logger } from "../observability/logger.ts";
 import { hasWorkInFlight, keepAliveSecondsOf, type ModelRef, type ModelRefs } from "./model-ref.ts";
-import type { PoolClock } from "./pool-clock.ts";
+import { type Clock, nowMilliseconds } from "../clock.ts";
 
 export class KeepAlive {
   constructor(
     private readonly refs: ModelRefs,
-    private readonly clock: PoolClock,
+    private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly expire: (ref: ModelRef) => Promise<void>,
   ) {}
@@ -31,7 +31,7 @@ export class KeepAlive {
     ref.cancelIdleTimer = this.clock.setTimer(() => {
       ref.cancelIdleTimer = undefined;
       if (!this.refs.isCurrent(ref) || hasWorkInFlight(ref)) return;
-      const now = this.clock.now();
+      const now = new Date(nowMilliseconds(this.clock));
       const idleMilliseconds = now.getTime() - (ref.history.lastUsedAt ?? ref.loadedAt ?? now).getTime();
       const remainingMilliseconds = keepAliveSecondsOf(ref) * 1000 - idleMilliseconds;
       if (remainingMilliseconds > 0) {
@@ -40,7 +40,7 @@ export class KeepAlive {
       }
       this.logger.info({ event: "keep_alive_expired", model: ref.target.name, version: ref.target.version }, "idle model unloaded");
       void this.expire(ref);
-    }, delayMilliseconds);
+    }, delayMilliseconds * 1000);
   }
 
   cancel(ref: ModelRef): void {

@@ -17,13 +17,13 @@ import { type BackoffPolicy, restartDelayMilliseconds } from "./backoff.ts";
 import type { Capacity } from "./capacity.ts";
 import type { KeepAlive } from "./keep-alive.ts";
 import { type LoadHistory, type LoadTarget, type ModelRef, type ModelRefs, type Replica, replicaCountOf } from "./model-ref.ts";
-import { type PoolClock, sleep } from "./pool-clock.ts";
+import { type Clock, nowMilliseconds, sleep } from "../clock.ts";
 import { shuttingDown } from "./pool-errors.ts";
 import type { LoadedSignature, SpawnWorker, WorkerHandle } from "./worker-process.ts";
 
 export interface LoaderOptions {
   refs: ModelRefs;
-  clock: PoolClock;
+  clock: Clock;
   logger: Logger;
   capacity: Capacity;
   keepAlive: KeepAlive;
@@ -45,7 +45,7 @@ export class ModelLoader {
   backoffRemaining(history: LoadHistory): number {
     const failures = Math.max(history.consecutiveLoadFailures, history.consecutiveCrashes);
     const delay = restartDelayMilliseconds(failures, this.options.restartBackoff);
-    return delay === 0 ? 0 : history.lastFailureAtMilliseconds + delay - this.options.clock.now().getTime();
+    return delay === 0 ? 0 : history.lastFailureAtMilliseconds + delay - nowMilliseconds(this.options.clock);
   }
 
   /**
@@ -88,7 +88,7 @@ export class ModelLoader {
       );
       const first = signatures[0]!;
       for (const note of first.notes) logger.warn({ event: "provider_fallback", model: target.name, version: target.version }, note);
-      Object.assign(ref, { state: "ready", provider: first.provider, loadedAt: clock.now(), loading: undefined });
+      Object.assign(ref, { state: "ready", provider: first.provider, loadedAt: new Date(nowMilliseconds(clock)), loading: undefined });
       history.loads++;
       history.consecutiveLoadFailures = 0;
       if (history.restartPending) {
@@ -115,7 +115,7 @@ export class ModelLoader {
       const failure = error instanceof ModelMoraError ? error : new ModelMoraError("MODEL_LOAD_FAILED", String(error));
       const spawned = ref.replicas.map((replica) => replica.worker);
       history.consecutiveLoadFailures++;
-      history.lastFailureAtMilliseconds = clock.now().getTime();
+      history.lastFailureAtMilliseconds = nowMilliseconds(clock);
       history.lastError = failure.message;
       const unhealthy = history.consecutiveLoadFailures >= this.options.maxConsecutiveLoadFailures;
       Object.assign(ref, { state: "unhealthy", loading: undefined, replicas: [] });
@@ -193,7 +193,7 @@ export class ModelLoader {
       }
     } catch (error) {
       history.consecutiveCrashes++;
-      history.lastFailureAtMilliseconds = this.options.clock.now().getTime();
+      history.lastFailureAtMilliseconds = nowMilliseconds(this.options.clock);
       history.lastError = error instanceof Error ? error.message : String(error);
       logger.error(
         { event: "replica_restart_failed", model: target.name, version: target.version, error: history.lastError },
@@ -211,7 +211,7 @@ export class ModelLoader {
       if (!ref.replicas.some((replica) => replica.worker === worker)) return;
       const { history } = ref;
       history.consecutiveCrashes++;
-      history.lastFailureAtMilliseconds = this.options.clock.now().getTime();
+      history.lastFailureAtMilliseconds = nowMilliseconds(this.options.clock);
       history.restartPending = true;
       history.lastError = `worker ${worker.pid} exited unexpectedly (${exit.signalCode ? `signal ${exit.signalCode}` : `exit code ${exit.exitCode}`})`;
       this.dropReplica(ref.key, worker.pid);

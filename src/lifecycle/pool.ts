@@ -30,7 +30,7 @@ import { ModelLoader } from "./loader.ts";
 import type { ProbeMemory } from "./memory-probe.ts";
 import { type LoadTarget, type ModelRef, ModelRefs, replicaCountOf, type WorkerState } from "./model-ref.ts";
 import { modelKey } from "./model-key.ts";
-import { type PoolClock, sleep, systemPoolClock } from "./pool-clock.ts";
+import { type Clock, nowMilliseconds, sleep, systemClock } from "../clock.ts";
 import { insufficientMemory, shuttingDown, unhealthyModel } from "./pool-errors.ts";
 import { leastBusy } from "./routing.ts";
 import { describeModel, describeUnloaded, type WorkerStatus } from "./worker-status.ts";
@@ -59,9 +59,8 @@ export interface PoolDependencies {
   restartBackoff?: BackoffPolicy;
   /** How long a request without a deadline waits for memory before INSUFFICIENT_MEMORY (default 30 s). */
   capacityWaitMilliseconds?: number;
-  now?: () => Date;
-  /** Runs `callback` after `delayMilliseconds`; returns a cancel function (injected in tests). */
-  setTimer?: (callback: () => void, delayMilliseconds: number) => () => void;
+  /** Time and timers (the one clock, src/clock.ts); a fake in tests. */
+  clock?: Clock;
   /**
    * Shared memory: the input arena a model's workers map (absent: tensors travel inline), and a
    * hook to give an unloaded model's arena pages back.
@@ -77,7 +76,7 @@ const DEFAULT_CAPACITY_WAIT_MILLISECONDS = 30_000;
 
 export class WorkerPool {
   private readonly refs = new ModelRefs();
-  private readonly clock: PoolClock;
+  private readonly clock: Clock;
   private readonly keepAlive: KeepAlive;
   private readonly capacity: Capacity;
   private readonly loader: ModelLoader;
@@ -86,10 +85,7 @@ export class WorkerPool {
 
   constructor(private readonly dependencies: PoolDependencies) {
     const { logger } = dependencies;
-    this.clock = {
-      now: dependencies.now ?? systemPoolClock.now,
-      setTimer: dependencies.setTimer ?? systemPoolClock.setTimer,
-    };
+    this.clock = dependencies.clock ?? systemClock;
     this.capacityWaitMilliseconds = dependencies.capacityWaitMilliseconds ?? DEFAULT_CAPACITY_WAIT_MILLISECONDS;
     const stop = (ref: ModelRef) => this.stop(ref);
     this.keepAlive = new KeepAlive(this.refs, this.clock, logger, stop);
@@ -139,7 +135,7 @@ export class WorkerPool {
     if (this.closed) throw shuttingDown();
     const replica = leastBusy(ref.replicas);
     replica.inFlight++;
-    ref.history.lastUsedAt = this.clock.now();
+    ref.history.lastUsedAt = new Date(nowMilliseconds(this.clock));
     try {
       const result = await replica.worker.infer(items, outputNames);
       if (ref.history.consecutiveCrashes !== 0) ref.history.consecutiveCrashes = 0;
@@ -150,7 +146,7 @@ export class WorkerPool {
       throw error;
     } finally {
       replica.inFlight--;
-      ref.history.lastUsedAt = this.clock.now();
+      ref.history.lastUsedAt = new Date(nowMilliseconds(this.clock));
       this.keepAlive.arm(ref);
       this.capacity.notifyIfIdle(ref);
     }
@@ -213,7 +209,7 @@ export class WorkerPool {
    */
   private async acquire(target: LoadTarget, deadlineAtMilliseconds: number | undefined, explicit: boolean): Promise<ModelRef> {
     const key = modelKey(target);
-    const waitUntil = deadlineAtMilliseconds ?? this.clock.now().getTime() + this.capacityWaitMilliseconds;
+    const waitUntil = deadlineAtMilliseconds ?? nowMilliseconds(this.clock) + this.capacityWaitMilliseconds;
     for (;;) {
       if (this.closed) throw shuttingDown();
       const ref = this.refs.get(key);
@@ -234,7 +230,7 @@ export class WorkerPool {
       const plan = this.capacity.plan(estimateBytes);
       if (plan.kind === "reject") throw insufficientMemory(target, plan.reason);
       if (plan.kind === "wait") {
-        const remainingMilliseconds = waitUntil - this.clock.now().getTime();
+        const remainingMilliseconds = waitUntil - nowMilliseconds(this.clock);
         if (remainingMilliseconds <= 0) throw insufficientMemory(target, plan.reason);
         await this.capacity.waitForRoom(remainingMilliseconds);
         continue;

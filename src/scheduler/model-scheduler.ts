@@ -14,7 +14,7 @@
  */
 import { ModelMoraError } from "../errors.ts";
 import { type BatchCandidate, formBatch } from "./batch-former.ts";
-import type { SchedulerClock } from "./clock.ts";
+import type { Clock } from "../clock.ts";
 import { BinaryHeap, schedulingKey } from "./heap.ts";
 import { DEAD, DELAYED_PRIORITY, DISPATCHED, QUEUED, type QueuedRequest, cancelledError, settle } from "./queued-request.ts";
 import { type EnqueueOptions, type ItemOutcome, type ModelQueueStats, type QueuePolicy, type RunBatch, type SchedulerObserver, effectiveTimeout } from "./queue-contract.ts";
@@ -42,7 +42,7 @@ export class ModelScheduler<P, R> {
     readonly model: string,
     private policy: QueuePolicy,
     private readonly runBatch: RunBatch<P, R>,
-    private readonly clock: SchedulerClock,
+    private readonly clock: Clock,
     private readonly observer: SchedulerObserver = {},
   ) {}
 

@@ -5,18 +5,18 @@
  * which reads each request's own config from its payload: nothing captured at first use goes stale.
  */
 import { ModelMoraError } from "../errors.ts";
-import { type SchedulerClock, systemClock } from "./clock.ts";
+import { type Clock, systemClock } from "../clock.ts";
 import { type ModelQueueStats, ModelScheduler, type QueuePolicy, type RunBatch, type SchedulerObserver } from "./model-scheduler.ts";
 
 export interface SchedulerOptions<P, R> {
   runBatch: RunBatch<P, R>;
-  clock?: SchedulerClock;
+  clock?: Clock;
   observer?: SchedulerObserver;
 }
 
 export class Scheduler<P, R> {
   private readonly models = new Map<string, ModelScheduler<P, R>>();
-  private readonly clock: SchedulerClock;
+  private readonly clock: Clock;
   private readonly observer: SchedulerObserver;
   private readonly runBatch: RunBatch<P, R>;
 

@@ -4,11 +4,11 @@
  */
 import { describe, expect, test } from "bun:test";
 import { ModelMoraError } from "../../src/errors.ts";
-import { MAX_TIMER_MILLISECONDS, type SchedulerClock, systemClock, timerDelay } from "../../src/scheduler/clock.ts";
+import { type Clock, MAX_TIMER_MILLISECONDS, systemClock, timerDelay } from "../../src/clock.ts";
 import { BinaryHeap, schedulingKey } from "../../src/scheduler/heap.ts";
 import { type ItemOutcome, ModelScheduler, type QueuePolicy } from "../../src/scheduler/model-scheduler.ts";
 
-class FakeClock implements SchedulerClock {
+class FakeClock implements Clock {
   now = 0;
   private timers: { due: number; callback: () => void; live: boolean }[] = [];
   nowMicroseconds(): number {

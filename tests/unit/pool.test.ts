@@ -10,6 +10,7 @@ import { type LoadTarget, type PoolDependencies, WorkerPool } from "../../src/li
 import { type InferResult, type LoadedSignature, type WorkerExit, WorkerGoneError, type WorkerHandle } from "../../src/lifecycle/worker-process.ts";
 import { DEFAULT_MODEL_CONFIG } from "../../src/registry/model-config.ts";
 import type { LoadMessage, WireTensor } from "../../workers/protocol.ts";
+import { systemClock } from "../../src/clock.ts";
 
 interface Deferred<T> {
   promise: Promise<T>;
@@ -152,14 +153,17 @@ function harness(options: HarnessOptions = {}): Harness {
     restartBackoff: { baseMilliseconds: 0, maxMilliseconds: 0 },
     maxConsecutiveLoadFailures: 1,
     ...options.pool,
-    now: () => new Date(clockMilliseconds),
-    ...(options.timers && {
-      setTimer: (callback: () => void, delayMilliseconds: number) => {
-        const timer: FakeTimer = { delayMilliseconds, fire: callback, cancelled: false };
-        options.timers!.push(timer);
-        return () => void (timer.cancelled = true);
-      },
-    }),
+    // The clock's time is the test's; its timers are the test's when it collects them, else real ones.
+    clock: {
+      nowMicroseconds: () => clockMilliseconds * 1000,
+      setTimer: options.timers
+        ? (callback: () => void, delayMicroseconds: number) => {
+            const timer: FakeTimer = { delayMilliseconds: delayMicroseconds / 1000, fire: callback, cancelled: false };
+            options.timers!.push(timer);
+            return () => void (timer.cancelled = true);
+          }
+        : systemClock.setTimer,
+    },
   };
   return {
     pool: new WorkerPool(dependencies),
