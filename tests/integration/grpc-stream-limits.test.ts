@@ -158,3 +158,41 @@ describe.each(Object.entries(APIS))("%s", (_name, api) => {
     expect(mostRunning).toBe(MAX_PENDING);
   }, 90_000);
 });
+
+describe("gRPC server limits", () => {
+  test("a connection may hold at most grpcMaxConcurrentStreams calls: one more waits until a call ends", async () => {
+    const limited = createGrpcServer(core, { maxMessageBytes: 1024 * 1024, limits: { grpcMaxConcurrentStreams: 2 } });
+    const port = await limited.listen("127.0.0.1", 0);
+    const kserveObject = loadProtos(["kserve/grpc_predict_v2.proto"]).grpcObject.inference as grpc.GrpcObject;
+    const client = new (kserveObject.GRPCInferenceService as grpc.ServiceClientConstructor)(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as Client;
+    const live = (deadlineMilliseconds: number) =>
+      new Promise<grpc.status>((resolve) =>
+        (client.ServerLive as unknown as (request: object, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null) => void) => void)(
+          {},
+          { deadline: Date.now() + deadlineMilliseconds },
+          (error) => resolve(error ? error.code : grpc.status.OK),
+        ),
+      );
+    try {
+      expect(await live(5_000)).toBe(grpc.status.OK);
+      const open = [client.ModelStreamInfer!(), client.ModelStreamInfer!()];
+      for (const stream of open) stream.on("error", () => undefined);
+      // Both streams are open (a first answer proves it); a third call on the same connection waits.
+      await Promise.all(
+        open.map((stream, index) => {
+          const answered = new Promise((resolve) => stream.once("data", resolve));
+          stream.write(APIS["KServe ModelStreamInfer"]!.request(index));
+          return answered;
+        }),
+      );
+      expect(await live(300)).toBe(grpc.status.DEADLINE_EXCEEDED);
+      open[0]!.end();
+      await new Promise((resolve) => open[0]!.on("status", resolve));
+      expect(await live(5_000)).toBe(grpc.status.OK);
+      open[1]!.end();
+    } finally {
+      client.close();
+      await limited.close(0);
+    }
+  }, 30_000);
+});
