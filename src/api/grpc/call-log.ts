@@ -5,7 +5,7 @@
  * protocol "grpc". The request id is the client's `x-request-id` metadata or a fresh UUID, echoed in
  * the response headers. Health checks and reflection log at debug level.
  */
-import { Metadata, type ServerInterceptor, ServerInterceptingCall, status as GrpcStatus } from "@grpc/grpc-js";
+import { type ServerInterceptor, ServerInterceptingCall, status as GrpcStatus } from "@grpc/grpc-js";
 import type { Logger } from "../../observability/logger.ts";
 import type { Metrics } from "../../observability/metrics.ts";
 
@@ -73,11 +73,4 @@ export function callLogInterceptor(logger: Logger, metrics: Metrics | undefined)
       },
     });
   };
-}
-
-/** Metadata with a request id, for clients and tests. */
-export function withRequestId(requestId: string): Metadata {
-  const metadata = new Metadata();
-  metadata.set("x-request-id", requestId);
-  return metadata;
 }
