@@ -8,10 +8,11 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { LIMIT_DEFAULTS, LIMIT_ENVIRONMENT_NAMES, type LimitsConfig, resolveLimitsConfig } from "./runtime/limit-settings.ts";
 import { SECURITY_DEFAULTS, SECURITY_ENVIRONMENT_NAMES, type SecurityConfig, resolveSecurityConfig } from "./security/settings.ts";
 
-/** Security settings (API keys, TLS, source policy): src/security/settings.ts. */
-export interface Config extends SecurityConfig {
+/** Security settings (API keys, TLS, source policy): src/security/settings.ts; resource limits: src/runtime/limit-settings.ts. */
+export interface Config extends SecurityConfig, LimitsConfig {
   host: string;
   httpPort: number;
   /** gRPC front end (KServe v2 GRPCInferenceService, health, reflection, modelmora.v1); 0 picks a free port. */
@@ -82,6 +83,7 @@ export const DEFAULT_CONFIG: Config = {
   standbyWorkers: 1,
   maxOutputMb: 64,
   ...SECURITY_DEFAULTS,
+  ...LIMIT_DEFAULTS,
   corsOrigins: undefined,
 };
 
@@ -110,6 +112,7 @@ const ENVIRONMENT_NAMES: Partial<Record<keyof Config, string>> = {
   standbyWorkers: "MODELMORA_STANDBY_WORKERS",
   maxOutputMb: "MODELMORA_MAX_OUTPUT_MB",
   ...SECURITY_ENVIRONMENT_NAMES,
+  ...LIMIT_ENVIRONMENT_NAMES,
   corsOrigins: "MODELMORA_CORS_ORIGINS",
 };
 
@@ -171,7 +174,8 @@ export function flagOverrides(argv: readonly string[]): Overrides {
 
 export function resolveConfig(...layers: Overrides[]): Config {
   const merged: Overrides = Object.assign({}, ...layers);
-  const config: Config = { ...DEFAULT_CONFIG, ...resolveSecurityConfig(merged, (message) => new ConfigError(message)) };
+  const fail = (message: string) => new ConfigError(message);
+  const config: Config = { ...DEFAULT_CONFIG, ...resolveSecurityConfig(merged, fail), ...resolveLimitsConfig(merged, fail) };
   if (merged.host !== undefined) config.host = merged.host;
   if (merged.httpPort !== undefined) config.httpPort = port("httpPort", merged.httpPort);
   if (merged.grpcPort !== undefined) config.grpcPort = port("grpcPort", merged.grpcPort);

@@ -21,6 +21,7 @@ import type { Logger } from "./observability/logger.ts";
 import { type Tracing, createTracing } from "./observability/tracing.ts";
 import { ModelCache } from "./registry/model-cache.ts";
 import { ModelRegistry } from "./registry/registry.ts";
+import { RegistryLimits } from "./registry/registry-limits.ts";
 import { ApiKeys } from "./security/api-keys.ts";
 import { assertListenAllowed } from "./security/listen-guard.ts";
 import { commaList } from "./security/settings.ts";
@@ -81,7 +82,7 @@ export async function createServerCore(config: Config, logger: Logger, { spawnWo
   const sharedMemory = SharedMemory.open({ directory: config.shmDir ?? defaultSharedMemoryDirectory(config.dataDir, arenaBytes), arenaBytes, logger });
   const workerSpawner = spawnWorker ?? createWorkerSpawner(sharedMemory, { maxOutputBytes: Math.round(config.maxOutputMb * 1024 * 1024) });
   const standby = new StandbyWorkers(workerSpawner, spawnWorker ? 0 : config.standbyWorkers, probeProcessRss);
-  const registry = new ModelRegistry(database, cache, createInspector(standby.spawn));
+  const registry = new ModelRegistry(database, cache, createInspector(standby.spawn), new RegistryLimits(config));
   const pool = new WorkerPool({
     spawnWorker: standby.spawn,
     inputArenaPath: (key, target) => sharedMemory.inputArena(key, `model "${target.name}" version ${target.version}`).path,

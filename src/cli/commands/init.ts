@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { type Config, DEFAULT_CONFIG, DEFAULT_CONFIG_FILE, SERVE_FLAGS, environmentNameOf } from "../../config.ts";
+import { LIMIT_DESCRIPTIONS } from "../../runtime/limit-settings.ts";
 import { SECURITY_DESCRIPTIONS } from "../../security/settings.ts";
 import { booleanFlag, stringFlag } from "../arguments.ts";
 import type { Command } from "../command.ts";
@@ -32,6 +33,7 @@ const DESCRIPTIONS: Record<keyof Config, string> = {
   maxOutputMb: "Largest answer one request may get (all its outputs together), checked in the worker; larger ones get 422 OUTPUT_TOO_LARGE.",
   standbyWorkers: "Worker processes kept started, onnxruntime imported, for the next model load (faster cold starts; they count in the memory budget). 0 = none.",
   ...SECURITY_DESCRIPTIONS,
+  ...LIMIT_DESCRIPTIONS,
   corsOrigins: 'Browser origins allowed to call the REST API (CORS), comma-separated, or "*". Unset = no CORS headers.',
 };
 
@@ -43,6 +45,7 @@ const EXAMPLES: Partial<Record<keyof Config, string | number>> = {
   shmDir: "/dev/shm",
   maxModelMb: 4096,
   corsOrigins: "https://app.example.com",
+  workerMemoryLimitMb: 4096,
 };
 
 const FLAG_OF = Object.fromEntries(Object.entries(SERVE_FLAGS).map(([flag, key]) => [key, flag])) as Record<keyof Config, string>;
