@@ -82,7 +82,11 @@ export async function createServerCore(config: Config, logger: Logger, { spawnWo
   const arenaBytes = Math.round(config.shmMb * 1024 * 1024);
   const sharedMemory = SharedMemory.open({ directory: config.shmDir ?? defaultSharedMemoryDirectory(config.dataDir, arenaBytes), arenaBytes, logger });
   const workerSpawner = withLoadTimeout(
-    spawnWorker ?? createWorkerSpawner(sharedMemory, { maxOutputBytes: Math.round(config.maxOutputMb * 1024 * 1024) }),
+    spawnWorker ??
+      createWorkerSpawner(sharedMemory, {
+        maxOutputBytes: Math.round(config.maxOutputMb * 1024 * 1024),
+        addressSpaceBytes: config.workerMemoryLimitMb === undefined ? undefined : Math.round(config.workerMemoryLimitMb * 1024 * 1024),
+      }),
     config.loadTimeoutSeconds * 1000,
   );
   const standby = new StandbyWorkers(workerSpawner, spawnWorker ? 0 : config.standbyWorkers, probeProcessRss);

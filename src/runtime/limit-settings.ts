@@ -33,11 +33,13 @@ export interface LimitsConfig {
    */
   watchdogGraceSeconds: number;
   /**
-   * Address-space limit (RLIMIT_AS) of each worker process, set with `prlimit` when the worker
-   * starts; an allocation beyond it fails inside onnxruntime (the request fails, the worker may
-   * exit and be replaced) instead of taking the machine's memory. Unset = no limit. Virtual size
-   * counts reserved, not used, memory: onnxruntime's threads reserve a lot, so leave headroom
-   * (below ~1024 MB a worker cannot start).
+   * Address-space limit (RLIMIT_AS) of each worker process, set with util-linux `prlimit` as the
+   * worker starts (Bun.spawn sets no rlimits); an allocation beyond it fails inside onnxruntime (the
+   * request fails with INFERENCE_FAILED, the worker keeps serving) instead of taking the machine's
+   * memory. Unset = no limit. It counts address space, not resident memory: a worker maps its two
+   * shared-memory arenas (2 × shmMb) and reserves thread stacks, about 3.4 GB with the default
+   * 256 MB arenas before any model runs, so set it well above that. No CPU-time limit is offered:
+   * RLIMIT_CPU counts a long-lived worker's whole life; the inference watchdog bounds one batch instead.
    */
   workerMemoryLimitMb: number | undefined;
 }
@@ -66,7 +68,7 @@ export const LIMIT_DESCRIPTIONS: Record<keyof LimitsConfig, string> = {
   maxConcurrentRegistrations: "Registrations (download + inspection) running at once; more wait briefly, then get 429 QUEUE_FULL with Retry-After.",
   loadTimeoutSeconds: "Longest model inspection or load (warm-up included); a hung worker is killed and the load fails with MODEL_LOAD_FAILED.",
   watchdogGraceSeconds: "A worker still computing this long past its requests' latest deadline is killed and replaced (INFERENCE_TIMEOUT).",
-  workerMemoryLimitMb: "Address-space limit (RLIMIT_AS) per worker process, via prlimit. Unset = none; below ~1024 a worker cannot start.",
+  workerMemoryLimitMb: "Address-space limit (RLIMIT_AS) per worker process, via prlimit. Unset = none. A worker maps 2 × shmMb and reserves thread stacks (~3.4 GB at the defaults), so set it well above that.",
 };
 
 /** Raw string values (file, environment, flags) → typed settings; `fail` reports a bad value. */
