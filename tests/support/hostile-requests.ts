@@ -144,6 +144,8 @@ export interface BinaryCase {
   model: string;
   headerLength: string | undefined;
   body: Uint8Array;
+  /** Nothing was tampered with: the request is valid and must be answered 200. */
+  honest: boolean;
 }
 
 /** Little-endian bytes of a valid request's input, as the binary extension carries them. */
@@ -179,7 +181,7 @@ export const binaryCase: fc.Arbitrary<BinaryCase> = fc.tuple(validRequest, binar
   const body = Buffer.concat([header, binary]);
   const framing = tamper.kind === "framing" ? tamper.value : 0;
   const headerLength = framing === "missing" ? undefined : typeof framing === "number" ? String(header.byteLength + framing) : framing;
-  return { model: request.model, headerLength, body };
+  return { model: request.model, headerLength, body, honest: tamper.kind === "none" };
 });
 
 /** gRPC tensors (KServe InferInputTensor): shapes as int64 strings, typed contents or raw bytes. */
