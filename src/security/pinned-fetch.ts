@@ -17,5 +17,5 @@ export function pinnedRequest(url: URL, address: string | undefined, init: BunFe
   target.hostname = address.includes(":") ? `[${address}]` : address;
   const headers = { ...init.headers, host: url.host };
   if (url.protocol !== "https:") return [target.toString(), { ...init, headers }];
-  return [target.toString(), { ...init, headers, tls: { serverName: hostname, checkServerIdentity: (_address: string, certificate: PeerCertificate) => checkServerIdentity(hostname, certificate) } }];
+  return [target.toString(), { ...init, headers, tls: { ...init.tls, serverName: hostname, checkServerIdentity: (_address: string, certificate: PeerCertificate) => checkServerIdentity(hostname, certificate) } }];
 }

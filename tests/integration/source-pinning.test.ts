@@ -5,11 +5,13 @@
  * the server is real, on 127.0.0.2 (the one address the policy exempts), and sees the URL's host in
  * its Host header. Real cache, real HTTP.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Server } from "bun";
 import { ModelMoraError } from "../../src/errors.ts";
 import { ModelCache } from "../../src/registry/model-cache.ts";
+import { pinnedRequest } from "../../src/security/pinned-fetch.ts";
 import type { SourcePolicy } from "../../src/security/source-policy.ts";
 import { type TemporaryDirectory, temporaryDirectory } from "../support/temporary-directory.ts";
 
@@ -79,4 +81,36 @@ test("a name that does not resolve is SOURCE_UNAVAILABLE before any fetch (a lat
   const error = await cache.fetch(`http://rebind.test:${allowed.port}/model.onnx`).catch((caught: unknown) => caught);
   expect((error as ModelMoraError).code).toBe("SOURCE_UNAVAILABLE");
   expect(loopbackHits).toEqual([]);
+});
+
+describe("https at a pinned address", () => {
+  /** A throwaway CA and a server certificate for `names`, made by the openssl CLI. */
+  function certificates(names: string): { ca: string; cert: string; key: string } {
+    const run = (...args: string[]) => {
+      const result = Bun.spawnSync({ cmd: ["openssl", ...args], cwd: directory.path, stdio: ["ignore", "pipe", "pipe"] });
+      if (result.exitCode !== 0) throw new Error(`openssl ${args.join(" ")}: ${result.stderr.toString()}`);
+    };
+    const curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    run("req", "-x509", ...curve, "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=pinning-test-ca");
+    run("req", ...curve, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=server");
+    writeFileSync(path.join(directory.path, "server.ext"), `subjectAltName=${names}\nextendedKeyUsage=serverAuth\n`);
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "1", "-extfile", "server.ext");
+    const read = (name: string) => readFileSync(path.join(directory.path, name), "utf8");
+    return { ca: read("ca.pem"), cert: read("server.pem"), key: read("server.key") };
+  }
+
+  test("the TLS server name and the certificate check are the host name's, the connection the checked address's", async () => {
+    const { ca, cert, key } = certificates("DNS:pinned.test");
+    const server = Bun.serve({ hostname: "127.0.0.2", port: 0, tls: { cert, key }, fetch: (request) => new Response(`hello ${request.headers.get("host")}`) });
+    try {
+      const url = new URL(`https://pinned.test:${server.port}/model.onnx`);
+      const response = await fetch(...pinnedRequest(url, "127.0.0.2", { headers: {}, tls: { ca } }));
+      expect(await response.text()).toBe(`hello pinned.test:${server.port}`);
+      // The same server for another name: its certificate does not name it, so the check refuses.
+      const other = new URL(`https://other.test:${server.port}/model.onnx`);
+      expect(await fetch(...pinnedRequest(other, "127.0.0.2", { headers: {}, tls: { ca } })).then(() => "answered", () => "refused")).toBe("refused");
+    } finally {
+      await server.stop(true);
+    }
+  });
 });
