@@ -8,11 +8,15 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { LIMIT_DEFAULTS, LIMIT_ENVIRONMENT_NAMES, type LimitsConfig, resolveLimitsConfig } from "./runtime/limit-settings.ts";
 import { GRPC_LIMITS_DEFAULTS, GRPC_LIMITS_ENVIRONMENT_NAMES, GRPC_LIMITS_FLAGS, type GrpcLimitsConfig, resolveGrpcLimits } from "./security/grpc-limits.ts";
 import { SECURITY_DEFAULTS, SECURITY_ENVIRONMENT_NAMES, type SecurityConfig, resolveSecurityConfig } from "./security/settings.ts";
 
-/** Security settings (API keys, TLS, source policy): src/security/settings.ts. */
-export interface Config extends SecurityConfig, GrpcLimitsConfig {
+/**
+ * Security settings (API keys, TLS, source policy): src/security/settings.ts; gRPC limits:
+ * src/security/grpc-limits.ts; resource limits: src/runtime/limit-settings.ts.
+ */
+export interface Config extends SecurityConfig, GrpcLimitsConfig, LimitsConfig {
   host: string;
   httpPort: number;
   /** gRPC front end (KServe v2 GRPCInferenceService, health, reflection, modelmora.v1); 0 picks a free port. */
@@ -85,6 +89,7 @@ export const DEFAULT_CONFIG: Config = {
   maxOutputMb: 64,
   ...SECURITY_DEFAULTS,
   ...GRPC_LIMITS_DEFAULTS,
+  ...LIMIT_DEFAULTS,
   corsOrigins: undefined,
 };
 
@@ -117,6 +122,7 @@ const ENVIRONMENT_NAMES: Partial<Record<keyof Config, string>> = {
   maxOutputMb: "MODELMORA_MAX_OUTPUT_MB",
   ...SECURITY_ENVIRONMENT_NAMES,
   ...GRPC_LIMITS_ENVIRONMENT_NAMES,
+  ...LIMIT_ENVIRONMENT_NAMES,
   corsOrigins: "MODELMORA_CORS_ORIGINS",
 };
 
@@ -180,7 +186,12 @@ export function flagOverrides(argv: readonly string[]): Overrides {
 export function resolveConfig(...layers: Overrides[]): Config {
   const merged: Overrides = Object.assign({}, ...layers);
   const fail = (message: string) => new ConfigError(message);
-  const config: Config = { ...DEFAULT_CONFIG, ...resolveSecurityConfig(merged, fail), ...resolveGrpcLimits(merged, fail) };
+  const config: Config = {
+    ...DEFAULT_CONFIG,
+    ...resolveSecurityConfig(merged, fail),
+    ...resolveGrpcLimits(merged, fail),
+    ...resolveLimitsConfig(merged, fail),
+  };
   if (merged.host !== undefined) config.host = merged.host;
   if (merged.httpPort !== undefined) config.httpPort = port("httpPort", merged.httpPort);
   if (merged.grpcPort !== undefined) config.grpcPort = port("grpcPort", merged.grpcPort);

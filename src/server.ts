@@ -14,6 +14,7 @@ import { StatusService } from "./inference/status-service.ts";
 import { createInspector } from "./lifecycle/inspect.ts";
 import { probeProcessRss } from "./lifecycle/memory-probe.ts";
 import { WorkerPool } from "./lifecycle/pool.ts";
+import { withLoadTimeout } from "./lifecycle/load-timeout.ts";
 import { SharedMemory, defaultSharedMemoryDirectory } from "./lifecycle/shared-memory.ts";
 import { StandbyWorkers } from "./lifecycle/standby.ts";
 import { createWorkerSpawner, type SpawnWorker } from "./lifecycle/worker-process.ts";
@@ -21,6 +22,7 @@ import type { Logger } from "./observability/logger.ts";
 import { type Tracing, createTracing } from "./observability/tracing.ts";
 import { ModelCache } from "./registry/model-cache.ts";
 import { ModelRegistry } from "./registry/registry.ts";
+import { RegistryLimits } from "./registry/registry-limits.ts";
 import { ApiKeys } from "./security/api-keys.ts";
 import { assertListenAllowed } from "./security/listen-guard.ts";
 import { commaList } from "./security/settings.ts";
@@ -79,9 +81,16 @@ export async function createServerCore(config: Config, logger: Logger, { spawnWo
   });
   const arenaBytes = Math.round(config.shmMb * 1024 * 1024);
   const sharedMemory = SharedMemory.open({ directory: config.shmDir ?? defaultSharedMemoryDirectory(config.dataDir, arenaBytes), arenaBytes, logger });
-  const workerSpawner = spawnWorker ?? createWorkerSpawner(sharedMemory, { maxOutputBytes: Math.round(config.maxOutputMb * 1024 * 1024) });
+  const workerSpawner = withLoadTimeout(
+    spawnWorker ??
+      createWorkerSpawner(sharedMemory, {
+        maxOutputBytes: Math.round(config.maxOutputMb * 1024 * 1024),
+        addressSpaceBytes: config.workerMemoryLimitMb === undefined ? undefined : Math.round(config.workerMemoryLimitMb * 1024 * 1024),
+      }),
+    config.loadTimeoutSeconds * 1000,
+  );
   const standby = new StandbyWorkers(workerSpawner, spawnWorker ? 0 : config.standbyWorkers, probeProcessRss);
-  const registry = new ModelRegistry(database, cache, createInspector(standby.spawn));
+  const registry = new ModelRegistry(database, cache, createInspector(standby.spawn), new RegistryLimits(config));
   const pool = new WorkerPool({
     spawnWorker: standby.spawn,
     inputArenaPath: (key, target) => sharedMemory.inputArena(key, `model "${target.name}" version ${target.version}`).path,
@@ -94,6 +103,7 @@ export async function createServerCore(config: Config, logger: Logger, { spawnWo
       memoryLimitBytes: config.memoryLimitMb === undefined ? undefined : config.memoryLimitMb * 1024 * 1024,
       maxLoadedModels: config.maxLoadedModels,
     },
+    watchdogGraceMilliseconds: config.watchdogGraceSeconds * 1000,
   });
   const metrics = createMetrics();
   const inference = new InferenceService(registry, pool, sharedMemory, { observer: schedulerMetricsObserver(metrics), tracing });

@@ -35,6 +35,7 @@ import { insufficientMemory, shuttingDown, unhealthyModel } from "./pool-errors.
 import { leastBusy } from "./routing.ts";
 import { describeModel, describeUnloaded, type WorkerStatus } from "./worker-status.ts";
 import { type InferResult, type SpawnWorker, WorkerGoneError } from "./worker-process.ts";
+import { underWatchdog, type WatchdogSettings } from "./watchdog.ts";
 
 export type { LoadTarget, WorkerState } from "./model-ref.ts";
 export type { WorkerStatus } from "./worker-status.ts";
@@ -69,6 +70,8 @@ export interface PoolDependencies {
   onUnloaded?: (key: string) => void;
   /** Memory held outside any model that the budget must leave room for (standby workers). */
   reservedBytes?: () => number;
+  /** Inference watchdog (watchdog.ts): kill a worker this long past its batch's deadline; undefined = none. */
+  watchdogGraceMilliseconds?: number;
 }
 
 const DEFAULT_MAX_CONSECUTIVE_LOAD_FAILURES = 3;
@@ -82,11 +85,14 @@ export class WorkerPool {
   private readonly loader: ModelLoader;
   private readonly capacityWaitMilliseconds: number;
   private closed = false;
+  private readonly watchdog: WatchdogSettings | undefined;
 
   constructor(private readonly dependencies: PoolDependencies) {
     const { logger } = dependencies;
     this.clock = dependencies.clock ?? systemClock;
     this.capacityWaitMilliseconds = dependencies.capacityWaitMilliseconds ?? DEFAULT_CAPACITY_WAIT_MILLISECONDS;
+    const graceMilliseconds = dependencies.watchdogGraceMilliseconds;
+    this.watchdog = graceMilliseconds === undefined ? undefined : { graceMilliseconds, clock: this.clock, logger };
     const stop = (ref: ModelRef) => this.stop(ref);
     this.keepAlive = new KeepAlive(this.refs, this.clock, logger, stop);
     this.capacity = new Capacity({
@@ -137,7 +143,7 @@ export class WorkerPool {
     replica.inFlight++;
     ref.history.lastUsedAt = new Date(nowMilliseconds(this.clock));
     try {
-      const result = await replica.worker.infer(items, outputNames);
+      const result = await underWatchdog(replica.worker.infer(items, outputNames), replica.worker, options.deadlineAtMilliseconds, ref.target, this.watchdog);
       if (ref.history.consecutiveCrashes !== 0) ref.history.consecutiveCrashes = 0;
       return result;
     } catch (error) {

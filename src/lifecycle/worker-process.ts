@@ -8,7 +8,7 @@
 import { readFileSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { ModelMoraError } from "../errors.ts";
-import { workerCommand } from "../runtime/worker-command.ts";
+import { type WorkerResourceLimits, workerCommand } from "../runtime/worker-command.ts";
 import { mapArenaBlock } from "../../workers/arena.ts";
 import { typedView } from "../../workers/datatypes.ts";
 import { isShared, type LoadMessage, type Provider, type SharedTensor, type TensorSpec, type TransportTensor, type WireTensor, type WorkerToServer } from "../../workers/protocol.ts";
@@ -76,8 +76,8 @@ export class WorkerGoneError extends ModelMoraError {
  * worker gets an output arena and the model's input arena is mapped at load; without it (model
  * inspection), tensors travel inline.
  */
-export function createWorkerSpawner(sharedMemory?: SharedMemory, limits: { maxOutputBytes?: number } = {}): SpawnWorker {
-  return (label) => new WorkerProcess(sharedMemory?.createOutputArena(), limits.maxOutputBytes, label);
+export function createWorkerSpawner(sharedMemory?: SharedMemory, limits: { maxOutputBytes?: number } & WorkerResourceLimits = {}): SpawnWorker {
+  return (label) => new WorkerProcess(sharedMemory?.createOutputArena(), limits.maxOutputBytes, label, limits);
 }
 
 /** A spawner without shared memory, for short-lived workers that only read a model's signature. */
@@ -109,11 +109,12 @@ class WorkerProcess implements WorkerHandle {
     private readonly outputArena: OutputArenaFile | undefined,
     private readonly maxOutputBytes: number | undefined,
     label?: string,
+    resourceLimits: WorkerResourceLimits = {},
   ) {
     this.readyForLoad = new Promise((resolve) => (this.signalReady = resolve));
     const temp = workerTempDirectory();
     this.process = Bun.spawn({
-      cmd: workerCommand(label),
+      cmd: workerCommand(label, resourceLimits),
       env: { ...workerEnvironment(process.env), ...(temp.directory !== undefined && { TMPDIR: temp.directory }) },
       stdio: ["ignore", "inherit", "inherit"],
       serialization: "advanced",

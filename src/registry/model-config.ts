@@ -11,7 +11,10 @@ export interface ModelConfig {
   preferredBatchSizes: number[];
   /** How long the batch former may hold the first request waiting for more. */
   maxQueueDelayMicroseconds: number;
-  /** Queued requests allowed for this model; 0 = unbounded. */
+  /**
+   * Queued requests allowed for this model; 0 = unbounded. The default (DEFAULT_MAX_QUEUE_SIZE) bounds
+   * a model nobody configured; the shared-memory arena bounds the queued bytes besides.
+   */
   maxQueueSize: number;
   /** Deadline for a request that names none; 0 = no deadline. */
   defaultTimeoutMicroseconds: number;
@@ -60,11 +63,14 @@ export interface ModelConfig {
   maxSequenceLength: number | undefined;
 }
 
+/** Queued requests per model when its config names no maxQueueSize. */
+export const DEFAULT_MAX_QUEUE_SIZE = 4096;
+
 export const DEFAULT_MODEL_CONFIG: ModelConfig = {
   maxBatchSize: 0,
   preferredBatchSizes: [],
   maxQueueDelayMicroseconds: 0,
-  maxQueueSize: 0,
+  maxQueueSize: DEFAULT_MAX_QUEUE_SIZE,
   defaultTimeoutMicroseconds: 0,
   timeoutAction: "reject",
   replicas: 1,

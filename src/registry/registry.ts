@@ -13,6 +13,8 @@ import { type ModelConfigPatch, withDefaults } from "./model-config.ts";
 import { type ModelRecord, type RegisterModelInput, type ResolvedVersion, toRecord } from "./records.ts";
 import { alreadyExists, isUniqueViolation, modelNotFound, refuseExternalData, versionNotFound } from "./registry-errors.ts";
 import type { ModelRow, ModelVersionRow } from "./schema/index.ts";
+import { checkConfigBounds } from "./config-bounds.ts";
+import { RegistryLimits } from "./registry-limits.ts";
 import type { InspectModel } from "./signature.ts";
 import { canonicalTask } from "./tasks.ts";
 
@@ -35,6 +37,7 @@ export class ModelRegistry {
     private readonly database: OpenDatabase,
     private readonly cache: ModelCache,
     private readonly inspectModel: InspectModel,
+    private readonly limits = new RegistryLimits(),
   ) {
     this.db = database.db;
     this.tables = database.tables;
@@ -44,8 +47,20 @@ export class ModelRegistry {
    * Copies the source into the cache (verifying `sha256` when given; skipped when a file with that
    * sha256 is already cached), reads the model's signature,
    * and stores the model (first version) or a further version. Nothing is stored on any failure.
+   * QUEUE_FULL beyond the registry limits (registry-limits.ts); INVALID_INPUT for a config out of
+   * bounds (config-bounds.ts).
    */
   async register(input: RegisterModelInput): Promise<ModelRecord> {
+    if (input.config) checkConfigBounds(input.config);
+    const release = this.limits.takeRegistrationSlot();
+    try {
+      return await this.registerWithinLimits(input);
+    } finally {
+      release();
+    }
+  }
+
+  private async registerWithinLimits(input: RegisterModelInput): Promise<ModelRecord> {
     this.resolved.clear();
     const task = canonicalTask(input.task);
     const companions = parseCompanionFiles(input.files);
@@ -54,6 +69,7 @@ export class ModelRegistry {
       throw invalidInput(`model "${input.name}" has task "${existing.task}"; a new version cannot change it to "${task}"`, { field: "task" });
     }
     if (existing && (await this.findVersion(input.name, input.version))) throw alreadyExists(input.name, input.version);
+    await this.checkCounts(input.name, existing !== undefined);
 
     // With a known sha256 already in the cache, nothing is downloaded.
     const cached = await this.cache.fetch(input.source, input.sha256);
@@ -162,6 +178,7 @@ export class ModelRegistry {
     const row = await this.findModel(name);
     if (!row) throw modelNotFound(name);
     const merged = Object.fromEntries(Object.entries({ ...row.config, ...config }).filter(([, value]) => value !== null));
+    checkConfigBounds(merged);
     const { models } = this.tables;
     await this.db.update(models).set({ config: merged, updatedAt: new Date() }).where(eq(models.name, name));
     this.resolved.clear();
@@ -191,6 +208,17 @@ export class ModelRegistry {
       for (const file of Object.values(version.files)) await this.removeFileIfUnused(file.sha256);
     }
     return record;
+  }
+
+  private async checkCounts(name: string, modelExists: boolean): Promise<void> {
+    const { models, modelVersions } = this.tables;
+    if (!modelExists) {
+      const rows = await this.db.select({ name: models.name }).from(models);
+      this.limits.checkCounts({ newModel: true, modelCount: rows.length });
+      return;
+    }
+    const rows = await this.db.select({ version: modelVersions.version }).from(modelVersions).where(eq(modelVersions.modelName, name));
+    this.limits.checkCounts({ newModel: false, model: name, versionCount: rows.length });
   }
 
   private async findModel(name: string): Promise<ModelRow | undefined> {

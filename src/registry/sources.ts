@@ -10,6 +10,7 @@ import { stat } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ModelMoraError, invalidInput } from "../errors.ts";
+import { pinnedRequest } from "../security/pinned-fetch.ts";
 import { type SourcePolicy, UNRESTRICTED_SOURCE_POLICY, checkLocalSource, checkRemoteSource } from "../security/source-policy.ts";
 
 /** Reads `HF_ENDPOINT` and `HF_TOKEN`. */
@@ -78,7 +79,7 @@ export interface OpenOptions {
 /** Throws FORBIDDEN "not allowed by policy" unless `source` may be read at all; reads nothing. */
 export async function checkSourceAllowed(source: ParsedSource, policy: SourcePolicy): Promise<void> {
   if (source.kind === "file") await checkLocalSource(policy, source.path);
-  else await checkRemoteSource(policy, new URL(source.url));
+  else await checkRemoteSource(policy, new URL(source.url)); // checked again, and pinned, at every hop of the fetch
 }
 
 /** Opens the source as a byte stream; an unreadable source is SOURCE_UNAVAILABLE. */
@@ -112,11 +113,12 @@ async function fetchFollowingRedirects(source: Extract<ParsedSource, { kind: "ht
   let headers: Record<string, string> = { ...source.headers, "accept-encoding": "identity" };
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
     // Every hop, the first included: scheme (no file:, data:), host and resolved address.
-    await checkRemoteSource(policy, new URL(url));
+    const address = await checkRemoteSource(policy, new URL(url));
     let response: Response;
     const connectTimer = setTimeout(() => abort.abort(new Error(`no answer within ${policy.connectTimeoutMilliseconds / 1000} s`)), policy.connectTimeoutMilliseconds);
     try {
-      response = await fetch(url, { headers, redirect: "manual", signal });
+      // To the address just checked, not to a second DNS answer (pinned-fetch.ts).
+      response = await fetch(...pinnedRequest(new URL(url), address, { headers, redirect: "manual", signal }));
     } catch (error) {
       const reason = abort.signal.aborted ? abort.signal.reason : error;
       throw new ModelMoraError("SOURCE_UNAVAILABLE", `could not fetch ${url}: ${reason instanceof Error ? reason.message : String(reason)}`, { field: "source" });

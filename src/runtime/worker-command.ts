@@ -18,7 +18,25 @@ const WORKER_ENTRY = path.join(import.meta.dir, "..", "..", "workers", "main.ts"
  *
  * @example Bun.spawn({ cmd: workerCommand("ocr-cls@1"), ipc: onMessage, serialization: "advanced" })
  */
-export function workerCommand(label?: string): string[] {
+export function workerCommand(label?: string, limits: WorkerResourceLimits = {}): string[] {
   const command = RUNNING_FROM_BINARY ? [process.execPath, WORKER_MODE_ARGUMENT] : [process.execPath, WORKER_ENTRY];
-  return label === undefined ? command : [...command, `--model=${label}`];
+  const labelled = label === undefined ? command : [...command, `--model=${label}`];
+  return limits.addressSpaceBytes === undefined ? labelled : [prlimitPath(), `--as=${limits.addressSpaceBytes}`, "--", ...labelled];
+}
+
+/**
+ * Resource limits set on a worker process as it starts. Bun.spawn sets no rlimits itself, so the
+ * command goes through util-linux `prlimit`, which sets them and then execs the worker (same pid,
+ * same IPC channel).
+ */
+export interface WorkerResourceLimits {
+  /** RLIMIT_AS (MODELMORA_WORKER_MEMORY_LIMIT_MB): allocations beyond it fail inside the worker. */
+  addressSpaceBytes?: number;
+}
+
+/** The `prlimit` executable; an error naming the setting when it is not installed. */
+export function prlimitPath(): string {
+  const found = Bun.which("prlimit");
+  if (!found) throw new Error("MODELMORA_WORKER_MEMORY_LIMIT_MB needs the prlimit command (util-linux), which is not on PATH");
+  return found;
 }

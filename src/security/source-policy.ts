@@ -7,8 +7,9 @@
  * UNRESTRICTED_SOURCE_POLICY.
  *
  * A refusal is FORBIDDEN "source not allowed by policy", said before anything is read, so it never
- * reveals whether a file exists, its size or its hash. (The address check and the fetch resolve
- * the name separately; a DNS answer that changes in between is not caught here.)
+ * reveals whether a file exists, its size or its hash. A host name is resolved once: the address
+ * checked is the address connected to (src/security/pinned-fetch.ts), so a DNS answer that changes
+ * between the check and the fetch (DNS rebinding) cannot lead the fetch to a private address.
  */
 import { lookup } from "node:dns/promises";
 import { realpath } from "node:fs/promises";
@@ -31,6 +32,8 @@ export interface SourcePolicy {
   connectTimeoutMilliseconds: number;
   /** Longest wait for the next chunk of a body. */
   idleTimeoutMilliseconds: number;
+  /** A host name's addresses (injected in tests); default: the system resolver (node:dns lookup). */
+  resolveHost?: (host: string) => Promise<string[]>;
 }
 
 /** The CLI offline: the user's own machine, own files, own network. */
@@ -92,19 +95,29 @@ export async function checkLocalSource(policy: SourcePolicy, filePath: string): 
   throw notAllowedByPolicy();
 }
 
-/** Throws FORBIDDEN unless `url` is http(s), to an allowed host, at an allowed address. */
-export async function checkRemoteSource(policy: SourcePolicy, url: URL): Promise<void> {
+/**
+ * Throws FORBIDDEN unless `url` is http(s), to an allowed host, at an allowed address. Returns the
+ * checked address the fetch must connect to (undefined: connect to the URL as it is — an address
+ * literal, or a policy that allows every network and so checks no address). A name that does not
+ * resolve is SOURCE_UNAVAILABLE: left to the fetch, a second lookup could answer differently.
+ */
+export async function checkRemoteSource(policy: SourcePolicy, url: URL): Promise<string | undefined> {
   if (url.protocol !== "http:" && url.protocol !== "https:") throw notAllowedByPolicy();
   const host = url.hostname.toLowerCase().replace(/^\[|\]$/g, "");
   if (!hostAllowed(policy.hosts, host)) throw notAllowedByPolicy();
-  if (policy.allowPrivateNetworks === true) return;
+  if (policy.allowPrivateNetworks === true) return undefined;
   const exempt = policy.allowPrivateNetworks === false ? [] : policy.allowPrivateNetworks;
-  const addresses = isIP(host) ? [host] : await lookup(host, { all: true, verbatim: true }).then(
-    (found) => found.map((entry) => entry.address),
-    () => [] as string[],
-  );
-  // A name that does not resolve is left to the fetch to report; every address it has must be public.
+  const literal = isIP(host) !== 0;
+  const addresses = literal ? [host] : await (policy.resolveHost ?? systemResolve)(host).catch(() => [] as string[]);
+  if (addresses.length === 0) throw new ModelMoraError("SOURCE_UNAVAILABLE", `could not resolve the host of ${url.origin}`, { field: "source" });
+  // Every address the name has must be allowed, so whichever one is connected to is.
   if (addresses.some((address) => !isPublicAddress(address) && !exempt.includes(address))) throw notAllowedByPolicy();
+  if (literal) return undefined;
+  return addresses.find((address) => isIP(address) === 4) ?? addresses[0];
+}
+
+async function systemResolve(host: string): Promise<string[]> {
+  return (await lookup(host, { all: true, verbatim: true })).map((entry) => entry.address);
 }
 
 export function hostAllowed(patterns: string[] | "any", host: string): boolean {

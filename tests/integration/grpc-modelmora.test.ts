@@ -114,7 +114,7 @@ describe("RegistryService", () => {
   });
 
   test("config_json round-trips what REST takes: GetModel gives back the registered config", async () => {
-    const config = { maxBatchSize: 4, preferredBatchSizes: [2, 4], timeoutAction: "delay", warmupShapes: { a: [2, 4], b: [2, 4] }, memoryMb: 12.5 };
+    const config = { maxBatchSize: 4, preferredBatchSizes: [2, 4], timeoutAction: "delay", warmupShapes: { a: [2, 4], b: [2, 4] }, memoryMb: 48.5 };
     await register("g-config", fixtures.add, { config_json: JSON.stringify(config) });
     expect(JSON.parse((await call(registry, "GetModel", { name: "g-config" })).config_json)).toMatchObject(config);
   });

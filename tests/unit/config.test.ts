@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { configTemplate } from "../../src/cli/commands/init.ts";
 import { ConfigError, DEFAULT_CONFIG, flagOverrides, loadConfig, resolveConfig } from "../../src/config.ts";
+import { LIMIT_DEFAULTS } from "../../src/runtime/limit-settings.ts";
 import { SECURITY_DEFAULTS } from "../../src/security/settings.ts";
 
 /** Runs `action` and returns the ConfigError it throws; fails the test if it throws anything else or nothing. */
@@ -84,6 +85,7 @@ describe("environment overrides", () => {
       standbyWorkers: 0,
       maxOutputMb: 8,
       ...SECURITY_DEFAULTS,
+      ...LIMIT_DEFAULTS,
       corsOrigins: "https://a.example,https://b.example",
       grpcMaxPendingPerStream: 16,
       grpcMaxConcurrentStreams: 32,
@@ -171,6 +173,7 @@ describe("flags", () => {
       standbyWorkers: 2,
       maxOutputMb: 128,
       ...SECURITY_DEFAULTS,
+      ...LIMIT_DEFAULTS,
       corsOrigins: "*",
       grpcMaxPendingPerStream: 8,
       grpcMaxConcurrentStreams: 4,
@@ -391,5 +394,35 @@ describe("config file layer (defaults < file < environment < flags)", () => {
     for (const key of Object.keys(DEFAULT_CONFIG)) expect(template).toContain(`"${key}"`);
     expect(template).toContain("MODELMORA_MAX_MODEL_MB");
     expect(template).toContain("DATABASE_URL");
+  });
+});
+
+describe("resource limits", () => {
+  test("the limits come from their environment variables", () => {
+    const config = loadConfig([], {
+      MODELMORA_MAX_MODELS: "10",
+      MODELMORA_MAX_VERSIONS_PER_MODEL: "3",
+      MODELMORA_MAX_CONCURRENT_REGISTRATIONS: "2",
+      MODELMORA_LOAD_TIMEOUT_SECONDS: "45",
+      MODELMORA_WATCHDOG_GRACE_SECONDS: "0.5",
+      MODELMORA_WORKER_MEMORY_LIMIT_MB: "2048",
+    });
+    expect(config).toMatchObject({ maxModels: 10, maxVersionsPerModel: 3, maxConcurrentRegistrations: 2, loadTimeoutSeconds: 45, watchdogGraceSeconds: 0.5, workerMemoryLimitMb: 2048 });
+  });
+
+  test("without them the limits take bounded defaults", () => {
+    const config = loadConfig([], {});
+    expect(config.maxModels).toBe(LIMIT_DEFAULTS.maxModels);
+    expect(config.maxConcurrentRegistrations).toBeGreaterThan(0);
+    expect(config.loadTimeoutSeconds).toBeGreaterThan(0);
+    expect(config.workerMemoryLimitMb).toBeUndefined();
+  });
+
+  test("counts must be whole numbers ≥ 1 and timers fit setTimeout (2^31−1 ms)", () => {
+    expect(configErrorFrom(() => loadConfig([], { MODELMORA_MAX_MODELS: "0" })).message).toContain("maxModels");
+    expect(configErrorFrom(() => loadConfig([], { MODELMORA_MAX_CONCURRENT_REGISTRATIONS: "1.5" })).message).toContain("maxConcurrentRegistrations");
+    expect(configErrorFrom(() => loadConfig([], { MODELMORA_LOAD_TIMEOUT_SECONDS: "3000000" })).message).toContain("2147483.647 seconds");
+    expect(configErrorFrom(() => loadConfig([], { MODELMORA_WATCHDOG_GRACE_SECONDS: "-1" })).message).toContain("watchdogGraceSeconds");
+    expect(configErrorFrom(() => loadConfig([], { MODELMORA_WORKER_MEMORY_LIMIT_MB: "lots" })).message).toContain("workerMemoryLimitMb");
   });
 });

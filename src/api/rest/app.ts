@@ -47,9 +47,10 @@ export function createRestApp(dependencies: RestDependencies) {
   return new Elysia({ serve: { maxRequestBodySize: bunBodyCapBytes(dependencies.maxBodyBytes) }, normalize: false })
     .use(accessLogPlugin(logger, dependencies.metrics))
     .use(corsPlugin(dependencies.corsOrigins))
-    .use(bodyLimitPlugin(dependencies.maxBodyBytes))
     // Before errorsPlugin: its onError only notes the failure for the audit line, errorsPlugin answers.
     .use(authPlugin(dependencies.auth))
+    // After auth: a chunked body is read here, and only for a caller with a key.
+    .use(bodyLimitPlugin(dependencies.maxBodyBytes))
     .use(errorsPlugin(logger))
     .use(docsPlugin())
     .use(

@@ -1,7 +1,11 @@
 /**
- * Request body limit (`MODELMORA_MAX_BODY_MB`). Requests that declare a larger Content-Length get
- * 413 PAYLOAD_TOO_LARGE with the usual error body. Bun's own cap sits at twice the limit as a
- * backstop for chunked bodies that declare no length (Bun answers those with a bare 413).
+ * Request body limit (`MODELMORA_MAX_BODY_MB`), exact for every body, answered with the usual
+ * JSON error (413 PAYLOAD_TOO_LARGE):
+ * - a body that declares a larger Content-Length is refused before any of it is read;
+ * - a chunked body (no Content-Length) is read here, counting bytes, and refused as soon as one
+ *   byte more than the limit has arrived; one within the limit is handed on as an ordinary body
+ *   of known length (read once more by the route's parser: chunked uploads pay one extra copy).
+ * Bun's own cap sits at twice the limit as a backstop only (Bun answers beyond it with a bare 413).
  */
 import { Elysia } from "elysia";
 import { ModelMoraError } from "../../errors.ts";
@@ -12,14 +16,49 @@ export function bunBodyCapBytes(maxBodyBytes: number): number {
 }
 
 export function bodyLimitPlugin(maxBodyBytes: number) {
-  return new Elysia({ name: "body-limit" }).onRequest(({ request }) => {
-    const declared = Number(request.headers.get("content-length") ?? 0);
-    if (declared > maxBodyBytes) {
-      return errorResponse(
-        new ModelMoraError("PAYLOAD_TOO_LARGE", `request body of ${declared} bytes exceeds the limit of ${maxBodyBytes} bytes (MODELMORA_MAX_BODY_MB)`, {
-          limitBytes: maxBodyBytes,
-        }),
-      );
+  return new Elysia({ name: "body-limit" }).onRequest(async (context) => {
+    const { request } = context;
+    const declared = request.headers.get("content-length");
+    if (declared !== null) {
+      if (Number(declared) > maxBodyBytes) return errorResponse(tooLarge(`request body of ${declared} bytes`, maxBodyBytes));
+      return;
     }
+    if (request.body === null) return;
+    const bytes = await readAtMost(request.body, maxBodyBytes);
+    if (bytes === undefined) return errorResponse(tooLarge("chunked request body", maxBodyBytes));
+    const headers = new Headers(request.headers);
+    headers.delete("transfer-encoding");
+    headers.set("content-length", String(bytes.byteLength));
+    // Route handlers read `context.request`; the replacement keeps the client's abort signal.
+    (context as { request: Request }).request = new Request(request.url, { method: request.method, headers, body: bytes, signal: request.signal });
   });
+}
+
+function tooLarge(what: string, maxBodyBytes: number): ModelMoraError {
+  return new ModelMoraError("PAYLOAD_TOO_LARGE", `${what} exceeds the limit of ${maxBodyBytes} bytes (MODELMORA_MAX_BODY_MB)`, { limitBytes: maxBodyBytes });
+}
+
+/** The whole stream, or undefined (and the stream cancelled) once it passes `maxBytes`. */
+async function readAtMost(stream: ReadableStream<Uint8Array>, maxBytes: number): Promise<Uint8Array | undefined> {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0];
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
 }

@@ -8,6 +8,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { type Config, DEFAULT_CONFIG, DEFAULT_CONFIG_FILE, SERVE_FLAGS, environmentNameOf } from "../../config.ts";
 import { GRPC_LIMITS_DESCRIPTIONS } from "../../security/grpc-limits.ts";
+import { LIMIT_DESCRIPTIONS } from "../../runtime/limit-settings.ts";
 import { SECURITY_DESCRIPTIONS } from "../../security/settings.ts";
 import { booleanFlag, stringFlag } from "../arguments.ts";
 import type { Command } from "../command.ts";
@@ -34,6 +35,7 @@ const DESCRIPTIONS: Record<keyof Config, string> = {
   standbyWorkers: "Worker processes kept started, onnxruntime imported, for the next model load (faster cold starts; they count in the memory budget). 0 = none.",
   ...SECURITY_DESCRIPTIONS,
   ...GRPC_LIMITS_DESCRIPTIONS,
+  ...LIMIT_DESCRIPTIONS,
   corsOrigins: 'Browser origins allowed to call the REST API (CORS), comma-separated, or "*". Unset = no CORS headers.',
 };
 
@@ -45,6 +47,7 @@ const EXAMPLES: Partial<Record<keyof Config, string | number>> = {
   shmDir: "/dev/shm",
   maxModelMb: 4096,
   corsOrigins: "https://app.example.com",
+  workerMemoryLimitMb: 4096,
 };
 
 const FLAG_OF = Object.fromEntries(Object.entries(SERVE_FLAGS).map(([flag, key]) => [key, flag])) as Record<keyof Config, string>;
