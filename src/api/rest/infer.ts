@@ -11,9 +11,10 @@ import type { InputTensor } from "../../inference/tensor-codec.ts";
 import { parseTurns } from "./parse-turns.ts";
 import { ErrorModel, InferBody, InferResponseModel } from "./schemas.ts";
 import { inferText, TextInferResponseModel, textInferFields, textsOf } from "./text-infer.ts";
+import { IMAGE_CONTENT_TYPE, imageInferFields, imagesOf, inferImageBody, readRawImage } from "./image-infer.ts";
 
 /** A KServe body, or for txt2embed models a text body (text-infer.ts); `inputs` is checked in the handler. */
-const InferOrTextBody = t.Object({ ...InferBody.properties, inputs: t.Optional(InferBody.properties.inputs), ...textInferFields });
+const InferOrTextBody = t.Object({ ...InferBody.properties, inputs: t.Optional(InferBody.properties.inputs), ...textInferFields, ...imageInferFields });
 
 export const INFER_ERRORS = { 400: ErrorModel, 404: ErrorModel, 413: ErrorModel, 422: ErrorModel, 429: ErrorModel, 499: ErrorModel, 500: ErrorModel, 503: ErrorModel, 504: ErrorModel };
 
@@ -48,18 +49,21 @@ export function inferPlugin(inference: InferenceService) {
   return new Elysia({ name: "infer", detail: { tags: ["inference"] } }).onAfterResponse(({ request }) => turns.end(request)).post(
     "/api/v1/infer/:name",
     ({ params, body, headers, query, request }) => {
+      const images = imagesOf(body, request);
+      if (images) return inferImageBody(inference, { model: params.name, version: query.version, body, images, headers, request, turn: turns.of(request) });
       const texts = textsOf(body);
       if (texts) return inferText(inference, { model: params.name, version: query.version, body, texts, headers, request, turn: turns.of(request) });
       const { inputs } = body;
-      if (!inputs) throw invalidInput("inputs: required (or, for a txt2embed model, input / text / texts)", { field: "inputs" });
+      if (!inputs) throw invalidInput("inputs: required (or, for a txt2embed model, input / text / texts; for an image model, image / images)", { field: "inputs" });
       return inference.infer({ ...toInferenceRequest({ model: params.name, version: query.version, body: { ...body, inputs }, headers, request }), turn: turns.of(request) });
     },
     {
       // Under overload, bodies are parsed in priority order (x-priority), not arrival order.
       parse: ({ request, params }, contentType) => {
-        if (!contentType.includes("json")) return undefined; // Elysia's own parsers, then its 415/400
+        const image = IMAGE_CONTENT_TYPE.test(contentType);
+        if (!contentType.includes("json") && !image) return undefined; // Elysia's own parsers, then its 415/400
         const version = new URL(request.url).searchParams.get("version") ?? undefined;
-        return turns.read(request, params.name, version, () => request.json());
+        return turns.read(request, params.name, version, () => (image ? readRawImage(request) : request.json()));
       },
       body: InferOrTextBody,
       query: t.Object({ version: t.Optional(t.String({ description: "a registered version; the active one when absent" })) }),
