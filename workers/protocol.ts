@@ -151,7 +151,8 @@ export interface Txt2EmbedSettings {
  * - img2txt without det.onnx (each image one text line): `text` BYTES [n], `confidence` FP32 [n];
  * - img2txt with det.onnx (each image a page): `text` and `confidence` per line found, `boxes` INT32
  *   [lines, 4] (left, top, right, bottom in the page's pixels), `line_counts` INT32 [n];
- * - img2embed: `embeddings` FP32 [n, dim]; img2label: `scores` FP32 [n, labels] (softmax);
+ * - img2embed: `embeddings` FP32 [n, dim]; img2label: `labels` BYTES [n, k] and their softmax
+ *   `scores` FP32 [n, k], best first;
  * - or a single `error` BYTES [1] when one of the item's images cannot be used.
  */
 export interface ImageTaskSettings {
@@ -160,6 +161,8 @@ export interface ImageTaskSettings {
   files: Record<string, { path: string; sha256: string }>;
   /** Images declaring more pixels than this are refused before decoding (decompression bombs). */
   maxImagePixels: number;
+  /** img2label: labels answered per image (default 5). */
+  topK?: number;
 }
 
 export type TaskSettings = Txt2EmbedSettings | ImageTaskSettings;

@@ -6,6 +6,7 @@
 import type * as ort from "onnxruntime-node";
 import { type ImageTaskSettings, TASK_TENSOR, type TaskSettings, type TensorSpec, type TransportTensor, type Txt2EmbedSettings, type WireTensor } from "../protocol.ts";
 import { runImg2Txt } from "./img2txt.ts";
+import { runImageModel } from "./image-models.ts";
 import { describeSession } from "../session.ts";
 import { runTxt2Embed } from "./txt2embed.ts";
 
@@ -34,6 +35,7 @@ export async function runTask(session: ort.InferenceSession, items: TransportTen
   }
   const images = parsed.map(({ settings, tensors }) => ({ settings: settings as ImageTaskSettings, images: tensors.map(imageBytes) }));
   if (first.task === "img2txt") return runImg2Txt(session, images);
+  if (first.task === "img2embed" || first.task === "img2label") return runImageModel(session, inputs, images);
   throw new Error(`the worker has no task "${String(first.task)}" (this is a bug)`);
 }
 

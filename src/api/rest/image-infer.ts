@@ -19,6 +19,7 @@ export const IMAGE_CONTENT_TYPE = /^image\/(png|jpeg|webp)\b/i;
 export const imageInferFields = {
   image: t.Optional(t.String({ description: "image tasks: one image, base64 (or a data: URL)" })),
   images: t.Optional(t.Array(t.String(), { description: "image tasks: several images, base64; answered as results, in order" })),
+  top_k: t.Optional(t.Integer({ minimum: 1, maximum: 1000, description: "img2label: labels per image (default 5)" })),
 };
 
 const rawImages = new WeakMap<Request, Uint8Array>();
@@ -31,6 +32,8 @@ export async function readRawImage(request: Request): Promise<Record<string, nev
 
 interface ImageBody {
   image?: string;
+  top_k?: number;
+  normalize?: boolean;
   images?: string[];
   inputs?: unknown;
   input?: unknown;
@@ -71,6 +74,8 @@ export async function inferImageBody(
     version: call.version,
     images: call.images.images,
     field: call.images.field,
+    topK: call.body.top_k,
+    normalize: call.body.normalize,
     priority: parsePriority(parameters?.priority ?? call.headers["x-priority"], parameters?.priority !== undefined ? "parameters.priority" : "x-priority"),
     timeoutMicroseconds: parameters?.timeout_ms === undefined ? undefined : Math.round(parameters.timeout_ms * 1000),
     keepAliveSeconds: parameters?.keep_alive_seconds,
@@ -82,7 +87,9 @@ export async function inferImageBody(
   return call.images.several ? { ...head, results } : { ...head, ...results[0]! };
 }
 
-/** One JSON result per image. */
+/** One JSON result per image: OCR `{ text, confidence }` or `{ text, lines }`, `{ embedding, dimensions }`, `{ labels }`. */
 function perImage(answer: ImageAnswer): object[] {
-  return answer.readings;
+  if (answer.task === "img2txt") return answer.readings;
+  if (answer.task === "img2embed") return answer.embeddings.map((vector) => ({ embedding: Array.from(vector), dimensions: vector.length }));
+  return answer.labels.map((labels) => ({ labels }));
 }

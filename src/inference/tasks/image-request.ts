@@ -35,6 +35,8 @@ export interface ImageRequest {
   turn?: Turn;
   /** The request field the images came from, for error messages. */
   field?: string;
+  /** img2label: labels per image (default 5). */
+  topK?: number;
 }
 
 /** Runs `request` against an image-task model; `tasks` are the tasks the caller can answer. */
@@ -59,7 +61,7 @@ export async function runImageTask(
       if (!tasks.includes(task)) {
         throw invalidInput(`model "${target.name}" has task "${target.task}", which takes no images (image tasks: ${tasks.join(", ")})`, { field: "model", task: target.task });
       }
-      const settings: ImageTaskSettings = { task, files: filesOf(target), maxImagePixels: MAX_IMAGE_PIXELS };
+      const settings: ImageTaskSettings = { task, files: filesOf(target), maxImagePixels: MAX_IMAGE_PIXELS, ...(request.topK !== undefined && { topK: request.topK }) };
       const inputs: WireTensor[] = [
         { name: TASK_TENSOR, datatype: "BYTES", shape: [1], data: [JSON.stringify(settings)] },
         ...request.images.map((bytes): WireTensor => ({ name: "image", datatype: "UINT8", shape: [bytes.length], data: bytes })),
