@@ -10,6 +10,7 @@ import { inferStream } from "./infer-stream.ts";
 import { type InferRequestMessage, type InferResponseMessage, isRawRequest, toInferenceRequest, toInferResponse } from "./infer-request.ts";
 import { unary } from "./rpc-errors.ts";
 import { streamInference } from "./stream-inference.ts";
+import { taskRpcHandlers } from "./task-rpcs.ts";
 
 export function inferenceServiceHandlers({ inference, logger }: GrpcDependencies): UntypedServiceImplementation {
   return {
@@ -19,5 +20,6 @@ export function inferenceServiceHandlers({ inference, logger }: GrpcDependencies
     }),
     InferStream: inferStream(inference, logger),
     StreamInference: streamInference(inference, logger),
+    ...taskRpcHandlers(inference, logger),
   };
 }
