@@ -14,6 +14,7 @@ import type { ModelCache } from "./model-cache.ts";
 import { type ModelConfig, type ModelConfigPatch, withDefaults } from "./model-config.ts";
 import type { ModelRow, ModelVersionRow } from "./schema/index.ts";
 import { type CompanionFileSpec, parseCompanionFiles, type StoredCompanionFile } from "./companion-files.ts";
+import { expandRepository, isRepositorySource } from "./hub-repository.ts";
 
 export const TASKS = ["tensor", "txt2embed", "img2txt", "img2embed", "img2label"] as const;
 export type Task = (typeof TASKS)[number];
@@ -119,9 +120,13 @@ export class ModelRegistry {
    * sha256 is already cached), reads the model's signature,
    * and stores the model (first version) or a further version. Nothing is stored on any failure.
    */
-  async register(input: RegisterModelInput): Promise<ModelRecord> {
+  async register(registration: RegisterModelInput): Promise<ModelRecord> {
     this.resolved.clear();
-    const task = canonicalTask(input.task);
+    const task = canonicalTask(registration.task);
+    // A whole repository (hf://org/repo[@rev]) stands for its ONNX export's files.
+    const input = isRepositorySource(registration.source)
+      ? { ...registration, ...(await expandRepository(registration.source, registration.files, (source) => this.cache.exists(source))) }
+      : registration;
     const companions = parseCompanionFiles(input.files);
     const existing = await this.findModel(input.name);
     if (existing && existing.task !== task) {
