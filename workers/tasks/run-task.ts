@@ -5,8 +5,6 @@
  */
 import type * as ort from "onnxruntime-node";
 import { type ImageTaskSettings, TASK_TENSOR, type TaskSettings, type TensorSpec, type TransportTensor, type Txt2EmbedSettings, type WireTensor } from "../protocol.ts";
-import { runImg2Txt } from "./img2txt.ts";
-import { runImageModel } from "./image-models.ts";
 import { describeSession } from "../session.ts";
 import { runTxt2Embed } from "./txt2embed.ts";
 
@@ -34,8 +32,9 @@ export async function runTask(session: ort.InferenceSession, items: TransportTen
     return runTxt2Embed(session, inputs, parsed.map(({ settings, tensors }) => ({ settings: settings as Txt2EmbedSettings, texts: textsOf(tensors) })));
   }
   const images = parsed.map(({ settings, tensors }) => ({ settings: settings as ImageTaskSettings, images: tensors.map(imageBytes) }));
-  if (first.task === "img2txt") return runImg2Txt(session, images);
-  if (first.task === "img2embed" || first.task === "img2label") return runImageModel(session, inputs, images);
+  // Image tasks load sharp (libvips) on first use only: tensor and text workers never load it.
+  if (first.task === "img2txt") return (await import("./img2txt.ts")).runImg2Txt(session, images);
+  if (first.task === "img2embed" || first.task === "img2label") return (await import("./image-models.ts")).runImageModel(session, inputs, images);
   throw new Error(`the worker has no task "${String(first.task)}" (this is a bug)`);
 }
 
