@@ -22,6 +22,24 @@ export const imageInferFields = {
   top_k: t.Optional(t.Integer({ minimum: 1, maximum: 1000, description: "img2label: labels per image (default 5)" })),
 };
 
+const Corner = t.Tuple([t.Integer(), t.Integer()]);
+const ImageResult = {
+  text: t.Optional(t.String({ description: "img2txt: the line's text, or a page's lines joined by newlines" })),
+  confidence: t.Optional(t.Number({ description: "img2txt without a detector: mean character probability" })),
+  lines: t.Optional(t.Array(t.Object({ text: t.String(), confidence: t.Number(), box: t.Array(Corner, { description: "corners, clockwise from the top left" }) }))),
+  embedding: t.Optional(t.Array(t.Number(), { description: "img2embed" })),
+  dimensions: t.Optional(t.Integer()),
+  labels: t.Optional(t.Array(t.Object({ label: t.String(), score: t.Number() }), { description: "img2label: top_k, best first" })),
+};
+
+/** The answer to an image body: one image's result at the top level, or `results` for `images`. */
+export const ImageInferResponseModel = t.Object({
+  model_name: t.String(),
+  model_version: t.String(),
+  ...ImageResult,
+  results: t.Optional(t.Array(t.Object(ImageResult))),
+});
+
 const rawImages = new WeakMap<Request, Uint8Array>();
 
 /** Reads a raw image body, kept for the handler; the parsed body is empty. */

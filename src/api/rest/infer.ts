@@ -11,7 +11,7 @@ import type { InputTensor } from "../../inference/tensor-codec.ts";
 import { parseTurns } from "./parse-turns.ts";
 import { ErrorModel, InferBody, InferResponseModel } from "./schemas.ts";
 import { inferText, TextInferResponseModel, textInferFields, textsOf } from "./text-infer.ts";
-import { IMAGE_CONTENT_TYPE, imageInferFields, imagesOf, inferImageBody, readRawImage } from "./image-infer.ts";
+import { IMAGE_CONTENT_TYPE, ImageInferResponseModel, imageInferFields, imagesOf, inferImageBody, readRawImage } from "./image-infer.ts";
 
 /** A KServe body, or for txt2embed models a text body (text-infer.ts); `inputs` is checked in the handler. */
 const InferOrTextBody = t.Object({ ...InferBody.properties, inputs: t.Optional(InferBody.properties.inputs), ...textInferFields, ...imageInferFields });
@@ -71,8 +71,8 @@ export function inferPlugin(inference: InferenceService) {
       // (about a quarter of a millisecond per request, more for large outputs).
       response: INFER_ERRORS,
       detail: {
-        summary: "Run inference (priority from parameters.priority or the x-priority header; ?version= picks a version)",
-        responses: { 200: { description: "The answer", content: { "application/json": { schema: t.Union([InferResponseModel, TextInferResponseModel]) as never } } } },
+        summary: "Run inference: KServe tensors, text (txt2embed) or images (base64 image/images, or a raw image/png|jpeg|webp body) (priority from parameters.priority or the x-priority header; ?version= picks a version)",
+        responses: { 200: { description: "The answer", content: { "application/json": { schema: t.Union([InferResponseModel, TextInferResponseModel, ImageInferResponseModel]) as never } } } },
       },
     },
   );
