@@ -1,7 +1,7 @@
 /**
- * `bun bench/run.ts [scheduler|serve|coldstart|grpc|priority] [flags]`: runs the scheduler
- * microbenchmark, the serving bench, the cold-start bench, the gRPC bench and the priority bench in
- * that order (or only the one named). Tables go to stdout, progress to stderr.
+ * `bun bench/run.ts [scheduler|serve|coldstart|grpc|priority|embeddings|ocr] [flags]`: runs the
+ * scheduler microbenchmark, the serving bench, the cold-start bench, the gRPC bench, the priority
+ * bench, the embeddings bench and the OCR bench in that order (or only the one named). Tables go to stdout, progress to stderr.
  *
  * Before anything, the load gate (bench/lib/load-gate.ts): the 1-minute load average is printed,
  * and the run refuses to start above 0.5 unless `--force` (BENCH_FORCE=1) is given, in which case
@@ -12,9 +12,11 @@ import { parseGrpcOptions, runGrpcBench } from "./grpc.ts";
 import { checkLoadGate, parseForce, quietnessMark } from "./lib/load-gate.ts";
 import { parsePriorityOptions, runPriorityBench } from "./priority.ts";
 import { runSchedulerBench } from "./scheduler.ts";
+import { runEmbeddingsBench } from "./embeddings.ts";
+import { runOcrBench } from "./ocr.ts";
 import { parseServeOptions, runServeBench } from "./serve.ts";
 
-const BENCHES = ["scheduler", "serve", "coldstart", "grpc", "priority"] as const;
+const BENCHES = ["scheduler", "serve", "coldstart", "grpc", "priority", "embeddings", "ocr"] as const;
 type BenchName = (typeof BENCHES)[number];
 
 const [first, ...rest] = process.argv.slice(2);
@@ -51,3 +53,6 @@ if (selected.includes("grpc")) {
   await runGrpcBench(grpcOptions);
 }
 if (selected.includes("priority")) await runPriorityBench(priorityOptions, gate);
+// The task benches take the serve bench's --duration, --warmup and --runs.
+if (selected.includes("embeddings")) await runEmbeddingsBench(serveOptions, gate);
+if (selected.includes("ocr")) await runOcrBench(serveOptions, gate);

@@ -145,4 +145,24 @@ export interface Txt2EmbedSettings {
   addSpecialTokens?: boolean;
 }
 
-export type TaskSettings = Txt2EmbedSettings;
+/**
+ * Image tasks (img2txt, img2embed, img2label): each item is the settings, then one UINT8 tensor per
+ * image (the encoded file: PNG, JPEG or WebP), decoded in the worker. Answers per item:
+ * - img2txt without det.onnx (each image one text line): `text` BYTES [n], `confidence` FP32 [n];
+ * - img2txt with det.onnx (each image a page): `text` and `confidence` per line found, `boxes` INT32
+ *   [lines, 4] (left, top, right, bottom in the page's pixels), `line_counts` INT32 [n];
+ * - img2embed: `embeddings` FP32 [n, dim]; img2label: `labels` BYTES [n, k] and their softmax
+ *   `scores` FP32 [n, k], best first;
+ * - or a single `error` BYTES [1] when one of the item's images cannot be used.
+ */
+export interface ImageTaskSettings {
+  task: "img2txt" | "img2embed" | "img2label";
+  /** Companion files the worker reads, with their sha256 (checked on first use). */
+  files: Record<string, { path: string; sha256: string }>;
+  /** Images declaring more pixels than this are refused before decoding (decompression bombs). */
+  maxImagePixels: number;
+  /** img2label: labels answered per image (default 5). */
+  topK?: number;
+}
+
+export type TaskSettings = Txt2EmbedSettings | ImageTaskSettings;

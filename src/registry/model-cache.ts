@@ -115,6 +115,22 @@ export class ModelCache {
   }
 
   /**
+   * Whether `source` exists: true when it opens, false when it answers 404 (the Hub's EntryNotFound);
+   * other failures (refused by the policy, 401, unreachable) are thrown. Nothing is stored.
+   */
+  async exists(source: string): Promise<boolean> {
+    const parsed = parseSource(source, this.environment);
+    try {
+      const opened = await openSource(parsed, { maxBytes: this.maxFileBytes, policy: this.policy });
+      await opened.body.cancel().catch(() => undefined);
+      return true;
+    } catch (error) {
+      if (error instanceof ModelMoraError && error.code === "SOURCE_UNAVAILABLE" && (error.details?.status === 404 || parsed.kind === "file")) return false;
+      throw error;
+    }
+  }
+
+  /**
    * The path onnxruntime opens the file by: `models/isolated/<sha256>/model.onnx`, a hard link to
    * (or, across file systems, a copy of) the cached file, alone in its directory. onnxruntime
    * resolves external data relative to the model's directory, so a model opened here finds no

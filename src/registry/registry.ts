@@ -17,6 +17,7 @@ import { checkConfigBounds } from "./config-bounds.ts";
 import { RegistryLimits } from "./registry-limits.ts";
 import type { InspectModel } from "./signature.ts";
 import { canonicalTask } from "./tasks.ts";
+import { expandRepository, isRepositorySource } from "./hub-repository.ts";
 
 export type { CompanionFileRecord, ModelRecord, RegisterModelInput, ResolvedVersion, VersionRecord } from "./records.ts";
 export { TASK_ALIASES, TASKS, canonicalTask } from "./tasks.ts";
@@ -50,19 +51,23 @@ export class ModelRegistry {
    * QUEUE_FULL beyond the registry limits (registry-limits.ts); INVALID_INPUT for a config out of
    * bounds (config-bounds.ts).
    */
-  async register(input: RegisterModelInput): Promise<ModelRecord> {
-    if (input.config) checkConfigBounds(input.config);
+  async register(registration: RegisterModelInput): Promise<ModelRecord> {
+    if (registration.config) checkConfigBounds(registration.config);
     const release = this.limits.takeRegistrationSlot();
     try {
-      return await this.registerWithinLimits(input);
+      return await this.registerWithinLimits(registration);
     } finally {
       release();
     }
   }
 
-  private async registerWithinLimits(input: RegisterModelInput): Promise<ModelRecord> {
+  private async registerWithinLimits(registration: RegisterModelInput): Promise<ModelRecord> {
     this.resolved.clear();
-    const task = canonicalTask(input.task);
+    const task = canonicalTask(registration.task);
+    // A whole repository (hf://org/repo[@rev]) stands for its ONNX export's files.
+    const input = isRepositorySource(registration.source)
+      ? { ...registration, ...(await expandRepository(registration.source, registration.files, (source) => this.cache.exists(source))) }
+      : registration;
     const companions = parseCompanionFiles(input.files);
     const existing = await this.findModel(input.name);
     if (existing && existing.task !== task) {

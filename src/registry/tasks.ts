@@ -4,11 +4,16 @@
  */
 import { invalidInput } from "../errors.ts";
 
-export const TASKS = ["tensor", "txt2embed"] as const;
+export const TASKS = ["tensor", "txt2embed", "img2txt", "img2embed", "img2label"] as const;
 type Task = (typeof TASKS)[number];
 
 /** Hugging Face pipeline names accepted at registration for the task they mean. */
-export const TASK_ALIASES: Readonly<Record<string, Task>> = { "feature-extraction": "txt2embed" };
+export const TASK_ALIASES: Readonly<Record<string, Task>> = {
+  "feature-extraction": "txt2embed",
+  "image-feature-extraction": "img2embed",
+  "image-classification": "img2label",
+  "image-to-text": "img2txt",
+};
 
 /** The task `name` means (itself or the task it is an alias of); INVALID_INPUT when unknown. */
 export function canonicalTask(name: string): Task {

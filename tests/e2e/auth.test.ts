@@ -67,6 +67,8 @@ const GRPC_METHODS: [string, Kind, Requirement][] = [
   ["/modelmora.v1.InferenceService/Infer", "unary", "infer"],
   ["/modelmora.v1.InferenceService/InferStream", "bidi", "infer"],
   ["/modelmora.v1.InferenceService/StreamInference", "server-stream", "infer"],
+  ["/modelmora.v1.InferenceService/Embed", "unary", "infer"],
+  ["/modelmora.v1.InferenceService/Ocr", "unary", "infer"],
   ["/modelmora.v1.ManagementService/Live", "unary", "open"],
   ["/modelmora.v1.ManagementService/Ready", "unary", "open"],
   ["/modelmora.v1.ManagementService/LoadModel", "unary", "admin"],

@@ -188,7 +188,7 @@ describe("RegistryService", () => {
     const invalid = { status: grpc.status.INVALID_ARGUMENT, code: "INVALID_INPUT" };
     expect(await failure(register("-leading-dash", fixtures.add))).toMatchObject({ ...invalid, details: { field: "name" } });
     expect(await failure(register("g-sha", fixtures.add, { sha256: "abc" }))).toMatchObject({ ...invalid, details: { field: "sha256" } });
-    expect(await failure(register("g-task", fixtures.add, { task: "img2txt" }))).toMatchObject({ ...invalid, details: { field: "task" } });
+    expect(await failure(register("g-task", fixtures.add, { task: "no-such-task" }))).toMatchObject({ ...invalid, details: { field: "task" } });
     expect(await failure(register("g-checksum", fixtures.add, { sha256: "0".repeat(64) }))).toMatchObject({ status: grpc.status.INVALID_ARGUMENT, code: "CHECKSUM_MISMATCH" });
     expect(await failure(register("g-source", "relative/model.onnx"))).toMatchObject({ status: grpc.status.INVALID_ARGUMENT });
   });

@@ -43,10 +43,11 @@ describe("docs", () => {
     const infer = document.paths["/api/v1/infer/{name}"].post;
     expect(infer.parameters.map((parameter: { name: string; in: string }) => `${parameter.in}:${parameter.name}`)).toContain("query:version");
     const ok = infer.responses["200"].content["application/json"].schema;
-    // A tensor answer, or (txt2embed models) an embeddings answer.
+    // A tensor answer, or (txt2embed models) an embeddings answer, or (image tasks) an image answer.
     const answers: { properties?: Record<string, unknown> }[] = ok.anyOf ?? [ok];
     expect(answers.map((answer) => Object.keys(answer.properties ?? {}))).toContainEqual(expect.arrayContaining(["model_name", "model_version", "outputs"]));
     expect(answers.map((answer) => Object.keys(answer.properties ?? {}))).toContainEqual(expect.arrayContaining(["embeddings", "dimensions", "usage"]));
+    expect(answers.map((answer) => Object.keys(answer.properties ?? {}))).toContainEqual(expect.arrayContaining(["text", "lines", "embedding", "labels", "results"]));
     expect(document.paths["/v2/models/{name}/ready"].get.responses["404"]).toBeDefined();
   });
 });

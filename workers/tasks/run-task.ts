@@ -4,7 +4,7 @@
  * batch runs through its task's module, and answers travel inline (they are small: one vector per text).
  */
 import type * as ort from "onnxruntime-node";
-import { TASK_TENSOR, type TaskSettings, type TensorSpec, type TransportTensor, type WireTensor } from "../protocol.ts";
+import { type ImageTaskSettings, TASK_TENSOR, type TaskSettings, type TensorSpec, type TransportTensor, type Txt2EmbedSettings, type WireTensor } from "../protocol.ts";
 import { describeSession } from "../session.ts";
 import { runTxt2Embed } from "./txt2embed.ts";
 
@@ -23,13 +23,28 @@ export async function runTask(session: ort.InferenceSession, items: TransportTen
     signatures.set(session, inputs);
   }
   const parsed = items.map((item) => {
-    const [settings, texts] = item as WireTensor[];
-    if (settings?.name !== TASK_TENSOR || !texts || !Array.isArray(settings.data) || !Array.isArray(texts.data)) {
-      throw new Error("task batch item without its settings and texts (this is a bug)");
-    }
-    return { settings: JSON.parse(settings.data[0]!) as TaskSettings, texts: texts.data };
+    const [settings, ...rest] = item as WireTensor[];
+    if (settings?.name !== TASK_TENSOR || !Array.isArray(settings.data)) throw new Error("task batch item without its settings (this is a bug)");
+    return { settings: JSON.parse(settings.data[0]!) as TaskSettings, tensors: rest };
   });
-  const task = parsed[0]!.settings.task;
-  if (task === "txt2embed") return runTxt2Embed(session, inputs, parsed);
-  throw new Error(`the worker has no task "${String(task)}" (this is a bug)`);
+  const first = parsed[0]!.settings;
+  if (first.task === "txt2embed") {
+    return runTxt2Embed(session, inputs, parsed.map(({ settings, tensors }) => ({ settings: settings as Txt2EmbedSettings, texts: textsOf(tensors) })));
+  }
+  const images = parsed.map(({ settings, tensors }) => ({ settings: settings as ImageTaskSettings, images: tensors.map(imageBytes) }));
+  // Image tasks load sharp (libvips) on first use only: tensor and text workers never load it.
+  if (first.task === "img2txt") return (await import("./img2txt.ts")).runImg2Txt(session, images);
+  if (first.task === "img2embed" || first.task === "img2label") return (await import("./image-models.ts")).runImageModel(session, inputs, images);
+  throw new Error(`the worker has no task "${String(first.task)}" (this is a bug)`);
+}
+
+function textsOf(tensors: WireTensor[]): string[] {
+  const texts = tensors[0];
+  if (!texts || !Array.isArray(texts.data)) throw new Error("txt2embed item without its texts (this is a bug)");
+  return texts.data;
+}
+
+function imageBytes(tensor: WireTensor): Uint8Array {
+  if (!(tensor.data instanceof Uint8Array)) throw new Error("image task item with an image that is not UINT8 bytes (this is a bug)");
+  return tensor.data;
 }

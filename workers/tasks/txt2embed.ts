@@ -13,6 +13,7 @@
 import { Tokenizer } from "@huggingface/tokenizers";
 import * as ort from "onnxruntime-node";
 import type { TensorSpec, Txt2EmbedSettings, WireTensor } from "../protocol.ts";
+import { memoized, readCompanion } from "./companion.ts";
 
 /** The longest sequence when neither the config, the tokenizer files, nor the model say. */
 export const DEFAULT_MAX_SEQUENCE_LENGTH = 512;
@@ -34,28 +35,13 @@ interface TextModel {
   specialIds: Set<number>;
 }
 
-const textModels = new Map<string, Promise<TextModel>>();
-
 /** Tokeniser and pooling files, read and checked against their sha256 once per worker. */
-function textModel(files: Txt2EmbedSettings["files"]): Promise<TextModel> {
-  const key = JSON.stringify(files);
-  let model = textModels.get(key);
-  if (!model) {
-    model = readTextModel(files);
-    textModels.set(key, model);
-    model.catch(() => textModels.delete(key));
-  }
-  return model;
-}
+const textModel = memoized(async (key) => readTextModel(JSON.parse(key) as Txt2EmbedSettings["files"]));
 
 async function readTextModel(files: Txt2EmbedSettings["files"]): Promise<TextModel> {
   const read = async (name: string): Promise<Record<string, unknown> | undefined> => {
     const file = files[name];
-    if (!file) return undefined;
-    const bytes = new Uint8Array(await Bun.file(file.path).arrayBuffer());
-    const sha256 = new Bun.CryptoHasher("sha256").update(bytes).digest("hex");
-    if (sha256 !== file.sha256) throw new Error(`companion file ${name} does not match its sha256 ${file.sha256} (the cached copy changed)`);
-    return JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
+    return file ? (JSON.parse(new TextDecoder().decode(await readCompanion(name, file))) as Record<string, unknown>) : undefined;
   };
   const tokenizerJson = await read("tokenizer.json");
   if (!tokenizerJson) throw new Error('txt2embed needs a companion file "tokenizer.json"');
@@ -113,7 +99,7 @@ function encode(model: TextModel, text: string, maximum: number, item: Txt2Embed
 /** Runs one batch; answers one list of tensors per item, in order. */
 export async function runTxt2Embed(session: ort.InferenceSession, inputs: TensorSpec[], items: Txt2EmbedItem[]): Promise<WireTensor[][]> {
   const settings = items[0]!.settings;
-  const model = await textModel(settings.files);
+  const model = await textModel(JSON.stringify(settings.files));
   const idsSpec = inputs.find((input) => input.name === "input_ids") ?? inputs[0]!;
   const fixedLength = idsSpec.shape[1] !== undefined && idsSpec.shape[1] > 0 ? idsSpec.shape[1] : undefined;
   // Tokenising only (TEI /tokenize) shows every token; nothing is cut.

@@ -11,6 +11,7 @@ import { unary } from "../unary.ts";
 import { inferStream } from "./infer-stream.ts";
 import { type InferRequestMessage, type InferResponseMessage, isRawRequest, toInferenceRequest, toInferResponse } from "./infer-request.ts";
 import { streamInference } from "./stream-inference.ts";
+import { taskRpcHandlers } from "./task-rpcs.ts";
 
 export function inferenceServiceHandlers({ inference, logger, maxPendingPerStream = DEFAULT_MAX_PENDING_PER_STREAM }: GrpcDependencies): UntypedServiceImplementation {
   return {
@@ -20,5 +21,6 @@ export function inferenceServiceHandlers({ inference, logger, maxPendingPerStrea
     }),
     InferStream: inferStream(inference, logger, maxPendingPerStream),
     StreamInference: streamInference(inference, logger),
+    ...taskRpcHandlers(inference, logger),
   };
 }
