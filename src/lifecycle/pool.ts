@@ -34,7 +34,8 @@ import { type PoolClock, sleep, systemPoolClock } from "./pool-clock.ts";
 import { insufficientMemory, shuttingDown, unhealthyModel } from "./pool-errors.ts";
 import { leastBusy } from "./routing.ts";
 import { describeModel, describeUnloaded, type WorkerStatus } from "./worker-status.ts";
-import { type InferResult, type SpawnWorker, WorkerGoneError } from "./worker-process.ts";
+import { type GenerationHandle, type InferResult, type SpawnWorker, WorkerGoneError } from "./worker-process.ts";
+import type { GeneratedMessage, GenerateSettings } from "../../workers/protocol.ts";
 
 export type { LoadTarget, WorkerState } from "./model-ref.ts";
 export type { WorkerStatus } from "./worker-status.ts";
@@ -154,6 +155,29 @@ export class WorkerPool {
       this.keepAlive.arm(ref);
       this.capacity.notifyIfIdle(ref);
     }
+  }
+
+  /**
+   * txt2txt: starts one sequence on the least busy replica (loading the model first if needed); the
+   * replica counts it in flight until it finishes. Admission (how many at once) is the caller's.
+   */
+  async generate(target: LoadTarget, settings: GenerateSettings, onMessage: (message: GeneratedMessage) => void, options: InferOptions = {}): Promise<GenerationHandle> {
+    const ref = await this.acquire(target, options.deadlineAtMilliseconds, false);
+    this.keepAlive.override(ref, options.keepAliveSeconds);
+    if (this.closed) throw shuttingDown();
+    const replica = leastBusy(ref.replicas);
+    if (!replica.worker.generate) throw new Error("this worker cannot generate (this is a bug)");
+    replica.inFlight++;
+    ref.history.lastUsedAt = this.clock.now();
+    const handle = replica.worker.generate(settings, onMessage);
+    const done = () => {
+      replica.inFlight--;
+      ref.history.lastUsedAt = this.clock.now();
+      this.keepAlive.arm(ref);
+      this.capacity.notifyIfIdle(ref);
+    };
+    handle.finished.then(done, done);
+    return handle;
   }
 
   /**

@@ -11,7 +11,7 @@ import { ModelMoraError } from "../errors.ts";
 import { workerCommand } from "../runtime/worker-command.ts";
 import { mapArenaBlock } from "../../workers/arena.ts";
 import { typedView } from "../../workers/datatypes.ts";
-import { isShared, type LoadMessage, type Provider, type SharedTensor, type TensorSpec, type TransportTensor, type WireTensor, type WorkerToServer } from "../../workers/protocol.ts";
+import { type GeneratedMessage, type GenerateSettings, isShared, type LoadMessage, type Provider, type SharedTensor, type TensorSpec, type TransportTensor, type WireTensor, type WorkerToServer } from "../../workers/protocol.ts";
 import type { OutputArenaFile, SharedMemory } from "./shared-memory.ts";
 import { workerEnvironment } from "./worker-environment.ts";
 import { workerTempDirectory } from "../runtime/worker-temp.ts";
@@ -55,6 +55,14 @@ export interface WorkerHandle {
   infer(items: TransportTensor[][], outputNames?: string[]): Promise<InferResult>;
   /** SIGTERM, then SIGKILL after `graceMilliseconds`; resolves when the process is gone. */
   terminate(graceMilliseconds?: number): Promise<WorkerExit>;
+  /** txt2txt: starts one sequence (see workers/protocol.ts GenerateMessage); absent in fakes. */
+  generate?(settings: GenerateSettings, onMessage: (message: GeneratedMessage) => void): GenerationHandle;
+}
+
+/** A running sequence: `finished` settles with its last message (or the failure); `cancel` ends it within one step. */
+export interface GenerationHandle {
+  finished: Promise<GeneratedMessage>;
+  cancel(): void;
 }
 
 /** `label` ("name@version") goes on the worker's command line so that `ps` names its model. */
@@ -93,6 +101,8 @@ class WorkerProcess implements WorkerHandle {
   readonly exited: Promise<WorkerExit>;
   private readonly process: Subprocess;
   private readonly pending = new Map<number, Pending>();
+  private readonly sequences = new Map<number, { onMessage: (message: GeneratedMessage) => void } & Pending>();
+  private nextSequenceId = 1;
   private nextRequestId = 1;
   private pendingLoad: Pending | undefined;
   private readonly readyForLoad: Promise<void>;
@@ -158,6 +168,29 @@ class WorkerProcess implements WorkerHandle {
     });
   }
 
+  generate(settings: GenerateSettings, onMessage: (message: GeneratedMessage) => void): GenerationHandle {
+    const sequenceId = this.nextSequenceId++;
+    if (!this.channelOpen || this.exitInfo || !isRunning(this.pid)) return { finished: Promise.reject(new WorkerGoneError(this.pid)), cancel: () => undefined };
+    const finished = new Promise<GeneratedMessage>((resolve, reject) => {
+      this.sequences.set(sequenceId, { onMessage, resolve: resolve as (value: never) => void, reject });
+      try {
+        this.process.send({ type: "generate", sequenceId, settings });
+      } catch {
+        this.sequences.delete(sequenceId);
+        reject(new WorkerGoneError(this.pid));
+      }
+    });
+    const cancel = () => {
+      if (!this.sequences.has(sequenceId) || !this.channelOpen || this.exitInfo) return;
+      try {
+        this.process.send({ type: "generate-cancel", sequenceId });
+      } catch {
+        // the worker is gone; the sequence fails with it
+      }
+    };
+    return { finished, cancel };
+  }
+
   async terminate(graceMilliseconds = 2000): Promise<WorkerExit> {
     if (!this.exitInfo) {
       this.stopRequested = true;
@@ -188,6 +221,22 @@ class WorkerProcess implements WorkerHandle {
       case "infer-failed":
         this.settle(message.requestId, (pending) => pending.reject(new ModelMoraError(message.code, `inference failed: ${message.message}`)));
         return;
+      case "generated": {
+        const sequence = this.sequences.get(message.sequenceId);
+        if (!sequence) return;
+        sequence.onMessage(message);
+        if (message.finishReason) {
+          this.sequences.delete(message.sequenceId);
+          sequence.resolve(message as never);
+        }
+        return;
+      }
+      case "generate-failed": {
+        const sequence = this.sequences.get(message.sequenceId);
+        this.sequences.delete(message.sequenceId);
+        sequence?.reject(new ModelMoraError(message.code, message.code === "INVALID_INPUT" ? `prompt: ${message.message}` : `generation failed: ${message.message}`));
+        return;
+      }
     }
   }
 
@@ -254,8 +303,9 @@ class WorkerProcess implements WorkerHandle {
 
   private failAll(exit: WorkerExit): void {
     this.settleLoad((pending) => pending.reject(exitError(exit, "MODEL_LOAD_FAILED", this.stopRequested)));
-    for (const pending of this.pending.values()) pending.reject(exitError(exit, "INFERENCE_FAILED", this.stopRequested));
+    for (const pending of [...this.pending.values(), ...this.sequences.values()]) pending.reject(exitError(exit, "INFERENCE_FAILED", this.stopRequested));
     this.pending.clear();
+    this.sequences.clear();
   }
 }
 

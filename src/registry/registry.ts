@@ -15,11 +15,11 @@ import { type ModelConfig, type ModelConfigPatch, withDefaults } from "./model-c
 import type { ModelRow, ModelVersionRow } from "./schema/index.ts";
 import { type CompanionFileSpec, parseCompanionFiles, type StoredCompanionFile } from "./companion-files.ts";
 
-export const TASKS = ["tensor", "txt2embed"] as const;
+export const TASKS = ["tensor", "txt2embed", "txt2txt"] as const;
 export type Task = (typeof TASKS)[number];
 
 /** Hugging Face pipeline names accepted at registration for the task they mean. */
-export const TASK_ALIASES: Readonly<Record<string, Task>> = { "feature-extraction": "txt2embed" };
+export const TASK_ALIASES: Readonly<Record<string, Task>> = { "feature-extraction": "txt2embed", "text-generation": "txt2txt" };
 
 /** The task `name` means (itself or the task it is an alias of); INVALID_INPUT when unknown. */
 export function canonicalTask(name: string): Task {
