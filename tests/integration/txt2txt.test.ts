@@ -213,7 +213,7 @@ describe("txt2txt generation", () => {
   test("errors: unknown model 404, both prompt and messages 400", async () => {
     const unknown = await fetch(`${baseUrl}/api/v1/generate/nope`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt: "x" }) });
     expect(unknown.status).toBe(404);
-    expect((await unknown.json()).code).toBe("MODEL_NOT_FOUND");
+    expect(((await unknown.json()) as { code: string }).code).toBe("MODEL_NOT_FOUND");
     const both = await fetch(`${baseUrl}/api/v1/generate/lm`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt: "x", messages: [{ role: "user", content: "y" }] }) });
     expect(both.status).toBe(400);
   });
@@ -263,10 +263,10 @@ describe("OpenAI-compatible generation through the official openai package", () 
     expect(streamed).toBe(whole.choices[0]!.text);
     const expected = await reference.greedy(reference.ids(PROMPTS[1]!), 20, EOS_IDS);
     expect(whole.choices[0]!.text).toBe(reference.decode(expected.ids));
-    const missing = await client().chat.completions.create({ model: "nope", messages }).catch((error) => error);
+    const missing = await client().chat.completions.create({ model: "nope", messages }).catch((error: any) => error);
     expect(missing).toBeInstanceOf(OpenAI.NotFoundError);
     expect(missing.code).toBe("model_not_found");
-    const empty = await client().chat.completions.create({ model: "lm", messages: [] }).catch((error) => error);
+    const empty = await client().chat.completions.create({ model: "lm", messages: [] }).catch((error: any) => error);
     expect(empty).toBeInstanceOf(OpenAI.BadRequestError);
     expect(empty.param).toBe("messages");
   });

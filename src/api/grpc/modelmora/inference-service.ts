@@ -10,8 +10,9 @@ import { inferStream } from "./infer-stream.ts";
 import { type InferRequestMessage, type InferResponseMessage, isRawRequest, toInferenceRequest, toInferResponse } from "./infer-request.ts";
 import { unary } from "./rpc-errors.ts";
 import { streamInference } from "./stream-inference.ts";
+import { generateHandler } from "./generate.ts";
 
-export function inferenceServiceHandlers({ inference, logger }: GrpcDependencies): UntypedServiceImplementation {
+export function inferenceServiceHandlers({ inference, logger, generation }: GrpcDependencies): UntypedServiceImplementation {
   return {
     Infer: unary<InferRequestMessage, InferResponseMessage>(logger, async (message, call) => {
       const response = await inference.inferTensors(toInferenceRequest(message, callContext(call)));
@@ -19,5 +20,6 @@ export function inferenceServiceHandlers({ inference, logger }: GrpcDependencies
     }),
     InferStream: inferStream(inference, logger),
     StreamInference: streamInference(inference, logger),
+    Generate: generateHandler(generation, logger),
   };
 }
