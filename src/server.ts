@@ -142,6 +142,7 @@ export async function createServerCore(config: Config, logger: Logger, { spawnWo
     beginShutdown() {
       accepting = false;
       inference.stopAccepting();
+      generation.stopAccepting();
     },
     async beginPreload() {
       const wanted = (await models.list()).filter((model) => model.config.preload);

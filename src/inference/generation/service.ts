@@ -67,6 +67,7 @@ export interface GenerationResult {
 
 export class GenerationService {
   private readonly admissions = new Map<string, SequenceAdmission>();
+  private accepting = true;
 
   constructor(
     private readonly registry: ModelRegistry,
@@ -81,6 +82,7 @@ export class GenerationService {
    * const { text } = await generation.generate({ model: "tiny-lm", prompt: "Hello", maxNewTokens: 16, priority: 3 });
    */
   async generate(request: GenerateRequest, onChunk?: (chunk: GenerationChunk) => void): Promise<GenerationResult> {
+    if (!this.accepting) throw new ModelMoraError("SHUTTING_DOWN", "server is shutting down");
     const startedAt = performance.now();
     const target = await this.registry.resolve(request.model, request.version);
     if (target.task !== "txt2txt") {
@@ -137,6 +139,11 @@ export class GenerationService {
     } finally {
       release();
     }
+  }
+
+  /** Shutdown began: new sequences get SHUTTING_DOWN; running ones go on until the pool stops. */
+  stopAccepting(): void {
+    this.accepting = false;
   }
 
   private admission(target: ResolvedVersion): SequenceAdmission {
