@@ -1,7 +1,8 @@
 /**
  * txt2txt end to end over real sockets (the core served by Bun.serve on port 0), real worker
  * processes and real onnxruntime, on the generated tiny decoder:
- * - greedy output equals the no-cache reference (the whole sequence recomputed each step) token for token;
+ * - greedy output equals the no-cache reference (the whole sequence recomputed each step) token for
+ *   token, and transformers.js' text-generation pipeline on the same files;
  * - seeded sampling is reproducible;
  * - 8 concurrent streams (joining at different steps) each equal their single-stream output;
  * - cancelling one stream leaves the others untouched;
@@ -121,6 +122,18 @@ describe("txt2txt generation", () => {
       expect(answer.text).toBe(reference.decode(expected.ids));
       expect(answer.finish_reason).toBe(expected.finishReason);
       expect(answer.usage).toEqual({ prompt_tokens: promptIds.length, completion_tokens: expected.ids.length, total_tokens: promptIds.length + expected.ids.length });
+    }
+  });
+
+  test("greedy output equals transformers.js' text-generation pipeline loading the same directory offline", async () => {
+    const { env, pipeline } = await import("@huggingface/transformers");
+    env.allowRemoteModels = false;
+    env.localModelPath = path.dirname(files.directory) + path.sep;
+    const generator = (await pipeline("text-generation", path.basename(files.directory), { dtype: "fp32", device: "cpu" })) as unknown as (prompt: string, options: object) => Promise<{ generated_text: string }[]>;
+    for (const prompt of PROMPTS.slice(0, 3)) {
+      const [expected] = await generator(prompt, { max_new_tokens: 24, do_sample: false, return_full_text: false });
+      const answer = await generate("lm", { prompt, max_new_tokens: 24 });
+      expect(answer.text).toBe(expected!.generated_text);
     }
   });
 
