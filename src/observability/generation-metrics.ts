@@ -5,9 +5,11 @@
  * - `modelmora_generation_inter_token_seconds`: between two tokens of one sequence (one decoding
  *   step of the shared batch, as that sequence saw it);
  * - `modelmora_generated_tokens_total`: tokens generated; `rate()` of it is tokens/s per model;
- * - `modelmora_generation_sequences_total`: finished sequences by finish reason.
+ * - `modelmora_generation_sequences_total`: finished sequences by finish reason;
+ * - `modelmora_generation_sequences_running` / `_waiting`: sequences decoding now, and waiting for a
+ *   slot (`maxConcurrentSequences`), per model version.
  */
-import { Counter, Histogram, type Registry } from "prom-client";
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 
 /** 1 ms to 30 s: a prefill of a small model takes milliseconds, a queued one waits seconds. */
 const FIRST_TOKEN_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -19,6 +21,8 @@ export interface GenerationMetrics {
   interToken: Histogram<"model" | "version">;
   tokens: Counter<"model" | "version">;
   sequences: Counter<"model" | "version" | "finish_reason">;
+  running: Gauge<"model" | "version">;
+  waiting: Gauge<"model" | "version">;
 }
 
 export function createGenerationMetrics(registry: Registry): GenerationMetrics {
@@ -40,5 +44,7 @@ export function createGenerationMetrics(registry: Registry): GenerationMetrics {
       help: "Generated sequences finished, by finish reason (stop|length|cancelled)",
       labelNames: ["model", "version", "finish_reason"] as const, registers: [registry],
     }),
+    running: new Gauge({ name: "modelmora_generation_sequences_running", help: "Generated sequences decoding now", labelNames, registers: [registry] }),
+    waiting: new Gauge({ name: "modelmora_generation_sequences_waiting", help: "Generated sequences waiting for a slot (maxConcurrentSequences)", labelNames, registers: [registry] }),
   };
 }

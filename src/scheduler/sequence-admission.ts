@@ -23,7 +23,11 @@ export class SequenceAdmission {
   private arrivals = 0;
   private readonly waiting = new BinaryHeap<Waiter>();
 
-  constructor(private capacity: number) {}
+  /** `onChange` sees the counts after every admission, release and departure (metrics gauges). */
+  constructor(
+    private capacity: number,
+    private readonly onChange?: (stats: { running: number; waiting: number }) => void,
+  ) {}
 
   /** Sequences running now, and waiting. */
   get stats(): { running: number; waiting: number } {
@@ -44,6 +48,7 @@ export class SequenceAdmission {
     const release = this.releaser();
     if (this.running < this.capacity && this.waiting.size === 0) {
       this.running++;
+      this.changed();
       return Promise.resolve(release);
     }
     return new Promise((resolve, reject) => {
@@ -66,6 +71,7 @@ export class SequenceAdmission {
         waiter.settled = true;
         cleanup();
         this.waiting.removeWhere((candidate) => candidate === waiter);
+        this.changed();
         reject(error);
       };
       if (options.signal?.aborted) return onAbort();
@@ -77,6 +83,7 @@ export class SequenceAdmission {
         );
       }
       this.waiting.push(schedulingKey(priority, this.arrivals++), waiter);
+      this.changed();
     });
   }
 
@@ -87,7 +94,12 @@ export class SequenceAdmission {
       released = true;
       this.running--;
       this.pump();
+      this.changed();
     };
+  }
+
+  private changed(): void {
+    this.onChange?.(this.stats);
   }
 
   private pump(): void {
@@ -97,6 +109,7 @@ export class SequenceAdmission {
       if (next.settled) continue;
       this.running++;
       next.admit();
+      this.changed();
     }
   }
 }

@@ -197,6 +197,30 @@ describe("txt2txt generation", () => {
     expect(await metricValue("modelmora_generation_sequences_total", 'model="lm",finish_reason="cancelled"')).toBe(cancelledBefore + 1);
   });
 
+  test("with every slot taken, a CRITICAL sequence is admitted before a LOW one that waited longer", async () => {
+    // One slot, and an end token that never comes, so the first sequence holds the slot for 400 tokens.
+    const oneSlot = await writeTextDecoder(path.join(fixture.dataDir, "..", "decoder-one-slot"), { eosTokenIds: [100_000] });
+    await register({ name: "lm-one", task: "txt2txt", source: oneSlot.model, files: oneSlot.companionFiles, config: { maxConcurrentSequences: 1 } });
+    const waiting = () => metricValue("modelmora_generation_sequences_waiting", 'model="lm-one"');
+    const until = async (condition: () => Promise<boolean>) => {
+      for (let attempt = 0; attempt < 500 && !(await condition()); attempt++) await Bun.sleep(2);
+    };
+    let holding!: () => void;
+    const slotTaken = new Promise<void>((resolve) => (holding = resolve));
+    const first = stream("lm-one", { prompt: "a", max_new_tokens: 400 }, { onToken: (count) => count === 1 && holding() });
+    await slotTaken;
+    const low = stream("lm-one", { prompt: "b", max_new_tokens: 4, priority: "low" });
+    await until(async () => (await waiting()) === 1);
+    const critical = stream("lm-one", { prompt: "c", max_new_tokens: 4, priority: "critical" });
+    await until(async () => (await waiting()) === 2);
+    expect(await waiting()).toBe(2);
+    const [held, lowRecord, criticalRecord] = await Promise.all([first, low, critical]);
+    expect(held.tokenIds.length).toBe(400);
+    expect(criticalRecord.firstTokenAt).toBeGreaterThan(held.doneAt - 50);
+    expect(criticalRecord.firstTokenAt).toBeLessThan(lowRecord.firstTokenAt);
+    expect(await waiting()).toBe(0);
+  });
+
   test("a stop string ends the text before it; EOS ids come from generation_config.json", async () => {
     const promptIds = reference.ids(PROMPTS[0]!);
     const greedy = await reference.greedy(promptIds, 40, EOS_IDS);

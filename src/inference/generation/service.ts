@@ -151,7 +151,11 @@ export class GenerationService {
     const capacity = target.config.maxConcurrentSequences * Math.max(1, target.config.replicas);
     let admission = this.admissions.get(key);
     if (!admission) {
-      admission = new SequenceAdmission(capacity);
+      const labels = { model: target.name, version: target.version };
+      admission = new SequenceAdmission(capacity, ({ running, waiting }) => {
+        this.metrics?.running.set(labels, running);
+        this.metrics?.waiting.set(labels, waiting);
+      });
       this.admissions.set(key, admission);
     } else {
       admission.setCapacity(capacity);
