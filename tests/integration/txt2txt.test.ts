@@ -180,6 +180,18 @@ describe("txt2txt generation", () => {
     if (longestEarly.length > 0) expect(lastLateFirstToken).toBeLessThan(Math.max(...longestEarly.map((record) => record.doneAt)));
   });
 
+  test("a decoder without position_ids input: concurrent streams still equal the no-cache reference", async () => {
+    const noPositions = await writeTextDecoder(path.join(fixture.dataDir, "..", "decoder-no-positions"), { withPositionIds: false });
+    await register({ name: "lm-no-positions", task: "txt2txt", source: noPositions.model, files: noPositions.companionFiles });
+    const referenceWithout = await DecoderReference.open(noPositions.model, noPositions.tokenizer, DEFAULT_DECODER_SHAPE);
+    const prompts = PROMPTS.slice(0, 4);
+    const records = await Promise.all(prompts.map((prompt) => stream("lm-no-positions", { prompt, max_new_tokens: 20 })));
+    for (const [index, prompt] of prompts.entries()) {
+      const expected = await referenceWithout.greedy(referenceWithout.ids(prompt), 20, EOS_IDS);
+      expect(records[index]!.tokenIds).toEqual(expected.ids);
+    }
+  });
+
   test("cancelling one stream stops it within a step and leaves the others untouched", async () => {
     const bodies = PROMPTS.slice(0, 4).map((prompt) => ({ prompt, max_new_tokens: 80, stop: [] }));
     const alone: any[] = [];

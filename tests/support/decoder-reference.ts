@@ -34,8 +34,8 @@ export class DecoderReference {
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor("int64", BigInt64Array.from(ids, BigInt), shape),
       attention_mask: new ort.Tensor("int64", new BigInt64Array(ids.length).fill(1n), shape),
-      position_ids: new ort.Tensor("int64", BigInt64Array.from(ids, (_, index) => BigInt(index)), shape),
     };
+    if (this.session.inputNames.includes("position_ids")) feeds.position_ids = new ort.Tensor("int64", BigInt64Array.from(ids, (_, index) => BigInt(index)), shape);
     for (let layer = 0; layer < this.layers; layer++) {
       for (const kind of ["key", "value"]) {
         feeds[`past_key_values.${layer}.${kind}`] = new ort.Tensor("float32", new Float32Array(0), [1, this.heads, 0, this.headDimension]);

@@ -9,7 +9,11 @@
  *   4. one decoding step runs for every row (input: each row's last token), and each row's logits
  *      choose its next token; finished rows leave at the next boundary.
  * Messages arriving during a step (new sequences, cancels) wait for the boundary: a cancelled
- * sequence stops within one step. Admission (how many sequences, in which priority order) is the
+ * sequence stops within one step.
+ *
+ * A decoder without a `position_ids` input computes positions from the past length, which left
+ * padding would shift; for such a model every sequence keeps a batch of its own (one run per
+ * sequence per step: correct, without the batching gain). Admission (how many sequences, in which priority order) is the
  * server's: it sends a sequence only when the model has a free slot.
  */
 import * as ort from "onnxruntime-node";
@@ -22,9 +26,8 @@ export class DecodingLoop {
   private readonly signature: DecoderSignature;
   private pending: GenerateMessage[] = [];
   private readonly byId = new Map<number, Sequence>();
-  /** The rows of `batch`, in order. */
-  private rows: Sequence[] = [];
-  private batch: KvBatch;
+  /** Sequences decoding, each group one batch (one group, unless the model lacks position_ids). */
+  private groups: Group[] = [];
   private running = false;
 
   constructor(
@@ -32,7 +35,10 @@ export class DecodingLoop {
     private readonly send: (message: WorkerToServer) => void,
   ) {
     this.signature = decoderSignature(session);
-    this.batch = KvBatch.empty(this.signature.geometry);
+  }
+
+  private get rows(): Sequence[] {
+    return this.groups.flatMap((group) => group.rows);
   }
 
   start(message: GenerateMessage): void {
@@ -127,23 +133,33 @@ export class DecodingLoop {
 
   /** Re-lays the batch: the rows that stay (their own tokens cut out) followed by those joining. */
   private repack(joining: { sequence: Sequence; cache: SequenceCache }[]): void {
+    for (const sequence of this.rows) if (sequence.finished) this.byId.delete(sequence.id);
+    const { geometry } = this.signature;
+    if (!this.signature.hasPositionIds) {
+      const staying = this.groups.filter((group) => !group.rows[0]!.finished);
+      this.groups = [...staying, ...joining.map(({ sequence, cache }) => ({ rows: [sequence], batch: KvBatch.pack(geometry, [cache]) }))];
+      return;
+    }
     const staying: { sequence: Sequence; cache: SequenceCache }[] = [];
-    this.rows.forEach((sequence, row) => {
-      if (sequence.finished) this.byId.delete(sequence.id);
-      else staying.push({ sequence, cache: this.batch.extract(row) });
-    });
+    for (const group of this.groups) {
+      group.rows.forEach((sequence, row) => {
+        if (!sequence.finished) staying.push({ sequence, cache: group.batch.extract(row) });
+      });
+    }
     const rows = [...staying, ...joining];
-    this.rows = rows.map((row) => row.sequence);
-    this.batch = KvBatch.pack(this.signature.geometry, rows.map((row) => row.cache));
+    this.groups = rows.length === 0 ? [] : [{ rows: rows.map((row) => row.sequence), batch: KvBatch.pack(geometry, rows.map((row) => row.cache)) }];
   }
 
   /** One decoding step for every row. */
   private async decode(): Promise<void> {
-    const batch = this.batch;
-    const rowCount = this.rows.length;
+    for (const group of this.groups) await this.decodeGroup(group);
+  }
+
+  private async decodeGroup({ rows, batch }: Group): Promise<void> {
+    const rowCount = rows.length;
     const { names, heads, headDimension } = this.signature.geometry;
     const feeds = this.feeds(
-      BigInt64Array.from(this.rows, (sequence) => BigInt(sequence.nextInputId)),
+      BigInt64Array.from(rows, (sequence) => BigInt(sequence.nextInputId)),
       batch.nextAttentionMask(),
       BigInt64Array.from(batch.lengths, BigInt),
       [rowCount, 1],
@@ -154,7 +170,7 @@ export class DecodingLoop {
     batch.advance(names.map((name) => results[name.replace("past_key_values", "present")]!.data as Float32Array));
     const logits = results.logits!.data as Float32Array;
     const vocabulary = results.logits!.dims[2]!;
-    this.rows.forEach((sequence, row) => {
+    rows.forEach((sequence, row) => {
       if (sequence.finished) return;
       this.send(sequence.take(logits.slice(row * vocabulary, (row + 1) * vocabulary)));
     });
@@ -177,9 +193,13 @@ export class DecodingLoop {
       if (!sequence.finished) this.send({ type: "generate-failed", sequenceId: sequence.id, message: errorMessage(error), code: "INFERENCE_FAILED" });
       this.byId.delete(sequence.id);
     }
-    this.rows = [];
-    this.batch = KvBatch.empty(this.signature.geometry);
+    this.groups = [];
   }
+}
+
+interface Group {
+  rows: Sequence[];
+  batch: KvBatch;
 }
 
 /** A prompt the model cannot take: the request's fault, INVALID_INPUT. */

@@ -35,10 +35,6 @@ export class KvBatch {
     public tensors: Float32Array[],
   ) {}
 
-  static empty(geometry: CacheGeometry): KvBatch {
-    return new KvBatch(geometry, [], 0, geometry.names.map(() => new Float32Array(0)));
-  }
-
   get rows(): number {
     return this.lengths.length;
   }
