@@ -180,13 +180,18 @@ process.on("message", (message: ServerToWorker) => {
 });
 
 function generate(message: GenerateMessage): void {
-  try {
-    if (!loaded) throw new Error("worker has no model loaded (this is a bug)");
-    decodingLoop ??= new DecodingLoop(loaded.session, send);
-    decodingLoop.start(message);
-  } catch (error) {
-    send({ type: "generate-failed", sequenceId: message.sequenceId, message: errorMessage(error), code: "INVALID_INPUT" });
+  if (!loaded) {
+    send({ type: "generate-failed", sequenceId: message.sequenceId, message: "worker has no model loaded (this is a bug)", code: "INFERENCE_FAILED" });
+    return;
   }
+  try {
+    decodingLoop ??= new DecodingLoop(loaded.session, send);
+  } catch (error) {
+    // The model is not a KV-cache decoder: the request asked a model for what it cannot do.
+    send({ type: "generate-failed", sequenceId: message.sequenceId, message: errorMessage(error), code: "INVALID_INPUT" });
+    return;
+  }
+  decodingLoop.start(message);
 }
 process.on("disconnect", () => process.exit(0));
 send({ type: "ready-for-load" });

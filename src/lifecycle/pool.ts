@@ -159,17 +159,28 @@ export class WorkerPool {
 
   /**
    * txt2txt: starts one sequence on the least busy replica (loading the model first if needed); the
-   * replica counts it in flight until it finishes. Admission (how many at once) is the caller's.
+   * replica counts it in flight until it finishes. Admission (how many at once) is the caller's. A
+   * worker found dead before the sequence was sent is dropped and the sequence goes to another, once.
    */
   async generate(target: LoadTarget, settings: GenerateSettings, onMessage: (message: GeneratedMessage) => void, options: InferOptions = {}): Promise<GenerationHandle> {
+    try {
+      return await this.generateOnce(target, settings, onMessage, options);
+    } catch (error) {
+      if (!(error instanceof WorkerGoneError)) throw error;
+      this.loader.dropReplica(modelKey(target), error.pid);
+      return this.generateOnce(target, settings, onMessage, options);
+    }
+  }
+
+  private async generateOnce(target: LoadTarget, settings: GenerateSettings, onMessage: (message: GeneratedMessage) => void, options: InferOptions): Promise<GenerationHandle> {
     const ref = await this.acquire(target, options.deadlineAtMilliseconds, false);
     this.keepAlive.override(ref, options.keepAliveSeconds);
     if (this.closed) throw shuttingDown();
     const replica = leastBusy(ref.replicas);
     if (!replica.worker.generate) throw new Error("this worker cannot generate (this is a bug)");
+    const handle = replica.worker.generate(settings, onMessage);
     replica.inFlight++;
     ref.history.lastUsedAt = this.clock.now();
-    const handle = replica.worker.generate(settings, onMessage);
     const done = () => {
       replica.inFlight--;
       ref.history.lastUsedAt = this.clock.now();

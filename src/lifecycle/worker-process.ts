@@ -55,7 +55,10 @@ export interface WorkerHandle {
   infer(items: TransportTensor[][], outputNames?: string[]): Promise<InferResult>;
   /** SIGTERM, then SIGKILL after `graceMilliseconds`; resolves when the process is gone. */
   terminate(graceMilliseconds?: number): Promise<WorkerExit>;
-  /** txt2txt: starts one sequence (see workers/protocol.ts GenerateMessage); absent in fakes. */
+  /**
+   * txt2txt: starts one sequence (see workers/protocol.ts GenerateMessage); throws WorkerGoneError
+   * when the worker was gone before it was sent. Absent in fakes.
+   */
   generate?(settings: GenerateSettings, onMessage: (message: GeneratedMessage) => void): GenerationHandle;
 }
 
@@ -170,7 +173,8 @@ class WorkerProcess implements WorkerHandle {
 
   generate(settings: GenerateSettings, onMessage: (message: GeneratedMessage) => void): GenerationHandle {
     const sequenceId = this.nextSequenceId++;
-    if (!this.channelOpen || this.exitInfo || !isRunning(this.pid)) return { finished: Promise.reject(new WorkerGoneError(this.pid)), cancel: () => undefined };
+    // Thrown, not rejected: the sequence never reached this worker, so the pool may send it to another.
+    if (!this.channelOpen || this.exitInfo || !isRunning(this.pid)) throw new WorkerGoneError(this.pid);
     const finished = new Promise<GeneratedMessage>((resolve, reject) => {
       this.sequences.set(sequenceId, { onMessage, resolve: resolve as (value: never) => void, reject });
       try {
@@ -234,7 +238,11 @@ class WorkerProcess implements WorkerHandle {
       case "generate-failed": {
         const sequence = this.sequences.get(message.sequenceId);
         this.sequences.delete(message.sequenceId);
-        sequence?.reject(new ModelMoraError(message.code, message.code === "INVALID_INPUT" ? `prompt: ${message.message}` : `generation failed: ${message.message}`));
+        sequence?.reject(
+          message.code === "INVALID_INPUT"
+            ? new ModelMoraError("INVALID_INPUT", message.message)
+            : new ModelMoraError("INFERENCE_FAILED", `generation failed: ${message.message}`),
+        );
         return;
       }
     }

@@ -259,12 +259,21 @@ describe("txt2txt generation", () => {
     expect(answer.token_ids).toEqual(expected.ids);
   });
 
-  test("errors: unknown model 404, both prompt and messages 400", async () => {
+  test("errors: unknown model 404; both prompt and messages, a model that is no decoder, a tensor model 400", async () => {
     const unknown = await fetch(`${baseUrl}/api/v1/generate/nope`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt: "x" }) });
     expect(unknown.status).toBe(404);
     expect(((await unknown.json()) as { code: string }).code).toBe("MODEL_NOT_FOUND");
     const both = await fetch(`${baseUrl}/api/v1/generate/lm`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt: "x", messages: [{ role: "user", content: "y" }] }) });
     expect(both.status).toBe(400);
+    // A model registered as txt2txt that is no KV-cache decoder: the worker refuses, 400 naming why.
+    await register({ name: "not-a-decoder", task: "txt2txt", source: fixture.fixtures.add, files: files.companionFiles });
+    const refused = await fetch(`${baseUrl}/api/v1/generate/not-a-decoder`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt: "x" }) });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { error: string }).error).toContain("input_ids");
+    // The same sequence on a tensor model is refused before any worker is involved.
+    await register({ name: "tensor-add", task: "tensor", source: fixture.fixtures.add });
+    const wrongTask = await fetch(`${baseUrl}/api/v1/generate/tensor-add`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt: "x" }) });
+    expect(wrongTask.status).toBe(400);
   });
 });
 
