@@ -22,7 +22,31 @@ function run(text: string, stop: string[]): { pieces: string[]; stopped: boolean
   return { pieces, stopped: false, rest: stream.flush() };
 }
 
+/** GPT-2's byte → symbol table, for a tokenizer that covers every byte (multi-byte characters). */
+function bytesToUnicode(): string[] {
+  const printable = [...range(33, 126), ...range(161, 172), ...range(174, 255)];
+  const symbols: string[] = [];
+  let extra = 0;
+  for (let byte = 0; byte < 256; byte++) symbols.push(String.fromCharCode(printable.includes(byte) ? byte : 256 + extra++));
+  return symbols;
+}
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, index) => from + index);
+}
+
 describe("TextStream", () => {
+  test("a character split over several byte tokens goes out whole, never as U+FFFD", () => {
+    const json = byteLevelTokenizerJson() as { model: { vocab: Record<string, number> } };
+    json.model.vocab = Object.fromEntries(bytesToUnicode().map((symbol, id) => [symbol, id]));
+    const bytes = new Tokenizer({ ...json, added_tokens: [] }, {});
+    const text = "héllo 🙂 wörld";
+    const stream = new TextStream(bytes, []);
+    const pieces = bytes.encode(text, { add_special_tokens: false }).ids.map((id) => stream.push(id).text);
+    expect(pieces.length).toBe(new TextEncoder().encode(text).length);
+    expect(pieces.some((piece) => piece.includes("\uFFFD"))).toBe(false);
+    expect(pieces.join("") + stream.flush()).toBe(text);
+  });
+
   test("without stop strings every token's text goes out at once, and the pieces join to the text", () => {
     const { pieces, stopped, rest } = run("Hello, world!\nbye", []);
     expect(pieces.join("")).toBe("Hello, world!\nbye");
