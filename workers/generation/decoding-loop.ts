@@ -103,6 +103,8 @@ export class DecodingLoop {
       const limit = textModel.maxSequenceLength;
       if (limit !== undefined && promptIds.length >= limit) throw new PromptError(`the prompt has ${promptIds.length} tokens; the model takes at most ${limit} in all`);
       sequence = new Sequence(sequenceId, settings, promptIds, textModel);
+      // Known from now on, so that a cancel arriving during its prefill is not lost.
+      this.byId.set(sequenceId, sequence);
     } catch (error) {
       this.send({ type: "generate-failed", sequenceId, message: errorMessage(error), code: error instanceof PromptError ? "INVALID_INPUT" : "INFERENCE_FAILED" });
       return undefined;
@@ -122,10 +124,13 @@ export class DecodingLoop {
       const vocabulary = results.logits!.dims[2]!;
       const logits = (results.logits!.data as Float32Array).slice((length - 1) * vocabulary, length * vocabulary);
       this.send(sequence.take(logits));
-      if (sequence.finished) return undefined;
-      this.byId.set(sequenceId, sequence);
+      if (sequence.finished) {
+        this.byId.delete(sequenceId);
+        return undefined;
+      }
       return { sequence, cache: { length, tensors: names.map((name) => results[name.replace("past_key_values", "present")]!.data as Float32Array) } };
     } catch (error) {
+      this.byId.delete(sequenceId);
       this.send({ type: "generate-failed", sequenceId, message: errorMessage(error), code: "INFERENCE_FAILED" });
       return undefined;
     }
