@@ -275,6 +275,11 @@ describe("txt2txt generation", () => {
     const wrongTask = await fetch(`${baseUrl}/api/v1/generate/tensor-add`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt: "x" }) });
     expect(wrongTask.status).toBe(400);
   });
+
+  test("the OpenAPI document lists the generation routes", async () => {
+    const document = (await (await fetch(`${baseUrl}/swagger/json`)).json()) as { paths: Record<string, unknown> };
+    expect(Object.keys(document.paths)).toEqual(expect.arrayContaining(["/api/v1/generate/{name}", "/v1/chat/completions", "/v1/completions"]));
+  });
 });
 
 describe("OpenAI-compatible generation through the official openai package", () => {
