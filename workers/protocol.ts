@@ -100,8 +100,8 @@ export interface ReleaseMessage {
 
 /**
  * Starts one generation sequence (txt2txt). The worker's decoding loop admits it at the next step
- * boundary and answers with `generated` messages (one per step) until one carries `finishReason`,
- * or with `generate-failed`. See workers/generation/.
+ * boundary and answers with `generated` messages (one per decoding step, carrying every sequence
+ * that step advanced) until its step carries `finishReason`, or with `generate-failed`. See workers/generation/.
  */
 export interface GenerateMessage {
   type: "generate";
@@ -140,16 +140,21 @@ export type FinishReason = "stop" | "length" | "cancelled";
 /**
  * One decoding step's output for one sequence: the token(s) chosen and the text they add (text
  * that may still turn into a stop string, or is an incomplete UTF-8 character, is held back until
- * it is certain). The last message of a sequence carries `finishReason`.
+ * it is certain). The last step of a sequence carries `finishReason`.
  */
-export interface GeneratedMessage {
-  type: "generated";
+export interface SequenceStep {
   sequenceId: number;
   tokenIds: number[];
   text: string;
   finishReason?: FinishReason;
   promptTokens: number;
   completionTokens: number;
+}
+
+/** The steps of every sequence that one decoding step advanced, in one message. */
+export interface GeneratedMessage {
+  type: "generated";
+  steps: SequenceStep[];
 }
 
 /**

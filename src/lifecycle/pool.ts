@@ -35,7 +35,7 @@ import { insufficientMemory, shuttingDown, unhealthyModel } from "./pool-errors.
 import { leastBusy } from "./routing.ts";
 import { describeModel, describeUnloaded, type WorkerStatus } from "./worker-status.ts";
 import { type GenerationHandle, type InferResult, type SpawnWorker, WorkerGoneError } from "./worker-process.ts";
-import type { GeneratedMessage, GenerateSettings } from "../../workers/protocol.ts";
+import type { GenerateSettings, SequenceStep } from "../../workers/protocol.ts";
 
 export type { LoadTarget, WorkerState } from "./model-ref.ts";
 export type { WorkerStatus } from "./worker-status.ts";
@@ -162,23 +162,23 @@ export class WorkerPool {
    * replica counts it in flight until it finishes. Admission (how many at once) is the caller's. A
    * worker found dead before the sequence was sent is dropped and the sequence goes to another, once.
    */
-  async generate(target: LoadTarget, settings: GenerateSettings, onMessage: (message: GeneratedMessage) => void, options: InferOptions = {}): Promise<GenerationHandle> {
+  async generate(target: LoadTarget, settings: GenerateSettings, onStep: (step: SequenceStep) => void, options: InferOptions = {}): Promise<GenerationHandle> {
     try {
-      return await this.generateOnce(target, settings, onMessage, options);
+      return await this.generateOnce(target, settings, onStep, options);
     } catch (error) {
       if (!(error instanceof WorkerGoneError)) throw error;
       this.loader.dropReplica(modelKey(target), error.pid);
-      return this.generateOnce(target, settings, onMessage, options);
+      return this.generateOnce(target, settings, onStep, options);
     }
   }
 
-  private async generateOnce(target: LoadTarget, settings: GenerateSettings, onMessage: (message: GeneratedMessage) => void, options: InferOptions): Promise<GenerationHandle> {
+  private async generateOnce(target: LoadTarget, settings: GenerateSettings, onStep: (step: SequenceStep) => void, options: InferOptions): Promise<GenerationHandle> {
     const ref = await this.acquire(target, options.deadlineAtMilliseconds, false);
     this.keepAlive.override(ref, options.keepAliveSeconds);
     if (this.closed) throw shuttingDown();
     const replica = leastBusy(ref.replicas);
     if (!replica.worker.generate) throw new Error("this worker cannot generate (this is a bug)");
-    const handle = replica.worker.generate(settings, onMessage);
+    const handle = replica.worker.generate(settings, onStep);
     replica.inFlight++;
     ref.history.lastUsedAt = this.clock.now();
     const done = () => {

@@ -11,7 +11,7 @@ import { ModelMoraError } from "../errors.ts";
 import { workerCommand } from "../runtime/worker-command.ts";
 import { mapArenaBlock } from "../../workers/arena.ts";
 import { typedView } from "../../workers/datatypes.ts";
-import { type GeneratedMessage, type GenerateSettings, isShared, type LoadMessage, type Provider, type SharedTensor, type TensorSpec, type TransportTensor, type WireTensor, type WorkerToServer } from "../../workers/protocol.ts";
+import { type GenerateSettings, isShared, type SequenceStep, type LoadMessage, type Provider, type SharedTensor, type TensorSpec, type TransportTensor, type WireTensor, type WorkerToServer } from "../../workers/protocol.ts";
 import type { OutputArenaFile, SharedMemory } from "./shared-memory.ts";
 import { workerEnvironment } from "./worker-environment.ts";
 import { workerTempDirectory } from "../runtime/worker-temp.ts";
@@ -59,12 +59,12 @@ export interface WorkerHandle {
    * txt2txt: starts one sequence (see workers/protocol.ts GenerateMessage); throws WorkerGoneError
    * when the worker was gone before it was sent. Absent in fakes.
    */
-  generate?(settings: GenerateSettings, onMessage: (message: GeneratedMessage) => void): GenerationHandle;
+  generate?(settings: GenerateSettings, onStep: (step: SequenceStep) => void): GenerationHandle;
 }
 
-/** A running sequence: `finished` settles with its last message (or the failure); `cancel` ends it within one step. */
+/** A running sequence: `finished` settles with its last step (or the failure); `cancel` ends it within one step. */
 export interface GenerationHandle {
-  finished: Promise<GeneratedMessage>;
+  finished: Promise<SequenceStep>;
   cancel(): void;
 }
 
@@ -104,7 +104,7 @@ class WorkerProcess implements WorkerHandle {
   readonly exited: Promise<WorkerExit>;
   private readonly process: Subprocess;
   private readonly pending = new Map<number, Pending>();
-  private readonly sequences = new Map<number, { onMessage: (message: GeneratedMessage) => void } & Pending>();
+  private readonly sequences = new Map<number, { onStep: (step: SequenceStep) => void } & Pending>();
   private nextSequenceId = 1;
   private nextRequestId = 1;
   private pendingLoad: Pending | undefined;
@@ -171,12 +171,12 @@ class WorkerProcess implements WorkerHandle {
     });
   }
 
-  generate(settings: GenerateSettings, onMessage: (message: GeneratedMessage) => void): GenerationHandle {
+  generate(settings: GenerateSettings, onStep: (step: SequenceStep) => void): GenerationHandle {
     const sequenceId = this.nextSequenceId++;
     // Thrown, not rejected: the sequence never reached this worker, so the pool may send it to another.
     if (!this.channelOpen || this.exitInfo || !isRunning(this.pid)) throw new WorkerGoneError(this.pid);
-    const finished = new Promise<GeneratedMessage>((resolve, reject) => {
-      this.sequences.set(sequenceId, { onMessage, resolve: resolve as (value: never) => void, reject });
+    const finished = new Promise<SequenceStep>((resolve, reject) => {
+      this.sequences.set(sequenceId, { onStep, resolve: resolve as (value: never) => void, reject });
       try {
         this.process.send({ type: "generate", sequenceId, settings });
       } catch {
@@ -225,16 +225,17 @@ class WorkerProcess implements WorkerHandle {
       case "infer-failed":
         this.settle(message.requestId, (pending) => pending.reject(new ModelMoraError(message.code, `inference failed: ${message.message}`)));
         return;
-      case "generated": {
-        const sequence = this.sequences.get(message.sequenceId);
-        if (!sequence) return;
-        sequence.onMessage(message);
-        if (message.finishReason) {
-          this.sequences.delete(message.sequenceId);
-          sequence.resolve(message as never);
+      case "generated":
+        for (const step of message.steps) {
+          const sequence = this.sequences.get(step.sequenceId);
+          if (!sequence) continue;
+          sequence.onStep(step);
+          if (step.finishReason) {
+            this.sequences.delete(step.sequenceId);
+            sequence.resolve(step as never);
+          }
         }
         return;
-      }
       case "generate-failed": {
         const sequence = this.sequences.get(message.sequenceId);
         this.sequences.delete(message.sequenceId);

@@ -4,7 +4,7 @@
  * an end-of-sequence id or a stop string → `stop`; `maxNewTokens` or the model's longest sequence
  * → `length`).
  */
-import type { FinishReason, GenerateSettings, GeneratedMessage } from "../protocol.ts";
+import type { FinishReason, GenerateSettings, SequenceStep } from "../protocol.ts";
 import { chooseToken, seededRandom } from "./sampling.ts";
 import type { GenerationTextModel } from "./text-model.ts";
 import { TextStream } from "./text-stream.ts";
@@ -30,8 +30,8 @@ export class Sequence {
     this.eosTokenIds = new Set(settings.eosTokenIds ?? textModel.eosTokenIds);
   }
 
-  /** Chooses the next token from this sequence's row of logits; answers the message to send. */
-  take(logits: Float32Array): GeneratedMessage {
+  /** Chooses the next token from this sequence's row of logits; answers the step to send. */
+  take(logits: Float32Array): SequenceStep {
     const id = chooseToken(logits, this.settings, this.previousIds(), this.random);
     this.generatedIds.push(id);
     this.nextInputId = id;
@@ -53,15 +53,14 @@ export class Sequence {
     return this.message([id], text, finishReason);
   }
 
-  /** The last message of a cancelled sequence. */
-  cancelled(): GeneratedMessage {
+  /** The last step of a cancelled sequence. */
+  cancelled(): SequenceStep {
     this.finished = true;
     return this.message([], "", "cancelled");
   }
 
-  private message(tokenIds: number[], text: string, finishReason: FinishReason | undefined): GeneratedMessage {
+  private message(tokenIds: number[], text: string, finishReason: FinishReason | undefined): SequenceStep {
     return {
-      type: "generated",
       sequenceId: this.id,
       tokenIds,
       text,

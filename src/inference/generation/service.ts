@@ -19,7 +19,7 @@ import type { GenerationMetrics } from "../../observability/generation-metrics.t
 import type { ModelRegistry, ResolvedVersion } from "../../registry/registry.ts";
 import { effectiveTimeout } from "../../scheduler/model-scheduler.ts";
 import { SequenceAdmission } from "../../scheduler/sequence-admission.ts";
-import type { FinishReason, GeneratedMessage, GenerateSettings } from "../../../workers/protocol.ts";
+import type { FinishReason, GenerateSettings, SequenceStep } from "../../../workers/protocol.ts";
 import type { Priority } from "../priority.ts";
 import { type ChatMessage, renderChat } from "./chat-template.ts";
 
@@ -98,7 +98,7 @@ export class GenerationService {
     let lastTokenAt: number | undefined;
     let cutByDeadline = false;
     try {
-      const onMessage = (message: GeneratedMessage) => {
+      const onStep = (message: SequenceStep) => {
         if (message.tokenIds.length > 0) {
           const now = performance.now();
           if (lastTokenAt === undefined) this.metrics?.timeToFirstToken.observe(labels, (now - startedAt) / 1000);
@@ -110,7 +110,7 @@ export class GenerationService {
         text += message.text;
         if (message.tokenIds.length > 0 || message.text !== "") onChunk?.({ text: message.text, tokenIds: message.tokenIds });
       };
-      const handle = await this.pool.generate(target, settings, onMessage, { keepAliveSeconds: request.keepAliveSeconds, deadlineAtMilliseconds });
+      const handle = await this.pool.generate(target, settings, onStep, { keepAliveSeconds: request.keepAliveSeconds, deadlineAtMilliseconds });
       const onAbort = () => handle.cancel();
       request.signal?.addEventListener("abort", onAbort, { once: true });
       if (request.signal?.aborted) handle.cancel();
@@ -118,7 +118,7 @@ export class GenerationService {
         cutByDeadline = true;
         handle.cancel();
       }, Math.max(0, deadlineAtMilliseconds - Date.now()));
-      let last: GeneratedMessage;
+      let last: SequenceStep;
       try {
         last = await handle.finished;
       } finally {
