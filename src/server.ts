@@ -36,12 +36,16 @@ import { type Metrics, createMetrics } from "./observability/metrics.ts";
 import { schedulerMetricsObserver } from "./observability/scheduler-metrics.ts";
 import { registerStatusMetrics } from "./observability/status-metrics.ts";
 import { callLogInterceptor } from "./api/grpc/call-log.ts";
+import { createGenerationMetrics } from "./observability/generation-metrics.ts";
+import { GenerationService } from "./inference/generation/service.ts";
 
 export interface ServerCore {
   app: RestApp;
   pool: WorkerPool;
   models: ModelsService;
   inference: InferenceService;
+  /** txt2txt generation (continuous batching in the worker), for REST and gRPC. */
+  generation: GenerationService;
   /** What every front end reports about models, memory and queues. */
   status: StatusService;
   /** The arenas request tensors and outputs cross to workers through. */
@@ -109,6 +113,7 @@ export async function createServerCore(config: Config, logger: Logger, { spawnWo
   const inference = new InferenceService(registry, pool, sharedMemory, { observer: schedulerMetricsObserver(metrics), tracing });
   const models = new ModelsService(registry, pool, inference, logger);
   const status = new StatusService(pool, inference, models, sharedMemory);
+  const generation = new GenerationService(registry, pool, createGenerationMetrics(metrics.registry));
   let accepting = true;
   /** Only `beginPreload` makes this false, and only while preload models are loading. */
   let preloaded = true;
@@ -130,12 +135,14 @@ export async function createServerCore(config: Config, logger: Logger, { spawnWo
     auth: { ...auth, openPaths },
     metrics,
     corsOrigins: config.corsOrigins,
+    generation,
   });
   return {
     app,
     pool,
     models,
     inference,
+    generation,
     status,
     sharedMemory,
     readiness,
@@ -145,6 +152,7 @@ export async function createServerCore(config: Config, logger: Logger, { spawnWo
     beginShutdown() {
       accepting = false;
       inference.stopAccepting();
+      generation.stopAccepting();
     },
     async beginPreload() {
       const wanted = (await models.list()).filter((model) => model.config.preload);

@@ -13,6 +13,7 @@ import { pinFloat16ToHalfBits } from "./float16.ts";
 import { type OutputArena, placeOutputs } from "./outputs.ts";
 import {
   type Datatype,
+  type GenerateMessage,
   type InferMessage,
   isShared,
   type LoadMessage,
@@ -24,6 +25,7 @@ import {
 } from "./protocol.ts";
 import { describeSession, openSession } from "./session.ts";
 import { isTaskBatch, runTask } from "./tasks/run-task.ts";
+import { DecodingLoop } from "./generation/decoding-loop.ts";
 
 interface LoadedModel {
   session: ort.InferenceSession;
@@ -34,6 +36,8 @@ interface LoadedModel {
 }
 
 let loaded: LoadedModel | undefined;
+/** txt2txt: the continuous-batching loop over the loaded decoder, made on the first sequence. */
+let decodingLoop: DecodingLoop | undefined;
 
 pinFloat16ToHalfBits();
 
@@ -171,6 +175,23 @@ process.on("message", (message: ServerToWorker) => {
   if (message.type === "infer") void infer(message);
   else if (message.type === "release") release(message.offsets);
   else if (message.type === "load") void load(message);
+  else if (message.type === "generate") generate(message);
+  else if (message.type === "generate-cancel") decodingLoop?.cancel(message.sequenceId);
 });
+
+function generate(message: GenerateMessage): void {
+  if (!loaded) {
+    send({ type: "generate-failed", sequenceId: message.sequenceId, message: "worker has no model loaded (this is a bug)", code: "INFERENCE_FAILED" });
+    return;
+  }
+  try {
+    decodingLoop ??= new DecodingLoop(loaded.session, send);
+  } catch (error) {
+    // The model is not a KV-cache decoder: the request asked a model for what it cannot do.
+    send({ type: "generate-failed", sequenceId: message.sequenceId, message: errorMessage(error), code: "INVALID_INPUT" });
+    return;
+  }
+  decodingLoop.start(message);
+}
 process.on("disconnect", () => process.exit(0));
 send({ type: "ready-for-load" });

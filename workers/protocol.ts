@@ -98,7 +98,24 @@ export interface ReleaseMessage {
   offsets: number[];
 }
 
-export type ServerToWorker = LoadMessage | InferMessage | ReleaseMessage;
+/**
+ * Starts one generation sequence (txt2txt). The worker's decoding loop admits it at the next step
+ * boundary and answers with `generated` messages (one per decoding step, carrying every sequence
+ * that step advanced) until its step carries `finishReason`, or with `generate-failed`. See workers/generation/.
+ */
+export interface GenerateMessage {
+  type: "generate";
+  sequenceId: number;
+  settings: GenerateSettings;
+}
+
+/** Ends a sequence at the next step boundary; it answers a last `generated` with `cancelled`. */
+export interface CancelGenerateMessage {
+  type: "generate-cancel";
+  sequenceId: number;
+}
+
+export type ServerToWorker = LoadMessage | InferMessage | ReleaseMessage | GenerateMessage | CancelGenerateMessage;
 
 export type WorkerToServer =
   | { type: "ready-for-load" }
@@ -114,7 +131,31 @@ export type WorkerToServer =
       computeStartedAtMilliseconds: number;
       computeMicroseconds: number;
     }
-  | { type: "infer-failed"; requestId: number; message: string; code: "INFERENCE_FAILED" | "OUTPUT_TOO_LARGE" };
+  | { type: "infer-failed"; requestId: number; message: string; code: "INFERENCE_FAILED" | "OUTPUT_TOO_LARGE" }
+  | GeneratedMessage
+  | { type: "generate-failed"; sequenceId: number; message: string; code: "INFERENCE_FAILED" | "INVALID_INPUT" };
+
+export type FinishReason = "stop" | "length" | "cancelled";
+
+/**
+ * One decoding step's output for one sequence: the token(s) chosen and the text they add (text
+ * that may still turn into a stop string, or is an incomplete UTF-8 character, is held back until
+ * it is certain). The last step of a sequence carries `finishReason`.
+ */
+export interface SequenceStep {
+  sequenceId: number;
+  tokenIds: number[];
+  text: string;
+  finishReason?: FinishReason;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/** The steps of every sequence that one decoding step advanced, in one message. */
+export interface GeneratedMessage {
+  type: "generated";
+  steps: SequenceStep[];
+}
 
 /**
  * Task requests (txt2embed, …) ride in `infer` items, which the pool forwards unchanged: an item
@@ -166,3 +207,26 @@ export interface ImageTaskSettings {
 }
 
 export type TaskSettings = Txt2EmbedSettings | ImageTaskSettings;
+
+/** One txt2txt sequence's settings: the prompt (chat template already applied) and how to decode. */
+export interface GenerateSettings {
+  /** Companion files the worker reads (tokenizer.json, tokenizer_config.json, generation_config.json). */
+  files: Record<string, { path: string; sha256: string }>;
+  /** The prompt text; special tokens written in it (`<|im_start|>`) are parsed as such. */
+  prompt: string;
+  maxNewTokens: number;
+  /** 0 = greedy (argmax); otherwise logits are divided by it before sampling. */
+  temperature: number;
+  /** Keep the k most likely tokens before sampling; 0 = all. */
+  topK: number;
+  /** Keep the smallest set of tokens whose probability reaches p; 1 = all. */
+  topP: number;
+  /** Hugging Face's repetition penalty over prompt and generated tokens; 1 = none. */
+  repetitionPenalty: number;
+  /** Seeds the sequence's own PRNG: the same seed and settings give the same tokens. */
+  seed: number;
+  /** Strings that end the sequence (not included in its text). */
+  stop: string[];
+  /** End-of-sequence ids; generation_config.json's `eos_token_id` when absent. */
+  eosTokenIds?: number[];
+}

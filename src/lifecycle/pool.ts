@@ -34,8 +34,9 @@ import { type Clock, nowMilliseconds, sleep, systemClock } from "../clock.ts";
 import { insufficientMemory, shuttingDown, unhealthyModel } from "./pool-errors.ts";
 import { leastBusy } from "./routing.ts";
 import { describeModel, describeUnloaded, type WorkerStatus } from "./worker-status.ts";
-import { type InferResult, type SpawnWorker, WorkerGoneError } from "./worker-process.ts";
 import { underWatchdog, type WatchdogSettings } from "./watchdog.ts";
+import { type GenerationHandle, type InferResult, type SpawnWorker, WorkerGoneError } from "./worker-process.ts";
+import type { GenerateSettings, SequenceStep } from "../../workers/protocol.ts";
 
 export type { LoadTarget, WorkerState } from "./model-ref.ts";
 export type { WorkerStatus } from "./worker-status.ts";
@@ -156,6 +157,40 @@ export class WorkerPool {
       this.keepAlive.arm(ref);
       this.capacity.notifyIfIdle(ref);
     }
+  }
+
+  /**
+   * txt2txt: starts one sequence on the least busy replica (loading the model first if needed); the
+   * replica counts it in flight until it finishes. Admission (how many at once) is the caller's. A
+   * worker found dead before the sequence was sent is dropped and the sequence goes to another, once.
+   */
+  async generate(target: LoadTarget, settings: GenerateSettings, onStep: (step: SequenceStep) => void, options: InferOptions = {}): Promise<GenerationHandle> {
+    try {
+      return await this.generateOnce(target, settings, onStep, options);
+    } catch (error) {
+      if (!(error instanceof WorkerGoneError)) throw error;
+      this.loader.dropReplica(modelKey(target), error.pid);
+      return this.generateOnce(target, settings, onStep, options);
+    }
+  }
+
+  private async generateOnce(target: LoadTarget, settings: GenerateSettings, onStep: (step: SequenceStep) => void, options: InferOptions): Promise<GenerationHandle> {
+    const ref = await this.acquire(target, options.deadlineAtMilliseconds, false);
+    this.keepAlive.override(ref, options.keepAliveSeconds);
+    if (this.closed) throw shuttingDown();
+    const replica = leastBusy(ref.replicas);
+    if (!replica.worker.generate) throw new Error("this worker cannot generate (this is a bug)");
+    const handle = replica.worker.generate(settings, onStep);
+    replica.inFlight++;
+    ref.history.lastUsedAt = new Date(nowMilliseconds(this.clock));
+    const done = () => {
+      replica.inFlight--;
+      ref.history.lastUsedAt = new Date(nowMilliseconds(this.clock));
+      this.keepAlive.arm(ref);
+      this.capacity.notifyIfIdle(ref);
+    };
+    handle.finished.then(done, done);
+    return handle;
   }
 
   /**

@@ -11,7 +11,7 @@ import { ModelMoraError } from "../errors.ts";
 import { type WorkerResourceLimits, workerCommand } from "../runtime/worker-command.ts";
 import { mapArenaBlock } from "../../workers/arena.ts";
 import { typedView } from "../../workers/datatypes.ts";
-import { isShared, type LoadMessage, type Provider, type SharedTensor, type TensorSpec, type TransportTensor, type WireTensor, type WorkerToServer } from "../../workers/protocol.ts";
+import { type GenerateSettings, isShared, type SequenceStep, type LoadMessage, type Provider, type SharedTensor, type TensorSpec, type TransportTensor, type WireTensor, type WorkerToServer } from "../../workers/protocol.ts";
 import type { OutputArenaFile, SharedMemory } from "./shared-memory.ts";
 import { workerEnvironment } from "./worker-environment.ts";
 import { workerTempDirectory } from "../runtime/worker-temp.ts";
@@ -55,6 +55,17 @@ export interface WorkerHandle {
   infer(items: TransportTensor[][], outputNames?: string[]): Promise<InferResult>;
   /** SIGTERM, then SIGKILL after `graceMilliseconds`; resolves when the process is gone. */
   terminate(graceMilliseconds?: number): Promise<WorkerExit>;
+  /**
+   * txt2txt: starts one sequence (see workers/protocol.ts GenerateMessage); throws WorkerGoneError
+   * when the worker was gone before it was sent. Absent in fakes.
+   */
+  generate?(settings: GenerateSettings, onStep: (step: SequenceStep) => void): GenerationHandle;
+}
+
+/** A running sequence: `finished` settles with its last step (or the failure); `cancel` ends it within one step. */
+export interface GenerationHandle {
+  finished: Promise<SequenceStep>;
+  cancel(): void;
 }
 
 /** `label` ("name@version") goes on the worker's command line so that `ps` names its model. */
@@ -93,6 +104,8 @@ class WorkerProcess implements WorkerHandle {
   readonly exited: Promise<WorkerExit>;
   private readonly process: Subprocess;
   private readonly pending = new Map<number, Pending>();
+  private readonly sequences = new Map<number, { onStep: (step: SequenceStep) => void } & Pending>();
+  private nextSequenceId = 1;
   private nextRequestId = 1;
   private pendingLoad: Pending | undefined;
   private readonly readyForLoad: Promise<void>;
@@ -159,6 +172,30 @@ class WorkerProcess implements WorkerHandle {
     });
   }
 
+  generate(settings: GenerateSettings, onStep: (step: SequenceStep) => void): GenerationHandle {
+    const sequenceId = this.nextSequenceId++;
+    // Thrown, not rejected: the sequence never reached this worker, so the pool may send it to another.
+    if (!this.channelOpen || this.exitInfo || !isRunning(this.pid)) throw new WorkerGoneError(this.pid);
+    const finished = new Promise<SequenceStep>((resolve, reject) => {
+      this.sequences.set(sequenceId, { onStep, resolve: resolve as (value: never) => void, reject });
+      try {
+        this.process.send({ type: "generate", sequenceId, settings });
+      } catch {
+        this.sequences.delete(sequenceId);
+        reject(new WorkerGoneError(this.pid));
+      }
+    });
+    const cancel = () => {
+      if (!this.sequences.has(sequenceId) || !this.channelOpen || this.exitInfo) return;
+      try {
+        this.process.send({ type: "generate-cancel", sequenceId });
+      } catch {
+        // the worker is gone; the sequence fails with it
+      }
+    };
+    return { finished, cancel };
+  }
+
   async terminate(graceMilliseconds = 2000): Promise<WorkerExit> {
     if (!this.exitInfo) {
       this.stopRequested = true;
@@ -189,6 +226,27 @@ class WorkerProcess implements WorkerHandle {
       case "infer-failed":
         this.settle(message.requestId, (pending) => pending.reject(new ModelMoraError(message.code, `inference failed: ${message.message}`)));
         return;
+      case "generated":
+        for (const step of message.steps) {
+          const sequence = this.sequences.get(step.sequenceId);
+          if (!sequence) continue;
+          sequence.onStep(step);
+          if (step.finishReason) {
+            this.sequences.delete(step.sequenceId);
+            sequence.resolve(step as never);
+          }
+        }
+        return;
+      case "generate-failed": {
+        const sequence = this.sequences.get(message.sequenceId);
+        this.sequences.delete(message.sequenceId);
+        sequence?.reject(
+          message.code === "INVALID_INPUT"
+            ? new ModelMoraError("INVALID_INPUT", message.message)
+            : new ModelMoraError("INFERENCE_FAILED", `generation failed: ${message.message}`),
+        );
+        return;
+      }
     }
   }
 
@@ -255,8 +313,9 @@ class WorkerProcess implements WorkerHandle {
 
   private failAll(exit: WorkerExit): void {
     this.settleLoad((pending) => pending.reject(exitError(exit, "MODEL_LOAD_FAILED", this.stopRequested)));
-    for (const pending of this.pending.values()) pending.reject(exitError(exit, "INFERENCE_FAILED", this.stopRequested));
+    for (const pending of [...this.pending.values(), ...this.sequences.values()]) pending.reject(exitError(exit, "INFERENCE_FAILED", this.stopRequested));
     this.pending.clear();
+    this.sequences.clear();
   }
 }
 

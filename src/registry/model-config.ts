@@ -61,6 +61,12 @@ export interface ModelConfig {
    * Attention cost grows with its square, so a smaller value bounds the cost of one long text.
    */
   maxSequenceLength: number | undefined;
+  /**
+   * txt2txt: sequences that decode at once in one worker (continuous batching); more wait, in
+   * priority order, for a slot. More sequences share each step (more tokens/s in all) but each
+   * step takes longer (slower tokens for each) and the KV cache grows with every one.
+   */
+  maxConcurrentSequences: number;
 }
 
 /** Queued requests per model when its config names no maxQueueSize. */
@@ -84,6 +90,7 @@ export const DEFAULT_MODEL_CONFIG: ModelConfig = {
   pooling: undefined,
   normalize: undefined,
   maxSequenceLength: undefined,
+  maxConcurrentSequences: 8,
 };
 
 export function withDefaults(partial: Partial<ModelConfig> | undefined): ModelConfig {

@@ -32,6 +32,7 @@ const modelConfigFields = {
   pooling: t.UnionEnum(["mean", "cls", "last"]),
   normalize: t.Boolean(),
   maxSequenceLength: t.Integer({ minimum: 2 }),
+  maxConcurrentSequences: t.Integer({ minimum: 1, maximum: 256 }),
 };
 
 /** Per-model config at registration; unknown keys are rejected so typos do not pass silently. */
@@ -52,7 +53,7 @@ const NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$";
 export const RegisterModelBody = t.Object({
   name: t.String({ pattern: NAME_PATTERN, description: "letters, digits, '.', '_', '-'" }),
   version: t.Optional(t.String({ pattern: NAME_PATTERN, default: "1", description: 'default "1", as `modelmora install`' })),
-  task: t.Optional(t.String({ default: "tensor", description: 'default "tensor"; or txt2embed, img2txt, img2embed, img2label (aliases feature-extraction, image-to-text, image-feature-extraction, image-classification)' })),
+  task: t.Optional(t.String({ default: "tensor", description: 'default "tensor"; or txt2embed, img2txt, img2embed, img2label (aliases feature-extraction, image-to-text, image-feature-extraction, image-classification), txt2txt (alias text-generation)' })),
   source: t.String({ minLength: 1, description: "absolute path, file://, http(s):// or hf://org/repo[@rev]/path" }),
   sha256: t.Optional(t.String({ pattern: "^[0-9a-fA-F]{64}$" })),
   config: t.Optional(ModelConfigModel),

@@ -4,7 +4,7 @@
  */
 import { invalidInput } from "../errors.ts";
 
-export const TASKS = ["tensor", "txt2embed", "img2txt", "img2embed", "img2label"] as const;
+export const TASKS = ["tensor", "txt2embed", "img2txt", "img2embed", "img2label", "txt2txt"] as const;
 type Task = (typeof TASKS)[number];
 
 /** Hugging Face pipeline names accepted at registration for the task they mean. */
@@ -13,6 +13,7 @@ export const TASK_ALIASES: Readonly<Record<string, Task>> = {
   "image-feature-extraction": "img2embed",
   "image-classification": "img2label",
   "image-to-text": "img2txt",
+  "text-generation": "txt2txt",
 };
 
 /** The task `name` means (itself or the task it is an alias of); INVALID_INPUT when unknown. */

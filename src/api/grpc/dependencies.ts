@@ -4,6 +4,7 @@ import type { ModelsService } from "../../inference/models-service.ts";
 import type { InferenceService } from "../../inference/service.ts";
 import type { StatusService } from "../../inference/status-service.ts";
 import type { Logger } from "../../observability/logger.ts";
+import type { GenerationService } from "../../inference/generation/service.ts";
 
 export interface GrpcDependencies {
   inference: InferenceService;
@@ -13,4 +14,6 @@ export interface GrpcDependencies {
   logger: Logger;
   /** Requests one bidirectional stream may have unanswered (bidi-stream.ts); the default when absent. */
   maxPendingPerStream?: number;
+  /** txt2txt (modelmora.v1 Generate); absent where a test builds the server without it. */
+  generation?: GenerationService;
 }

@@ -25,6 +25,8 @@ import { metricsPlugin } from "./metrics.ts";
 import { modelsPlugin } from "./models.ts";
 import { openAiPlugin } from "./openai.ts";
 import { teiPlugin } from "./tei.ts";
+import type { GenerationService } from "../../inference/generation/service.ts";
+import { generationPlugins } from "./generation-plugins.ts";
 
 export interface RestDependencies {
   models: ModelsService;
@@ -39,6 +41,8 @@ export interface RestDependencies {
   metrics?: Metrics;
   /** MODELMORA_CORS_ORIGINS: comma-separated origins or "*"; unset = no CORS. */
   corsOrigins?: string;
+  /** txt2txt: /api/v1/generate and OpenAI chat/completions; absent in route tests that do not need it. */
+  generation?: GenerationService;
 }
 
 export function createRestApp(dependencies: RestDependencies) {
@@ -68,6 +72,7 @@ export function createRestApp(dependencies: RestDependencies) {
     .use(kservePlugin(models, inference, readiness))
     .use(openAiPlugin(models, inference, logger))
     .use(teiPlugin(models, inference, logger))
+    .use(generationPlugins(dependencies.generation, logger))
     .use(dependencies.metrics ? metricsPlugin(dependencies.metrics) : new Elysia({ name: "metrics" }));
 }
 

@@ -11,9 +11,10 @@ import { unary } from "../unary.ts";
 import { inferStream } from "./infer-stream.ts";
 import { type InferRequestMessage, type InferResponseMessage, isRawRequest, toInferenceRequest, toInferResponse } from "./infer-request.ts";
 import { streamInference } from "./stream-inference.ts";
+import { generateHandler } from "./generate.ts";
 import { taskRpcHandlers } from "./task-rpcs.ts";
 
-export function inferenceServiceHandlers({ inference, logger, maxPendingPerStream = DEFAULT_MAX_PENDING_PER_STREAM }: GrpcDependencies): UntypedServiceImplementation {
+export function inferenceServiceHandlers({ inference, logger, generation, maxPendingPerStream = DEFAULT_MAX_PENDING_PER_STREAM }: GrpcDependencies): UntypedServiceImplementation {
   return {
     Infer: unary<InferRequestMessage, InferResponseMessage>(logger, async (message, call) => {
       const response = await inference.inferTensors(toInferenceRequest(message, callContext(call)));
@@ -22,5 +23,6 @@ export function inferenceServiceHandlers({ inference, logger, maxPendingPerStrea
     InferStream: inferStream(inference, logger, maxPendingPerStream),
     StreamInference: streamInference(inference, logger),
     ...taskRpcHandlers(inference, logger),
+    Generate: generateHandler(generation, logger),
   };
 }

@@ -1,0 +1,62 @@
+/**
+ * Pins the KV-cache layout of continuous batching: rows are left-padded with zeros to the longest,
+ * the mask is 0 over padding and 1 over tokens and the new one, a step's present becomes the past
+ * with every row one longer, and extracting a row gives back exactly its own tokens.
+ */
+import { describe, expect, test } from "bun:test";
+import { KvBatch, type SequenceCache } from "../../workers/generation/kv-batch.ts";
+
+const geometry = { names: ["past_key_values.0.key", "past_key_values.0.value"], heads: 2, headDimension: 3 };
+
+/** A cache whose values encode (sequence, input, head, position, dim), so misplacement shows. */
+function cache(sequence: number, length: number): SequenceCache {
+  return {
+    length,
+    tensors: geometry.names.map((_, input) =>
+      Float32Array.from({ length: geometry.heads * length * geometry.headDimension }, (_, index) => {
+        const dim = index % 3;
+        const position = Math.floor(index / 3) % length;
+        const head = Math.floor(index / (3 * length));
+        return 1 + sequence * 10_000 + input * 1000 + head * 100 + position * 10 + dim;
+      }),
+    ),
+  };
+}
+
+describe("KvBatch", () => {
+  test("packs rows left-padded with zeros and masks the padding", () => {
+    const batch = KvBatch.pack(geometry, [cache(0, 3), cache(1, 1)]);
+    expect(batch.width).toBe(3);
+    expect(batch.lengths).toEqual([3, 1]);
+    const key = batch.tensors[0]!;
+    // Row 1, head 0: two padded positions (zeros), then its one token.
+    const row1head0 = Array.from(key.subarray((1 * 2 + 0) * 3 * 3, (1 * 2 + 0) * 3 * 3 + 9));
+    expect(row1head0).toEqual([0, 0, 0, 0, 0, 0, 10_001, 10_002, 10_003]);
+    expect(Array.from(batch.nextAttentionMask(), Number)).toEqual([1, 1, 1, 1, 0, 0, 1, 1]);
+  });
+
+  test("extract gives back each row's own cache exactly, before and after a step", () => {
+    const caches = [cache(0, 2), cache(1, 4), cache(2, 1)];
+    const batch = KvBatch.pack(geometry, caches);
+    caches.forEach((own, row) => {
+      const extracted = batch.extract(row);
+      expect(extracted.length).toBe(own.length);
+      extracted.tensors.forEach((tensor, input) => expect(Array.from(tensor)).toEqual(Array.from(own.tensors[input]!)));
+    });
+    // A step appends one position to every row at the same index (width): present = past + 1.
+    const presents = batch.tensors.map((past) => {
+      const present = new Float32Array((past.length / batch.width) * (batch.width + 1));
+      for (let slab = 0; slab < past.length / (batch.width * 3); slab++) {
+        present.set(past.subarray(slab * batch.width * 3, (slab + 1) * batch.width * 3), slab * (batch.width + 1) * 3);
+        present.fill(-1, (slab * (batch.width + 1) + batch.width) * 3, (slab + 1) * (batch.width + 1) * 3);
+      }
+      return present;
+    });
+    batch.advance(presents);
+    expect(batch.width).toBe(5);
+    expect(batch.lengths).toEqual([3, 5, 2]);
+    const row2 = batch.extract(2).tensors[0]!;
+    // Row 2's head 0: its one old token, then the new one.
+    expect(Array.from(row2.subarray(0, 6))).toEqual([20_001, 20_002, 20_003, -1, -1, -1]);
+  });
+});

@@ -1,0 +1,215 @@
+/**
+ * Continuous batching in the worker: every sequence of this model decodes in one shared step.
+ * At each step boundary, in order:
+ *   1. sequences the server cancelled leave (answered `cancelled`);
+ *   2. sequences that arrived since the last step are prefilled, each alone (batch 1, empty past,
+ *      its whole prompt), which chooses their first token — so a joining sequence never makes the
+ *      running ones wait longer than its own prefill;
+ *   3. when anyone joined or left, the KV cache is re-packed (kv-batch.ts: left-padded rows);
+ *   4. one decoding step runs for every row (input: each row's last token), and each row's logits
+ *      choose its next token; finished rows leave at the next boundary.
+ * Messages arriving during a step (new sequences, cancels) wait for the boundary: a cancelled
+ * sequence stops within one step.
+ *
+ * A decoder without a `position_ids` input computes positions from the past length, which left
+ * padding would shift; for such a model every sequence keeps a batch of its own (one run per
+ * sequence per step: correct, without the batching gain). Admission (how many sequences, in which priority order) is the
+ * server's: it sends a sequence only when the model has a free slot.
+ */
+import * as ort from "onnxruntime-node";
+import type { GenerateMessage, WorkerToServer } from "../protocol.ts";
+import { KvBatch, type SequenceCache } from "./kv-batch.ts";
+import { Sequence } from "./sequence.ts";
+import { type DecoderSignature, decoderSignature, generationTextModel } from "./text-model.ts";
+
+export class DecodingLoop {
+  private readonly signature: DecoderSignature;
+  private pending: GenerateMessage[] = [];
+  private readonly byId = new Map<number, Sequence>();
+  /** Sequences decoding, each group one batch (one group, unless the model lacks position_ids). */
+  private groups: Group[] = [];
+  private running = false;
+
+  constructor(
+    private readonly session: ort.InferenceSession,
+    private readonly send: (message: WorkerToServer) => void,
+  ) {
+    this.signature = decoderSignature(session);
+  }
+
+  private get rows(): Sequence[] {
+    return this.groups.flatMap((group) => group.rows);
+  }
+
+  start(message: GenerateMessage): void {
+    this.pending.push(message);
+    if (!this.running) void this.run();
+  }
+
+  cancel(sequenceId: number): void {
+    const pendingIndex = this.pending.findIndex((message) => message.sequenceId === sequenceId);
+    if (pendingIndex >= 0) {
+      this.pending.splice(pendingIndex, 1);
+      this.send({ type: "generated", steps: [{ sequenceId, tokenIds: [], text: "", finishReason: "cancelled", promptTokens: 0, completionTokens: 0 }] });
+      return;
+    }
+    const sequence = this.byId.get(sequenceId);
+    if (sequence) sequence.cancelRequested = true;
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.rows.length > 0 || this.pending.length > 0) {
+        try {
+          await this.step();
+        } catch (error) {
+          this.failAll(error);
+        }
+        // Let IPC messages that arrived during the step (joins, cancels) in before the next one.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async step(): Promise<void> {
+    let changed = false;
+    for (const sequence of this.rows) {
+      if (sequence.finished) changed = true;
+      else if (sequence.cancelRequested) {
+        this.send({ type: "generated", steps: [sequence.cancelled()] });
+        changed = true;
+      }
+    }
+    const joining: { sequence: Sequence; cache: SequenceCache }[] = [];
+    for (const message of this.pending.splice(0)) {
+      const joined = await this.prefill(message);
+      if (joined) joining.push(joined);
+    }
+    if (changed || joining.length > 0) this.repack(joining);
+    if (this.rows.length > 0) await this.decode();
+  }
+
+  /** Runs a new sequence's prompt alone; answers it with its cache unless its first token ended it. */
+  private async prefill(message: GenerateMessage): Promise<{ sequence: Sequence; cache: SequenceCache } | undefined> {
+    const { sequenceId, settings } = message;
+    let sequence: Sequence;
+    try {
+      const textModel = await generationTextModel(settings.files);
+      const promptIds = textModel.tokenizer.encode(settings.prompt, { add_special_tokens: true }).ids;
+      if (promptIds.length === 0) throw new PromptError("the prompt is empty after tokenisation");
+      const limit = textModel.maxSequenceLength;
+      if (limit !== undefined && promptIds.length >= limit) throw new PromptError(`the prompt has ${promptIds.length} tokens; the model takes at most ${limit} in all`);
+      sequence = new Sequence(sequenceId, settings, promptIds, textModel);
+      // Known from now on, so that a cancel arriving during its prefill is not lost.
+      this.byId.set(sequenceId, sequence);
+    } catch (error) {
+      this.send({ type: "generate-failed", sequenceId, message: errorMessage(error), code: error instanceof PromptError ? "INVALID_INPUT" : "INFERENCE_FAILED" });
+      return undefined;
+    }
+    const length = sequence.promptIds.length;
+    const { names, heads, headDimension } = this.signature.geometry;
+    const feeds = this.feeds(
+      BigInt64Array.from(sequence.promptIds, BigInt),
+      new BigInt64Array(length).fill(1n),
+      BigInt64Array.from(sequence.promptIds, (_, index) => BigInt(index)),
+      [1, length],
+      names.map(() => new Float32Array(0)),
+      [1, heads, 0, headDimension],
+    );
+    try {
+      const results = await this.session.run(feeds);
+      const vocabulary = results.logits!.dims[2]!;
+      const logits = (results.logits!.data as Float32Array).slice((length - 1) * vocabulary, length * vocabulary);
+      this.send({ type: "generated", steps: [sequence.take(logits)] });
+      if (sequence.finished) {
+        this.byId.delete(sequenceId);
+        return undefined;
+      }
+      return { sequence, cache: { length, tensors: names.map((name) => results[name.replace("past_key_values", "present")]!.data as Float32Array) } };
+    } catch (error) {
+      this.byId.delete(sequenceId);
+      this.send({ type: "generate-failed", sequenceId, message: errorMessage(error), code: "INFERENCE_FAILED" });
+      return undefined;
+    }
+  }
+
+  /** Re-lays the batch: the rows that stay (their own tokens cut out) followed by those joining. */
+  private repack(joining: { sequence: Sequence; cache: SequenceCache }[]): void {
+    for (const sequence of this.rows) if (sequence.finished) this.byId.delete(sequence.id);
+    const { geometry } = this.signature;
+    if (!this.signature.hasPositionIds) {
+      const staying = this.groups.filter((group) => !group.rows[0]!.finished);
+      this.groups = [...staying, ...joining.map(({ sequence, cache }) => ({ rows: [sequence], batch: KvBatch.pack(geometry, [cache]) }))];
+      return;
+    }
+    const staying: { sequence: Sequence; cache: SequenceCache }[] = [];
+    for (const group of this.groups) {
+      group.rows.forEach((sequence, row) => {
+        if (!sequence.finished) staying.push({ sequence, cache: group.batch.extract(row) });
+      });
+    }
+    const rows = [...staying, ...joining];
+    this.groups = rows.length === 0 ? [] : [{ rows: rows.map((row) => row.sequence), batch: KvBatch.pack(geometry, rows.map((row) => row.cache)) }];
+  }
+
+  /** One decoding step for every row. */
+  private async decode(): Promise<void> {
+    for (const group of this.groups) await this.decodeGroup(group);
+  }
+
+  private async decodeGroup({ rows, batch }: Group): Promise<void> {
+    const rowCount = rows.length;
+    const { names, heads, headDimension } = this.signature.geometry;
+    const feeds = this.feeds(
+      BigInt64Array.from(rows, (sequence) => BigInt(sequence.nextInputId)),
+      batch.nextAttentionMask(),
+      BigInt64Array.from(batch.lengths, BigInt),
+      [rowCount, 1],
+      batch.tensors,
+      [rowCount, heads, batch.width, headDimension],
+    );
+    const results = await this.session.run(feeds);
+    batch.advance(names.map((name) => results[name.replace("past_key_values", "present")]!.data as Float32Array));
+    const logits = results.logits!.data as Float32Array;
+    const vocabulary = results.logits!.dims[2]!;
+    // One message for the whole step: 8 sequences cost one IPC message, not eight.
+    const steps = rows.flatMap((sequence, row) => (sequence.finished ? [] : [sequence.take(logits.slice(row * vocabulary, (row + 1) * vocabulary))]));
+    if (steps.length > 0) this.send({ type: "generated", steps });
+  }
+
+  private feeds(ids: BigInt64Array, mask: BigInt64Array, positions: BigInt64Array, idsShape: number[], caches: Float32Array[], cacheShape: number[]): Record<string, ort.Tensor> {
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor("int64", ids, idsShape),
+      attention_mask: new ort.Tensor("int64", mask, [idsShape[0]!, mask.length / idsShape[0]!]),
+    };
+    if (this.signature.hasPositionIds) feeds.position_ids = new ort.Tensor("int64", positions, idsShape);
+    if (this.signature.hasUseCacheBranch) feeds.use_cache_branch = new ort.Tensor("bool", [cacheShape[2]! > 0], [1]);
+    this.signature.geometry.names.forEach((name, index) => (feeds[name] = new ort.Tensor("float32", caches[index]!, cacheShape)));
+    return feeds;
+  }
+
+  /** A failed step fails every sequence in the batch; the loop starts afresh with the next arrivals. */
+  private failAll(error: unknown): void {
+    for (const sequence of this.rows) {
+      if (!sequence.finished) this.send({ type: "generate-failed", sequenceId: sequence.id, message: errorMessage(error), code: "INFERENCE_FAILED" });
+      this.byId.delete(sequence.id);
+    }
+    this.groups = [];
+  }
+}
+
+interface Group {
+  rows: Sequence[];
+  batch: KvBatch;
+}
+
+/** A prompt the model cannot take: the request's fault, INVALID_INPUT. */
+class PromptError extends Error {}
+
+function errorMessage(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.split("\n")[0]!.slice(0, 500);
+}
