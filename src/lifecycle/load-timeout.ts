@@ -13,12 +13,14 @@ import type { SpawnWorker, WorkerHandle } from "./worker-process.ts";
 export function withLoadTimeout(spawn: SpawnWorker, timeoutMilliseconds: number): SpawnWorker {
   return (label) => {
     const worker = spawn(label);
+    // Every capability of the worker passes through (generate too, where it has one); only `load` is bounded.
     const bounded: WorkerHandle = {
       pid: worker.pid,
       exited: worker.exited,
       infer: (items, outputNames) => worker.infer(items, outputNames),
       terminate: (graceMilliseconds) => worker.terminate(graceMilliseconds),
       load: (request) => loadWithin(worker, request, timeoutMilliseconds),
+      ...(worker.generate && { generate: worker.generate.bind(worker) }),
     };
     return bounded;
   };

@@ -26,7 +26,7 @@ export async function startCore(settings: Partial<Record<keyof Config, string>> 
   const database = await testDatabase(dataDir);
   // Fixture models live under `directory`: the policy allows reading them, as a deployment's MODELMORA_SOURCE_DIRS would.
   const config = resolveConfig({ dataDir, databaseUrl: database.databaseUrl, sourceDirs: directory.path, ...settings });
-  const core = await createServerCore(config, pino({ level: "silent" }), options);
+  const core = await createServerCore(config, pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }), options);
   return {
     core,
     fixtures,
