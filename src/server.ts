@@ -11,6 +11,7 @@ import type { Config } from "./config.ts";
 import { ModelsService } from "./inference/models-service.ts";
 import { InferenceService } from "./inference/service.ts";
 import { StatusService } from "./inference/status-service.ts";
+import { type Jobs, createJobs } from "./inference/jobs/create-jobs.ts";
 import { createInspector } from "./lifecycle/inspect.ts";
 import { probeProcessRss } from "./lifecycle/memory-probe.ts";
 import { WorkerPool } from "./lifecycle/pool.ts";
@@ -51,6 +52,8 @@ export interface ServerCore {
   auth: GrpcAuthOptions;
   /** Prometheus metrics, served at /metrics (src/observability/metrics.ts). */
   metrics: Metrics;
+  /** Asynchronous jobs: the service front ends call, and the runner claiming them (src/inference/jobs/). */
+  jobs: Jobs;
   /** Stops workers and closes the database (the listener, if any, is stopped by the caller). */
   close(): Promise<void>;
   /** Readiness turns 503 and new inference requests get SHUTTING_DOWN; queued ones still run. */
@@ -99,6 +102,8 @@ export async function createServerCore(config: Config, logger: Logger, { spawnWo
   const inference = new InferenceService(registry, pool, sharedMemory, { observer: schedulerMetricsObserver(metrics), tracing });
   const models = new ModelsService(registry, pool, inference, logger);
   const status = new StatusService(pool, inference, models, sharedMemory);
+  const jobs = createJobs({ database, inference, models, dataDir: config.dataDir, logger, environment: process.env });
+  await jobs.start();
   let accepting = true;
   /** Only `beginPreload` makes this false, and only while preload models are loading. */
   let preloaded = true;
@@ -120,6 +125,7 @@ export async function createServerCore(config: Config, logger: Logger, { spawnWo
     auth: { ...auth, openPaths },
     metrics,
     corsOrigins: config.corsOrigins,
+    jobs: jobs.service,
   });
   return {
     app,
@@ -132,8 +138,10 @@ export async function createServerCore(config: Config, logger: Logger, { spawnWo
     logger,
     auth,
     metrics,
+    jobs,
     beginShutdown() {
       accepting = false;
+      jobs.stopClaiming();
       inference.stopAccepting();
     },
     async beginPreload() {
@@ -151,6 +159,7 @@ export async function createServerCore(config: Config, logger: Logger, { spawnWo
     },
     async close() {
       accepting = false;
+      await jobs.close();
       inference.close();
       await Promise.all([pool.close(), standby.close()]);
       sharedMemory.close();

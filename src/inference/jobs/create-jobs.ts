@@ -1,0 +1,66 @@
+/**
+ * Builds the job machinery of one server (store, runner, service) over its database, so the
+ * composition root wires jobs in a line: `const jobs = createJobs(…)`, `await jobs.start()`.
+ */
+import os from "node:os";
+import type { Logger } from "../../observability/logger.ts";
+import type { OpenDatabase } from "../../registry/database.ts";
+import type { ModelsService } from "../models-service.ts";
+import type { InferenceService } from "../service.ts";
+import { executeJob } from "./execute-job.ts";
+import { JobRunner } from "./job-runner.ts";
+import { type JobSettings, jobSettingsFromEnvironment } from "./job-settings.ts";
+import { JobStore } from "./job-store.ts";
+import { JobsService } from "./jobs-service.ts";
+import { ResultStore } from "./result-store.ts";
+
+export interface Jobs {
+  service: JobsService;
+  runner: JobRunner;
+  store: JobStore;
+  settings: JobSettings;
+  /** Recovers jobs a dead server left running, then starts claiming. */
+  start(): Promise<void>;
+  /** Graceful shutdown: no new claims; running jobs finish while the inference queue drains. */
+  stopClaiming(): void;
+  /** Stops the runner; jobs still running go back to the queue. */
+  close(): Promise<void>;
+}
+
+export function createJobs(options: {
+  database: OpenDatabase;
+  inference: InferenceService;
+  models: ModelsService;
+  dataDir: string;
+  logger: Logger;
+  environment: Record<string, string | undefined>;
+  checkCallbackUrl?: (url: string) => Promise<void>;
+  onFinished?: (jobId: string) => void;
+}): Jobs {
+  const settings = jobSettingsFromEnvironment(options.environment);
+  const store = new JobStore(options.database, {
+    results: new ResultStore(options.dataDir),
+    maxAttempts: settings.maxAttempts,
+    retryBaseMilliseconds: settings.retryBaseMilliseconds,
+    inlineResultBytes: settings.inlineResultBytes,
+  });
+  const runner = new JobRunner({
+    store,
+    settings,
+    owner: `${os.hostname()}:${process.pid}`,
+    recoverEveryRunningAtStart: options.database.kind === "sqlite",
+    logger: options.logger,
+    execute: (job, signal) => executeJob(options.inference, job, signal),
+    onFinished: options.onFinished,
+  });
+  const service = new JobsService(store, runner, options.models, options.checkCallbackUrl);
+  return {
+    service,
+    runner,
+    store,
+    settings,
+    start: () => runner.start(),
+    stopClaiming: () => runner.stopClaiming(),
+    close: () => runner.close(),
+  };
+}
