@@ -71,9 +71,11 @@ export interface CoreOptions {
   spawnWorker?: SpawnWorker;
   /** Traces; by default OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set, else none (tests pass an in-memory exporter). */
   tracing?: Tracing;
+  /** Where `MODELMORA_JOB_*` settings are read (src/inference/jobs/job-settings.ts); process.env by default. */
+  environment?: Record<string, string | undefined>;
 }
 
-export async function createServerCore(config: Config, logger: Logger, { spawnWorker, tracing = createTracing(process.env) }: CoreOptions = {}): Promise<ServerCore> {
+export async function createServerCore(config: Config, logger: Logger, { spawnWorker, tracing = createTracing(process.env), environment = process.env }: CoreOptions = {}): Promise<ServerCore> {
   // Locks the data directory (embedded database) until close(); a second server is refused here.
   const database = await openDataDirDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, command: "serve" });
   const cache = new ModelCache(config.dataDir, {
@@ -102,7 +104,7 @@ export async function createServerCore(config: Config, logger: Logger, { spawnWo
   const inference = new InferenceService(registry, pool, sharedMemory, { observer: schedulerMetricsObserver(metrics), tracing });
   const models = new ModelsService(registry, pool, inference, logger);
   const status = new StatusService(pool, inference, models, sharedMemory);
-  const jobs = createJobs({ database, inference, models, dataDir: config.dataDir, logger, environment: process.env });
+  const jobs = createJobs({ database, inference, models, dataDir: config.dataDir, logger, environment });
   await jobs.start();
   let accepting = true;
   /** Only `beginPreload` makes this false, and only while preload models are loading. */
