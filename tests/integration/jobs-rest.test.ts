@@ -107,6 +107,7 @@ describe("a server that does not claim", () => {
     const next = await callApp(app, "GET", queued.body.links.next);
     expect(next.body).toMatchObject({ jobs: [{ jobId: ids[1], status: "queued" }], nextOffset: null });
     expect((await callApp(app, "GET", "/api/v1/jobs?model=other")).body.jobs).toEqual([]);
+    expect((await callApp(app, "GET", "/api/v1/jobs")).body.jobs.map((job: { status: string }) => job.status)).toEqual(["queued", "queued", "cancelled"]);
     expect((await callApp(app, "GET", "/api/v1/jobs?status=bogus")).status).toBe(400);
   });
 });

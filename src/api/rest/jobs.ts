@@ -7,7 +7,7 @@
 import { Elysia, t } from "elysia";
 import { invalidInput } from "../../errors.ts";
 import type { JobsService, JobView } from "../../inference/jobs/jobs-service.ts";
-import { JOB_STATUSES, type JobRequest } from "../../inference/jobs/job-types.ts";
+import { JOB_STATUSES, type JobRequest, type JobStatus } from "../../inference/jobs/job-types.ts";
 import { parsePriority } from "../../inference/priority.ts";
 import type { JsonTensor } from "../../inference/tensor-codec.ts";
 import { ErrorModel, InferBody, InferResponseModel } from "./schemas.ts";
@@ -72,13 +72,15 @@ export function jobsPlugin(jobs: JobsService) {
     .get(
       "/api/v1/jobs",
       async ({ query }) => {
-        const page = await jobs.list({ status: query.status, model: query.model, limit: query.limit, offset: query.offset });
+        const status = jobStatus(query.status);
+        const page = await jobs.list({ status, model: query.model, limit: query.limit, offset: query.offset });
         const next = page.nextOffset === undefined ? undefined : `/api/v1/jobs?${new URLSearchParams({ ...(query.status && { status: query.status }), ...(query.model && { model: query.model }), limit: String(query.limit ?? 100), offset: String(page.nextOffset) })}`;
         return { jobs: page.jobs.map(withLinks), nextOffset: page.nextOffset ?? null, links: { next: next ?? null } };
       },
       {
         query: t.Object({
-          status: t.Optional(t.UnionEnum(JOB_STATUSES)),
+          // A string checked in the handler: an optional UnionEnum in a query would default to its first member.
+          status: t.Optional(t.String({ description: JOB_STATUSES.join(" | ") })),
           model: t.Optional(t.String()),
           limit: t.Optional(t.Integer({ minimum: 1, maximum: 500 })),
           offset: t.Optional(t.Integer({ minimum: 0 })),
@@ -102,6 +104,12 @@ export function jobsPlugin(jobs: JobsService) {
       response: { 200: t.Object({ ...JobViewModel.properties, links: JobLinks }), 404: ErrorModel },
       detail: { summary: "Cancel a queued or running job (a finished job is left as it is)" },
     });
+}
+
+function jobStatus(value: string | undefined): JobStatus | undefined {
+  if (value === undefined || value === "") return undefined;
+  if (!(JOB_STATUSES as readonly string[]).includes(value)) throw invalidInput(`status must be one of ${JOB_STATUSES.join(", ")}`, { field: "status" });
+  return value as JobStatus;
 }
 
 function withLinks(view: JobView) {

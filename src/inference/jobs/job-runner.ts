@@ -146,7 +146,9 @@ export class JobRunner {
       return;
     }
     const written = await store.complete(claim, answer);
-    logger.debug({ event: written ? "job_succeeded" : "job_result_dropped", job_id: job.id, attempt: job.attempts }, written ? "job succeeded" : "job's lease was lost; result dropped");
+    // One line per job that succeeded here: across replicas, a job id appears in exactly one of them.
+    if (written) logger.info({ event: "job_succeeded", job_id: job.id, attempt: job.attempts }, "job succeeded");
+    else logger.warn({ event: "job_result_dropped", job_id: job.id, attempt: job.attempts }, "job's lease was lost (cancelled or taken over); result dropped");
     if (written) this.options.onFinished?.(job.id);
   }
 
