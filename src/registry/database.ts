@@ -129,11 +129,23 @@ function refuseEarlierPglite(dataDir: string, file: string): void {
   );
 }
 
+/** The PostgreSQL advisory lock migrations run under (any constant; "modelmora" in ASCII, as a bigint). */
+const MIGRATION_LOCK_KEY = String(0x6d6f64656c6d6f72n);
+
 async function openPostgres(databaseUrl: string): Promise<OpenDatabase> {
   const [{ default: postgres }, { drizzle }, { migrate }] = await Promise.all([import("postgres"), import("drizzle-orm/postgres-js"), import("drizzle-orm/postgres-js/migrator")]);
   const client = postgres(databaseUrl, { max: 10, onnotice: () => undefined });
   const db = drizzle(client, { schema: pgTables });
-  await migrate(db, { migrationsFolder: migrationsFolder("pg") });
+  // Replicas may start together on an empty database: one migrates while the others wait on the
+  // lock (held by one reserved session), then find nothing left to do.
+  const lockSession = await client.reserve();
+  try {
+    await lockSession`select pg_advisory_lock(${MIGRATION_LOCK_KEY}::bigint)`;
+    await migrate(db, { migrationsFolder: migrationsFolder("pg") });
+  } finally {
+    await lockSession`select pg_advisory_unlock(${MIGRATION_LOCK_KEY}::bigint)`.catch(() => undefined);
+    lockSession.release();
+  }
   return {
     db: db as unknown as Database,
     tables: pgTables,

@@ -210,6 +210,9 @@ export class ModelRegistry {
     if (!row) throw modelNotFound(name);
     const versionRow = await this.findVersion(name, version ?? row.activeVersion);
     if (!versionRow) throw versionNotFound(name, version ?? row.activeVersion);
+    // Fetch-on-miss: a replica with its own cache volume fetches (and verifies) what another registered.
+    const [, ...companionPaths] = await Promise.all([this.cache.ensure(versionRow.source, versionRow.sha256), ...Object.values(versionRow.files).map((file) => this.cache.ensure(file.source, file.sha256))]);
+    const companionNames = Object.keys(versionRow.files);
     return {
       name,
       task: row.task,
@@ -221,7 +224,7 @@ export class ModelRegistry {
       config: withDefaults(row.config),
       inputs: versionRow.inputs,
       outputs: versionRow.outputs,
-      files: Object.fromEntries(Object.entries(versionRow.files).map(([name, file]) => [name, { path: file.localPath, sha256: file.sha256 }])),
+      files: Object.fromEntries(companionNames.map((name, index) => [name, { path: companionPaths[index]!, sha256: versionRow.files[name]!.sha256 }])),
     };
   }
 

@@ -140,6 +140,7 @@ export class JobRunner {
       if (this.stopping) return void (await store.release(claim));
       if (signal.aborted) return; // cancelled, or the lease went to another server
       const jobError = toJobError(error);
+      if (!(error instanceof ModelMoraError)) logger.error({ event: "job_internal_error", job_id: job.id, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }, "job failed with an unexpected error");
       const outcome = await store.fail(claim, jobError, !PERMANENT_CODES.has(jobError.code));
       logger.info({ event: "job_attempt_failed", job_id: job.id, attempt: job.attempts, code: jobError.code, outcome }, "job attempt failed");
       if (outcome === "failed") this.options.onFinished?.(job.id);
