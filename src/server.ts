@@ -87,6 +87,7 @@ export async function createServerCore(config: Config, logger: Logger, { spawnWo
   const workerSpawner = spawnWorker ?? createWorkerSpawner(sharedMemory, { maxOutputBytes: Math.round(config.maxOutputMb * 1024 * 1024) });
   const standby = new StandbyWorkers(workerSpawner, spawnWorker ? 0 : config.standbyWorkers, probeProcessRss);
   const registry = new ModelRegistry(database, cache, createInspector(standby.spawn));
+  await registry.followChanges();
   const pool = new WorkerPool({
     spawnWorker: standby.spawn,
     inputArenaPath: (key, target) => sharedMemory.inputArena(key, `model "${target.name}" version ${target.version}`).path,

@@ -42,6 +42,10 @@ export interface OpenDatabase {
    * are synchronous: nothing else can run between the statements).
    */
   atomically(statements: (transaction: Database) => Statement[]): Promise<void>;
+  /** PostgreSQL only: NOTIFY `channel` to every server on the database (this one included). */
+  notify?(channel: string, payload?: string): Promise<void>;
+  /** PostgreSQL only: LISTEN on `channel`; `onNotify` runs for every notification. */
+  listen?(channel: string, onNotify: (payload: string) => void): Promise<void>;
   /** Resolves when the database answers a trivial query (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -157,6 +161,12 @@ async function openPostgres(databaseUrl: string): Promise<OpenDatabase> {
     },
     async ping() {
       await db.execute(sql`select 1`);
+    },
+    async notify(channel, payload = "") {
+      await client.notify(channel, payload);
+    },
+    async listen(channel, onNotify) {
+      await client.listen(channel, onNotify);
     },
     close: () => client.end({ timeout: 5 }),
   };

@@ -94,6 +94,9 @@ const UNIQUE_VIOLATIONS = new Set(["23505", "SQLITE_CONSTRAINT_PRIMARYKEY", "SQL
  */
 export const RESOLVE_CACHE_MILLISECONDS = 2000;
 
+/** The PostgreSQL NOTIFY channel registry writes are announced on. */
+const REGISTRY_CHANNEL = "modelmora_registry";
+
 export class ModelRegistry {
   private readonly resolved = new Map<string, { value: Promise<ResolvedVersion>; expiresAt: number }>();
 
@@ -107,6 +110,21 @@ export class ModelRegistry {
   ) {
     this.db = database.db;
     this.tables = database.tables;
+  }
+
+  /**
+   * Other replicas on the same PostgreSQL tell this one when they change the registry (LISTEN/NOTIFY),
+   * so it forgets cached resolutions at once instead of after RESOLVE_CACHE_MILLISECONDS (which stays
+   * the fallback, e.g. while the listening connection reconnects). Nothing to do on SQLite.
+   */
+  async followChanges(): Promise<void> {
+    await this.database.listen?.(REGISTRY_CHANNEL, () => this.resolved.clear());
+  }
+
+  /** After a write: forget resolutions here, and tell other replicas to. */
+  private changed(): void {
+    this.resolved.clear();
+    void this.database.notify?.(REGISTRY_CHANNEL).catch(() => undefined);
   }
 
   /**
@@ -166,7 +184,7 @@ export class ModelRegistry {
       if (isUniqueViolation(error)) throw alreadyExists(input.name, input.version);
       throw error;
     }
-    this.resolved.clear();
+    this.changed();
     return this.get(input.name);
   }
 
@@ -236,7 +254,7 @@ export class ModelRegistry {
     const merged = Object.fromEntries(Object.entries({ ...row.config, ...config }).filter(([, value]) => value !== null));
     const { models } = this.tables;
     await this.db.update(models).set({ config: merged, updatedAt: new Date() }).where(eq(models.name, name));
-    this.resolved.clear();
+    this.changed();
     return this.get(name);
   }
 
@@ -247,7 +265,7 @@ export class ModelRegistry {
     if (!(await this.findVersion(name, version))) throw versionNotFound(name, version);
     const { models } = this.tables;
     await this.db.update(models).set({ activeVersion: version, updatedAt: new Date() }).where(eq(models.name, name));
-    this.resolved.clear();
+    this.changed();
     return this.get(name);
   }
 
@@ -257,7 +275,7 @@ export class ModelRegistry {
     const record = await this.get(name);
     const { models } = this.tables;
     await this.db.delete(models).where(eq(models.name, name));
-    this.resolved.clear();
+    this.changed();
     for (const version of record.versions) {
       await this.removeFileIfUnused(version.sha256);
       for (const file of Object.values(version.files)) await this.removeFileIfUnused(file.sha256);

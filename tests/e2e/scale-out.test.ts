@@ -6,6 +6,9 @@
  * server on the same data directory is refused, so a job has one runner.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { copyFile, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { type FixtureModels, referenceAdd, writeFixtureModels } from "../fixtures/models.ts";
 import { jsonCall, listAllJobs, submitJob, succeededJobIds } from "../support/jobs-client.ts";
@@ -24,6 +27,8 @@ const JOB_ENVIRONMENT = {
   MODELMORA_JOB_RETRY_BASE_SECONDS: "0.2",
   MODELMORA_JOB_CONCURRENCY: String(CONCURRENCY),
 };
+/** Well under the registry's 2 s resolve cache: only a NOTIFY makes a replica see a switch this soon. */
+const NOTIFY_BOUND_MILLISECONDS = 1_000;
 const POLL = { timeoutMilliseconds: 150_000, intervalMilliseconds: 100 };
 
 let directory: TemporaryDirectory;
@@ -102,6 +107,49 @@ if (process.env.DATABASE_URL) {
       await second[Symbol.asyncDispose]();
     }
   }, 240_000);
+
+  test("a replica with an empty cache serves a model registered through another (fetch-on-miss, verified by sha256), and sees a version switch at once (LISTEN/NOTIFY)", async () => {
+    const dataDirs = [path.join(directory.path, "notify-a"), path.join(directory.path, "notify-b")];
+    await using database = await testDatabase(dataDirs[0]!);
+    const source = path.join(directory.path, "fixtures", "add-copy.onnx");
+    await copyFile(fixtures.add, source);
+    const [a, b] = (await Promise.all(dataDirs.map((dataDir) => startServerProcess({ dataDir, databaseUrl: database.databaseUrl })))) as [ServerProcess, ServerProcess];
+    try {
+      const registered = await jsonCall(a.baseUrl, "POST", "/api/v1/models", { name: "add", version: "1", task: "tensor", source });
+      expect(registered.status).toBe(201);
+      const sha256 = registered.body.versions[0].sha256;
+      expect(sha256).toBe(createHash("sha256").update(await readFile(fixtures.add)).digest("hex"));
+      expect(existsSync(path.join(dataDirs[1]!, "models", "sha256", sha256))).toBe(false);
+      const answer = await jsonCall(b.baseUrl, "POST", "/api/v1/infer/add", addBody(7));
+      expect(answer.status).toBe(200);
+      const reference = referenceAdd(Float32Array.from(addBody(7).inputs[0]!.data), Float32Array.from(addBody(7).inputs[1]!.data));
+      expect(answer.body.outputs[0].data).toEqual(Array.from(reference));
+      expect(createHash("sha256").update(await readFile(path.join(dataDirs[1]!, "models", "sha256", sha256))).digest("hex")).toBe(sha256);
+
+      // B has just resolved version 1 (its cache would hold it for 2 s); A registers and switches to 2.
+      expect((await jsonCall(a.baseUrl, "POST", "/api/v1/models", { name: "add", version: "2", task: "tensor", source })).status).toBe(201);
+      // Version 2's worker is started on B first, so the wait below measures the switch, not a model load.
+      expect((await jsonCall(b.baseUrl, "POST", "/api/v1/models/add/load?version=2")).status).toBe(200);
+      expect((await jsonCall(b.baseUrl, "POST", "/api/v1/infer/add", addBody(1))).body.model_version).toBe("1");
+      const switchedAt = performance.now();
+      expect((await jsonCall(a.baseUrl, "POST", "/api/v1/models/add/versions/2")).status).toBe(200);
+      await waitFor(async () => (await jsonCall(b.baseUrl, "POST", "/api/v1/infer/add", addBody(1))).body.model_version === "2" || undefined, "B to answer with version 2", { timeoutMilliseconds: 5_000, intervalMilliseconds: 10 });
+      expect(performance.now() - switchedAt).toBeLessThan(NOTIFY_BOUND_MILLISECONDS);
+
+      // A source that changed since registration is refused on a miss: the sha256 no longer matches.
+      await copyFile(fixtures.matmulRelu, source);
+      await rm(path.join(dataDirs[1]!, "models"), { recursive: true, force: true });
+      await jsonCall(a.baseUrl, "PUT", "/api/v1/models/add", { config: { maxBatchSize: 8 } });
+      const refused = await waitFor(async () => {
+        const attempt = await jsonCall(b.baseUrl, "POST", "/api/v1/infer/add", addBody(1));
+        return attempt.status === 200 ? undefined : attempt;
+      }, "B to refuse the changed source", { timeoutMilliseconds: 5_000, intervalMilliseconds: 10 });
+      expect(refused.body.code).toBe("CHECKSUM_MISMATCH");
+    } finally {
+      await a[Symbol.asyncDispose]();
+      await b[Symbol.asyncDispose]();
+    }
+  }, 120_000);
 } else {
   test("on the embedded database a second server on the same data directory is refused, so every job has one runner", async () => {
     const dataDir = path.join(directory.path, "embedded");

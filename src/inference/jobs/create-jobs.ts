@@ -14,6 +14,9 @@ import { JobStore } from "./job-store.ts";
 import { JobsService } from "./jobs-service.ts";
 import { ResultStore } from "./result-store.ts";
 
+/** The PostgreSQL NOTIFY channel job submissions are announced on. */
+const JOBS_CHANNEL = "modelmora_jobs";
+
 export interface Jobs {
   service: JobsService;
   runner: JobRunner;
@@ -53,13 +56,25 @@ export function createJobs(options: {
     execute: (job, signal) => executeJob(options.inference, job, signal),
     onFinished: options.onFinished,
   });
-  const service = new JobsService(store, runner, options.models, options.checkCallbackUrl);
+  const service = new JobsService(
+    store,
+    () => {
+      runner.wake();
+      void options.database.notify?.(JOBS_CHANNEL).catch(() => undefined);
+    },
+    options.models,
+    options.checkCallbackUrl,
+  );
   return {
     service,
     runner,
     store,
     settings,
-    start: () => runner.start(),
+    async start() {
+      // On PostgreSQL a job submitted to any replica wakes every idle runner (polling stays the fallback).
+      await options.database.listen?.(JOBS_CHANNEL, () => runner.wake());
+      await runner.start();
+    },
     stopClaiming: () => runner.stopClaiming(),
     close: () => runner.close(),
   };

@@ -1,12 +1,11 @@
 /**
  * What every front end (REST, gRPC, CLI through REST) does with asynchronous jobs: submit, look up,
  * read the result, cancel, list. The row is written before `submit` resolves, so a job a client was
- * told about survives a crash; this server's runner is woken to take it at once.
+ * told about survives a crash; runners are woken to take it at once.
  */
 import { ModelMoraError } from "../../errors.ts";
 import type { ModelsService } from "../models-service.ts";
 import type { Priority } from "../priority.ts";
-import type { JobRunner } from "./job-runner.ts";
 import type { JobPage, JobRow, JobStore } from "./job-store.ts";
 import type { JobError, JobRequest, JobStatus } from "./job-types.ts";
 
@@ -43,7 +42,8 @@ export const MAX_JOB_PAGE = 500;
 export class JobsService {
   constructor(
     private readonly store: JobStore,
-    private readonly runner: JobRunner | undefined,
+    /** Wakes runners (this server's, and on PostgreSQL the other replicas' through NOTIFY). */
+    private readonly onSubmitted: () => void,
     private readonly models: ModelsService,
     /** Checks a callback URL against the source policy's host rules (callbacks.ts); absent = callbacks refused. */
     private readonly checkCallbackUrl?: (url: string) => Promise<void>,
@@ -57,7 +57,7 @@ export class JobsService {
       await this.checkCallbackUrl(job.callbackUrl);
     }
     const row = await this.store.submit(job);
-    this.runner?.wake();
+    this.onSubmitted();
     return toJobView(row);
   }
 
