@@ -34,6 +34,7 @@ import { routeGrpcLogs } from "./observability/grpc-log.ts";
 import { type Metrics, createMetrics } from "./observability/metrics.ts";
 import { schedulerMetricsObserver } from "./observability/scheduler-metrics.ts";
 import { registerStatusMetrics } from "./observability/status-metrics.ts";
+import { registerJobMetrics } from "./observability/job-metrics.ts";
 import { callLogInterceptor } from "./api/grpc/call-log.ts";
 
 export interface ServerCore {
@@ -118,6 +119,7 @@ export async function createServerCore(config: Config, logger: Logger, { spawnWo
   const auth = { keys: ApiKeys.from(config), logger };
   const openPaths = new Set(commaList(config.openPaths));
   registerStatusMetrics(metrics, { pool, inference, models });
+  registerJobMetrics(metrics, jobs);
   const app = createRestApp({
     models,
     inference,

@@ -109,6 +109,9 @@ describe("a server that does not claim", () => {
     expect((await callApp(app, "GET", "/api/v1/jobs?model=other")).body.jobs).toEqual([]);
     expect((await callApp(app, "GET", "/api/v1/jobs")).body.jobs.map((job: { status: string }) => job.status)).toEqual(["queued", "queued", "cancelled"]);
     expect((await callApp(app, "GET", "/api/v1/jobs?status=bogus")).status).toBe(400);
+    const metrics = await fixture.core.metrics.registry.metrics();
+    expect(metrics).toContain("\nmodelmora_jobs_queued 2\n");
+    expect(metrics).toContain("\nmodelmora_jobs_running 0\n");
   });
 });
 
