@@ -67,7 +67,7 @@ test("jobs cancel answers the finished job as it is; an unknown id exits 3 (not 
   await waitFor(async () => JSON.parse((await jobs("get", id, "--json")).stdout).status === "succeeded" || undefined, "the job to succeed", { timeoutMilliseconds: 20_000, intervalMilliseconds: 50 });
   expect(JSON.parse((await jobs("cancel", id, "--json")).stdout).status).toBe("succeeded");
   const missing = await jobs("get", "no-such-job");
-  expect(missing.exitCode).toBe(1);
+  expect(missing.exitCode).toBe(3);
   expect(missing.stderr).toContain("JOB_NOT_FOUND");
   expect((await jobs("frobnicate")).exitCode).toBe(2);
 });
