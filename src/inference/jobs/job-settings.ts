@@ -39,20 +39,19 @@ export const JOB_DEFAULTS: JobSettings = {
  * @example jobSettingsFromEnvironment({ MODELMORA_JOB_RESULT_TTL_SECONDS: "3600" }).resultTtlMilliseconds // 3_600_000
  */
 export function jobSettingsFromEnvironment(environment: Record<string, string | undefined>): JobSettings {
-  const read = (name: string, fallback: number, scale: number, minimum: number): number => {
-    const raw = environment[name];
+  const read = (name: string, raw: string | undefined, fallback: number, scale: number, minimum: number): number => {
     if (raw === undefined || raw === "") return fallback;
     const value = Number(raw);
     if (!Number.isFinite(value) || value < minimum) throw new ConfigError(`${name} must be a number ≥ ${minimum}, got ${JSON.stringify(raw)}`);
     return Math.round(value * scale);
   };
   return {
-    maxAttempts: read("MODELMORA_JOB_MAX_ATTEMPTS", JOB_DEFAULTS.maxAttempts, 1, 1),
-    leaseMilliseconds: read("MODELMORA_JOB_LEASE_SECONDS", JOB_DEFAULTS.leaseMilliseconds, 1000, 0.3),
-    concurrency: read("MODELMORA_JOB_CONCURRENCY", JOB_DEFAULTS.concurrency, 1, 1),
-    retryBaseMilliseconds: read("MODELMORA_JOB_RETRY_BASE_SECONDS", JOB_DEFAULTS.retryBaseMilliseconds, 1000, 0),
-    pollMilliseconds: read("MODELMORA_JOB_POLL_MILLISECONDS", JOB_DEFAULTS.pollMilliseconds, 1, 10),
-    inlineResultBytes: read("MODELMORA_JOB_INLINE_RESULT_KB", JOB_DEFAULTS.inlineResultBytes, 1024, 0),
-    resultTtlMilliseconds: read("MODELMORA_JOB_RESULT_TTL_SECONDS", JOB_DEFAULTS.resultTtlMilliseconds, 1000, 1),
+    maxAttempts: read("MODELMORA_JOB_MAX_ATTEMPTS", environment.MODELMORA_JOB_MAX_ATTEMPTS, JOB_DEFAULTS.maxAttempts, 1, 1),
+    leaseMilliseconds: read("MODELMORA_JOB_LEASE_SECONDS", environment.MODELMORA_JOB_LEASE_SECONDS, JOB_DEFAULTS.leaseMilliseconds, 1000, 0.3),
+    concurrency: read("MODELMORA_JOB_CONCURRENCY", environment.MODELMORA_JOB_CONCURRENCY, JOB_DEFAULTS.concurrency, 1, 1),
+    retryBaseMilliseconds: read("MODELMORA_JOB_RETRY_BASE_SECONDS", environment.MODELMORA_JOB_RETRY_BASE_SECONDS, JOB_DEFAULTS.retryBaseMilliseconds, 1000, 0),
+    pollMilliseconds: read("MODELMORA_JOB_POLL_MILLISECONDS", environment.MODELMORA_JOB_POLL_MILLISECONDS, JOB_DEFAULTS.pollMilliseconds, 1, 10),
+    inlineResultBytes: read("MODELMORA_JOB_INLINE_RESULT_KB", environment.MODELMORA_JOB_INLINE_RESULT_KB, JOB_DEFAULTS.inlineResultBytes, 1024, 0),
+    resultTtlMilliseconds: read("MODELMORA_JOB_RESULT_TTL_SECONDS", environment.MODELMORA_JOB_RESULT_TTL_SECONDS, JOB_DEFAULTS.resultTtlMilliseconds, 1000, 1),
   };
 }
