@@ -106,7 +106,7 @@ export async function createServerCore(config: Config, logger: Logger, { spawnWo
   const inference = new InferenceService(registry, pool, sharedMemory, { observer: schedulerMetricsObserver(metrics), tracing });
   const models = new ModelsService(registry, pool, inference, logger);
   const status = new StatusService(pool, inference, models, sharedMemory);
-  const jobs = createJobs({ database, inference, models, dataDir: config.dataDir, logger, environment });
+  const jobs = createJobs({ database, inference, models, dataDir: config.dataDir, logger, environment, policy: sourcePolicyFromConfig(config, process.env) });
   await jobs.start();
   let accepting = true;
   /** Only `beginPreload` makes this false, and only while preload models are loading. */

@@ -13,6 +13,8 @@ import { type JobSettings, jobSettingsFromEnvironment } from "./job-settings.ts"
 import { JobStore } from "./job-store.ts";
 import { JobsService } from "./jobs-service.ts";
 import { ResultStore } from "./result-store.ts";
+import { Callbacks } from "./callbacks.ts";
+import type { SourcePolicy } from "../../security/source-policy.ts";
 
 /** The PostgreSQL NOTIFY channel job submissions are announced on. */
 const JOBS_CHANNEL = "modelmora_jobs";
@@ -37,8 +39,8 @@ export function createJobs(options: {
   dataDir: string;
   logger: Logger;
   environment: Record<string, string | undefined>;
-  checkCallbackUrl?: (url: string) => Promise<void>;
-  onFinished?: (jobId: string) => void;
+  /** Where callback URLs may point (the source policy's host rules). */
+  policy: SourcePolicy;
 }): Jobs {
   const settings = jobSettingsFromEnvironment(options.environment);
   const store = new JobStore(options.database, {
@@ -47,6 +49,14 @@ export function createJobs(options: {
     retryBaseMilliseconds: settings.retryBaseMilliseconds,
     inlineResultBytes: settings.inlineResultBytes,
   });
+  const callbacks = new Callbacks(store, {
+    policy: options.policy,
+    secret: options.environment.MODELMORA_JOB_CALLBACK_SECRET || undefined,
+    attempts: settings.callbackAttempts,
+    retryBaseMilliseconds: settings.retryBaseMilliseconds,
+    timeoutMilliseconds: 10_000,
+    logger: options.logger,
+  });
   const runner = new JobRunner({
     store,
     settings,
@@ -54,7 +64,7 @@ export function createJobs(options: {
     recoverEveryRunningAtStart: options.database.kind === "sqlite",
     logger: options.logger,
     execute: (job, signal) => executeJob(options.inference, job, signal),
-    onFinished: options.onFinished,
+    onFinished: (jobId) => void callbacks.deliver(jobId),
   });
   const service = new JobsService(
     store,
@@ -63,7 +73,7 @@ export function createJobs(options: {
       void options.database.notify?.(JOBS_CHANNEL).catch(() => undefined);
     },
     options.models,
-    options.checkCallbackUrl,
+    (url) => callbacks.check(url),
   );
   return {
     service,

@@ -23,6 +23,8 @@ export interface JobSettings {
   inlineResultBytes: number;
   /** How long a finished job keeps its result; then the sweeper deletes it and marks the job expired. */
   resultTtlMilliseconds: number;
+  /** Deliveries of a job's callback, the first included (retried with the retry backoff). */
+  callbackAttempts: number;
 }
 
 export const JOB_DEFAULTS: JobSettings = {
@@ -33,6 +35,7 @@ export const JOB_DEFAULTS: JobSettings = {
   pollMilliseconds: 500,
   inlineResultBytes: 64 * 1024,
   resultTtlMilliseconds: 24 * 3600 * 1000,
+  callbackAttempts: 5,
 };
 
 /**
@@ -52,6 +55,7 @@ export function jobSettingsFromEnvironment(environment: Record<string, string | 
     retryBaseMilliseconds: read("MODELMORA_JOB_RETRY_BASE_SECONDS", environment.MODELMORA_JOB_RETRY_BASE_SECONDS, JOB_DEFAULTS.retryBaseMilliseconds, 1000, 0),
     pollMilliseconds: read("MODELMORA_JOB_POLL_MILLISECONDS", environment.MODELMORA_JOB_POLL_MILLISECONDS, JOB_DEFAULTS.pollMilliseconds, 1, 10),
     inlineResultBytes: read("MODELMORA_JOB_INLINE_RESULT_KB", environment.MODELMORA_JOB_INLINE_RESULT_KB, JOB_DEFAULTS.inlineResultBytes, 1024, 0),
+    callbackAttempts: read("MODELMORA_JOB_CALLBACK_ATTEMPTS", environment.MODELMORA_JOB_CALLBACK_ATTEMPTS, JOB_DEFAULTS.callbackAttempts, 1, 1),
     resultTtlMilliseconds: read("MODELMORA_JOB_RESULT_TTL_SECONDS", environment.MODELMORA_JOB_RESULT_TTL_SECONDS, JOB_DEFAULTS.resultTtlMilliseconds, 1000, 1),
   };
 }
