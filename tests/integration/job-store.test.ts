@@ -52,16 +52,17 @@ test("an expired lease is retried with doubling backoff and the job fails after 
     stale = claims[0]!;
     clock.now += LEASE_MILLISECONDS + 1;
     const recovered = await store.recoverExpired();
+    const counts = { retried: recovered.retried.length, failed: recovered.failed.length };
     const row = await store.get(job.id);
     if (attempt < MAX_ATTEMPTS) {
-      expect(recovered).toEqual({ retried: 1, failed: 0 });
+      expect(counts).toEqual({ retried: 1, failed: 0 });
       expect(row.status).toBe("queued");
       backoffs.push(row.runAfter.getTime() - clock.now);
       // Not claimable before its backoff is over.
       expect(await store.claim("early", 5, LEASE_MILLISECONDS)).toEqual([]);
       clock.now = row.runAfter.getTime();
     } else {
-      expect(recovered).toEqual({ retried: 0, failed: 1 });
+      expect(recovered).toEqual({ retried: [], failed: [job.id] });
       expect(row).toMatchObject({ status: "failed", attempts: MAX_ATTEMPTS, error: { code: "INFERENCE_FAILED" } });
     }
   }
@@ -78,9 +79,9 @@ test("a renewed lease does not expire; a reclaimed job's first holder can neithe
   clock.now += LEASE_MILLISECONDS - 1;
   expect(await store.renew([first!], LEASE_MILLISECONDS)).toEqual(new Set([job.id]));
   clock.now += LEASE_MILLISECONDS - 1;
-  expect(await store.recoverExpired()).toEqual({ retried: 0, failed: 0 });
+  expect(await store.recoverExpired()).toEqual({ retried: [], failed: [] });
   clock.now += 2;
-  expect(await store.recoverExpired()).toEqual({ retried: 1, failed: 0 });
+  expect(await store.recoverExpired()).toEqual({ retried: [job.id], failed: [] });
   clock.now += RETRY_BASE_MILLISECONDS;
   const [second] = await store.claim("b", 1, LEASE_MILLISECONDS);
   expect(second!.token).not.toBe(first!.token);

@@ -58,9 +58,8 @@ export class JobRunner {
   constructor(private readonly options: JobRunnerOptions) {}
 
   async start(): Promise<void> {
-    const { store, settings, logger } = this.options;
-    const recovered = await store.recoverExpired(this.options.recoverEveryRunningAtStart);
-    if (recovered.retried + recovered.failed > 0) logger.info({ event: "jobs_recovered", ...recovered }, "jobs of a stopped server recovered");
+    const { store, settings } = this.options;
+    await this.recover(this.options.recoverEveryRunningAtStart);
     const every = (milliseconds: number, task: () => Promise<unknown>) => {
       const timer = setInterval(() => void task().catch((error) => this.logFailure("job_maintenance_failed", error)), milliseconds);
       timer.unref();
@@ -160,7 +159,14 @@ export class JobRunner {
       const held = await store.renew(claims, settings.leaseMilliseconds);
       for (const [id, job] of this.running) if (!held.has(id)) job.abort.abort();
     }
-    if (!this.stopping) await store.recoverExpired();
+    if (!this.stopping) await this.recover(false);
+  }
+
+  /** Retries or fails the jobs whose server died (see JobStore.recoverExpired); failed ones get their callback. */
+  private async recover(everyRunning: boolean): Promise<void> {
+    const { retried, failed } = await this.options.store.recoverExpired(everyRunning);
+    if (retried.length + failed.length > 0) this.options.logger.info({ event: "jobs_recovered", retried: retried.length, failed: failed.length }, "jobs of a stopped server recovered");
+    for (const id of failed) this.options.onFinished?.(id);
   }
 
   private logFailure(event: string, error: unknown, jobId?: string): void {

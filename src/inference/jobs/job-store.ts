@@ -212,7 +212,7 @@ export class JobStore {
    * failed once they have had `maxAttempts` runs. `everyRunning` treats every running job as
    * expired: on SQLite a server that opens the file is its only user, so nothing else runs them.
    */
-  async recoverExpired(everyRunning = false): Promise<{ retried: number; failed: number }> {
+  async recoverExpired(everyRunning = false): Promise<{ retried: string[]; failed: string[] }> {
     const { db, tables } = this.database;
     const { jobs } = tables;
     const now = new Date(this.now());
@@ -220,12 +220,12 @@ export class JobStore {
       .select({ id: jobs.id, token: jobs.leaseToken, attempts: jobs.attempts, maxAttempts: jobs.maxAttempts })
       .from(jobs)
       .where(and(eq(jobs.status, "running"), everyRunning ? undefined : lt(jobs.leaseExpiresAt, now)));
-    const outcome = { retried: 0, failed: 0 };
+    const outcome = { retried: [] as string[], failed: [] as string[] };
     for (const job of expired) {
       const error: JobError = { code: "INFERENCE_FAILED", message: `the server running this job stopped answering (lease expired after attempt ${job.attempts} of ${job.maxAttempts})` };
       const ended = await this.endAttempt(job.id, job.token ?? "", job.attempts, job.maxAttempts, error, true);
-      if (ended === "retrying") outcome.retried++;
-      if (ended === "failed") outcome.failed++;
+      if (ended === "retrying") outcome.retried.push(job.id);
+      if (ended === "failed") outcome.failed.push(job.id);
     }
     return outcome;
   }
