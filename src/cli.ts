@@ -16,6 +16,7 @@ import { HELP, helpText, parseArguments } from "./cli/arguments.ts";
 import type { Command } from "./cli/command.ts";
 import { healthCommand } from "./cli/commands/health.ts";
 import { inferCommand } from "./cli/commands/infer.ts";
+import { jobsCommand } from "./cli/commands/jobs.ts";
 import { infoCommand } from "./cli/commands/info.ts";
 import { initCommand } from "./cli/commands/init.ts";
 import { installCommand } from "./cli/commands/install.ts";
@@ -40,6 +41,7 @@ const COMMANDS: Command[] = [
   loadCommand,
   unloadCommand,
   inferCommand,
+  jobsCommand,
   healthCommand,
   statusCommand,
 ];

@@ -11,6 +11,7 @@ import type { Config } from "./config.ts";
 import { ModelsService } from "./inference/models-service.ts";
 import { InferenceService } from "./inference/service.ts";
 import { StatusService } from "./inference/status-service.ts";
+import { type Jobs, createJobs } from "./inference/jobs/create-jobs.ts";
 import { createInspector } from "./lifecycle/inspect.ts";
 import { probeProcessRss } from "./lifecycle/memory-probe.ts";
 import { WorkerPool } from "./lifecycle/pool.ts";
@@ -35,6 +36,7 @@ import { routeGrpcLogs } from "./observability/grpc-log.ts";
 import { type Metrics, createMetrics } from "./observability/metrics.ts";
 import { schedulerMetricsObserver } from "./observability/scheduler-metrics.ts";
 import { registerStatusMetrics } from "./observability/status-metrics.ts";
+import { registerJobMetrics } from "./observability/job-metrics.ts";
 import { callLogInterceptor } from "./api/grpc/call-log.ts";
 import { createGenerationMetrics } from "./observability/generation-metrics.ts";
 import { GenerationService } from "./inference/generation/service.ts";
@@ -57,6 +59,8 @@ export interface ServerCore {
   auth: GrpcAuthOptions;
   /** Prometheus metrics, served at /metrics (src/observability/metrics.ts). */
   metrics: Metrics;
+  /** Asynchronous jobs: the service front ends call, and the runner claiming them (src/inference/jobs/). */
+  jobs: Jobs;
   /** Stops workers and closes the database (the listener, if any, is stopped by the caller). */
   close(): Promise<void>;
   /** Readiness turns 503 and new inference requests get SHUTTING_DOWN; queued ones still run. */
@@ -74,9 +78,11 @@ export interface CoreOptions {
   spawnWorker?: SpawnWorker;
   /** Traces; by default OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set, else none (tests pass an in-memory exporter). */
   tracing?: Tracing;
+  /** Where `MODELMORA_JOB_*` settings are read (src/inference/jobs/job-settings.ts); process.env by default. */
+  environment?: Record<string, string | undefined>;
 }
 
-export async function createServerCore(config: Config, logger: Logger, { spawnWorker, tracing = createTracing(process.env) }: CoreOptions = {}): Promise<ServerCore> {
+export async function createServerCore(config: Config, logger: Logger, { spawnWorker, tracing = createTracing(process.env), environment = process.env }: CoreOptions = {}): Promise<ServerCore> {
   // Locks the data directory (embedded database) until close(); a second server is refused here.
   const database = await openDataDirDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, command: "serve" });
   const cache = new ModelCache(config.dataDir, {
@@ -95,6 +101,7 @@ export async function createServerCore(config: Config, logger: Logger, { spawnWo
   );
   const standby = new StandbyWorkers(workerSpawner, spawnWorker ? 0 : config.standbyWorkers, probeProcessRss);
   const registry = new ModelRegistry(database, cache, createInspector(standby.spawn), new RegistryLimits(config));
+  await registry.followChanges();
   const pool = new WorkerPool({
     spawnWorker: standby.spawn,
     inputArenaPath: (key, target) => sharedMemory.inputArena(key, `model "${target.name}" version ${target.version}`).path,
@@ -114,6 +121,8 @@ export async function createServerCore(config: Config, logger: Logger, { spawnWo
   const models = new ModelsService(registry, pool, inference, logger);
   const status = new StatusService(pool, inference, models, sharedMemory);
   const generation = new GenerationService(registry, pool, createGenerationMetrics(metrics.registry));
+  const jobs = createJobs({ database, inference, models, dataDir: config.dataDir, logger, environment, policy: sourcePolicyFromConfig(config, process.env) });
+  await jobs.start();
   let accepting = true;
   /** Only `beginPreload` makes this false, and only while preload models are loading. */
   let preloaded = true;
@@ -125,6 +134,7 @@ export async function createServerCore(config: Config, logger: Logger, { spawnWo
   const auth = { keys: ApiKeys.from(config), logger };
   const openPaths = new Set(commaList(config.openPaths));
   registerStatusMetrics(metrics, { pool, inference, models });
+  registerJobMetrics(metrics, jobs);
   const app = createRestApp({
     models,
     inference,
@@ -136,6 +146,7 @@ export async function createServerCore(config: Config, logger: Logger, { spawnWo
     metrics,
     corsOrigins: config.corsOrigins,
     generation,
+    jobs: jobs.service,
   });
   return {
     app,
@@ -149,8 +160,10 @@ export async function createServerCore(config: Config, logger: Logger, { spawnWo
     logger,
     auth,
     metrics,
+    jobs,
     beginShutdown() {
       accepting = false;
+      jobs.stopClaiming();
       inference.stopAccepting();
       generation.stopAccepting();
     },
@@ -169,6 +182,7 @@ export async function createServerCore(config: Config, logger: Logger, { spawnWo
     },
     async close() {
       accepting = false;
+      await jobs.close();
       inference.close();
       await Promise.all([pool.close(), standby.close()]);
       sharedMemory.close();

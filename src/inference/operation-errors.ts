@@ -21,7 +21,7 @@ export const OPERATION_ERRORS = {
   /** Reading the catalogue: one model, its metadata or readiness. */
   read: [...WITH_FIELDS, ...FINDS_MODEL],
   /** Registering a model version: copy or download, verify, read the signature, store. */
-  register: [...WITH_BODY, "MODEL_ALREADY_EXISTS", "SOURCE_UNAVAILABLE", "CHECKSUM_MISMATCH", "MODEL_LOAD_FAILED"],
+  register: [...WITH_BODY, "MODEL_ALREADY_EXISTS", "QUEUE_FULL", "SOURCE_UNAVAILABLE", "CHECKSUM_MISMATCH", "MODEL_LOAD_FAILED"],
   /** Changing a registered model: its config, its active version, or deleting it. */
   change: [...WITH_BODY, ...FINDS_MODEL],
   /** Loading a model's workers now. */
@@ -30,6 +30,14 @@ export const OPERATION_ERRORS = {
   unload: [...WITH_FIELDS, ...FINDS_MODEL],
   /** Inference: every step from the queue to the worker's answer. */
   infer: [...WITH_BODY, ...LOADS_MODEL, "QUEUE_FULL", "OUTPUT_TOO_LARGE", "INFERENCE_FAILED", "INFERENCE_TIMEOUT", "CANCELLED"],
+  /** Text generation (txt2txt): as inference, answered whole or streamed. */
+  generate: [...WITH_BODY, ...LOADS_MODEL, "QUEUE_FULL", "INFERENCE_FAILED", "INFERENCE_TIMEOUT", "CANCELLED"],
+  /** Queueing an inference as a job: the model must exist; the row is written before the answer. */
+  submitJob: [...WITH_BODY, ...FINDS_MODEL],
+  /** Reading, listing or cancelling jobs. */
+  readJob: [...WITH_FIELDS, "JOB_NOT_FOUND"],
+  /** A job's answer: not ready, cancelled, expired, or the error its inference ended with. */
+  jobResult: [...WITH_BODY, ...LOADS_MODEL, "QUEUE_FULL", "OUTPUT_TOO_LARGE", "INFERENCE_FAILED", "INFERENCE_TIMEOUT", "CANCELLED", "JOB_NOT_FOUND", "JOB_NOT_READY", "JOB_CANCELLED", "JOB_EXPIRED"],
 } as const satisfies Record<string, readonly ErrorCode[]>;
 
 export type Operation = keyof typeof OPERATION_ERRORS;

@@ -42,6 +42,10 @@ export interface OpenDatabase {
    * are synchronous: nothing else can run between the statements).
    */
   atomically(statements: (transaction: Database) => Statement[]): Promise<void>;
+  /** PostgreSQL only: NOTIFY `channel` to every server on the database (this one included). */
+  notify?(channel: string, payload?: string): Promise<void>;
+  /** PostgreSQL only: LISTEN on `channel`; `onNotify` runs for every notification. */
+  listen?(channel: string, onNotify: (payload: string) => void): Promise<void>;
   /** Resolves when the database answers a trivial query (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -129,11 +133,23 @@ function refuseEarlierPglite(dataDir: string, file: string): void {
   );
 }
 
+/** The PostgreSQL advisory lock migrations run under (any constant; "modelmora" in ASCII, as a bigint). */
+const MIGRATION_LOCK_KEY = String(0x6d6f64656c6d6f72n);
+
 async function openPostgres(databaseUrl: string): Promise<OpenDatabase> {
   const [{ default: postgres }, { drizzle }, { migrate }] = await Promise.all([import("postgres"), import("drizzle-orm/postgres-js"), import("drizzle-orm/postgres-js/migrator")]);
   const client = postgres(databaseUrl, { max: 10, onnotice: () => undefined });
   const db = drizzle(client, { schema: pgTables });
-  await migrate(db, { migrationsFolder: migrationsFolder("pg") });
+  // Replicas may start together on an empty database: one migrates while the others wait on the
+  // lock (held by one reserved session), then find nothing left to do.
+  const lockSession = await client.reserve();
+  try {
+    await lockSession`select pg_advisory_lock(${MIGRATION_LOCK_KEY}::bigint)`;
+    await migrate(db, { migrationsFolder: migrationsFolder("pg") });
+  } finally {
+    await lockSession`select pg_advisory_unlock(${MIGRATION_LOCK_KEY}::bigint)`.catch(() => undefined);
+    lockSession.release();
+  }
   return {
     db: db as unknown as Database,
     tables: pgTables,
@@ -145,6 +161,12 @@ async function openPostgres(databaseUrl: string): Promise<OpenDatabase> {
     },
     async ping() {
       await db.execute(sql`select 1`);
+    },
+    async notify(channel, payload = "") {
+      await client.notify(channel, payload);
+    },
+    async listen(channel, onNotify) {
+      await client.listen(channel, onNotify);
     },
     close: () => client.end({ timeout: 5 }),
   };

@@ -70,6 +70,8 @@ export class ModelCache {
   private readonly environment: SourceEnvironment;
   private readonly onProgress: ((progress: FetchProgress) => void) | undefined;
   private readonly policy: SourcePolicy;
+  /** Fetch-on-miss in progress, by sha256 (see `ensure`). */
+  private readonly refetches = new Map<string, Promise<string>>();
 
   constructor(dataDir: string, options: ModelCacheOptions = {}) {
     this.blobDirectory = path.join(dataDir, "models", "sha256");
@@ -128,6 +130,27 @@ export class ModelCache {
       if (error instanceof ModelMoraError && error.code === "SOURCE_UNAVAILABLE" && (error.details?.status === 404 || parsed.kind === "file")) return false;
       throw error;
     }
+  }
+
+  /**
+   * Fetch-on-miss: the cached path of a registered file, fetched again from its recorded `source`
+   * (and verified against `sha256`, CHECKSUM_MISMATCH otherwise) when this cache lacks it, as a
+   * replica with its own volume does for a model another replica registered. Concurrent misses of
+   * one file share one fetch. A file already present is trusted as `store` left it (not re-hashed).
+   */
+  async ensure(source: string, sha256: string): Promise<string> {
+    const filePath = this.pathOf(sha256);
+    if ((await stat(filePath).catch(() => undefined))?.isFile()) return filePath;
+    let fetching = this.refetches.get(sha256);
+    if (!fetching) {
+      fetching = this.fetch(source, sha256).then((file) => file.path);
+      this.refetches.set(sha256, fetching);
+      void fetching.then(
+        () => this.refetches.delete(sha256),
+        () => this.refetches.delete(sha256),
+      );
+    }
+    return fetching;
   }
 
   /**

@@ -28,6 +28,9 @@ export { TASK_ALIASES, TASKS, canonicalTask } from "./tasks.ts";
  */
 export const RESOLVE_CACHE_MILLISECONDS = 2000;
 
+/** The PostgreSQL NOTIFY channel registry writes are announced on. */
+const REGISTRY_CHANNEL = "modelmora_registry";
+
 export class ModelRegistry {
   private readonly resolved = new Map<string, { value: Promise<ResolvedVersion>; expiresAt: number }>();
 
@@ -42,6 +45,21 @@ export class ModelRegistry {
   ) {
     this.db = database.db;
     this.tables = database.tables;
+  }
+
+  /**
+   * Other replicas on the same PostgreSQL tell this one when they change the registry (LISTEN/NOTIFY),
+   * so it forgets cached resolutions at once instead of after RESOLVE_CACHE_MILLISECONDS (which stays
+   * the fallback, e.g. while the listening connection reconnects). Nothing to do on SQLite.
+   */
+  async followChanges(): Promise<void> {
+    await this.database.listen?.(REGISTRY_CHANNEL, () => this.resolved.clear());
+  }
+
+  /** After a write: forget resolutions here, and tell other replicas to. */
+  private changed(): void {
+    this.resolved.clear();
+    void this.database.notify?.(REGISTRY_CHANNEL).catch(() => undefined);
   }
 
   /**
@@ -118,7 +136,7 @@ export class ModelRegistry {
       if (isUniqueViolation(error)) throw alreadyExists(input.name, input.version);
       throw error;
     }
-    this.resolved.clear();
+    this.changed();
     return this.get(input.name);
   }
 
@@ -162,6 +180,9 @@ export class ModelRegistry {
     if (!row) throw modelNotFound(name);
     const versionRow = await this.findVersion(name, version ?? row.activeVersion);
     if (!versionRow) throw versionNotFound(name, version ?? row.activeVersion);
+    // Fetch-on-miss: a replica with its own cache volume fetches (and verifies) what another registered.
+    const [, ...companionPaths] = await Promise.all([this.cache.ensure(versionRow.source, versionRow.sha256), ...Object.values(versionRow.files).map((file) => this.cache.ensure(file.source, file.sha256))]);
+    const companionNames = Object.keys(versionRow.files);
     return {
       name,
       task: row.task,
@@ -173,7 +194,7 @@ export class ModelRegistry {
       config: withDefaults(row.config),
       inputs: versionRow.inputs,
       outputs: versionRow.outputs,
-      files: Object.fromEntries(Object.entries(versionRow.files).map(([name, file]) => [name, { path: file.localPath, sha256: file.sha256 }])),
+      files: Object.fromEntries(companionNames.map((name, index) => [name, { path: companionPaths[index]!, sha256: versionRow.files[name]!.sha256 }])),
     };
   }
 
@@ -186,7 +207,7 @@ export class ModelRegistry {
     checkConfigBounds(merged);
     const { models } = this.tables;
     await this.db.update(models).set({ config: merged, updatedAt: new Date() }).where(eq(models.name, name));
-    this.resolved.clear();
+    this.changed();
     return this.get(name);
   }
 
@@ -197,7 +218,7 @@ export class ModelRegistry {
     if (!(await this.findVersion(name, version))) throw versionNotFound(name, version);
     const { models } = this.tables;
     await this.db.update(models).set({ activeVersion: version, updatedAt: new Date() }).where(eq(models.name, name));
-    this.resolved.clear();
+    this.changed();
     return this.get(name);
   }
 
@@ -207,7 +228,7 @@ export class ModelRegistry {
     const record = await this.get(name);
     const { models } = this.tables;
     await this.db.delete(models).where(eq(models.name, name));
-    this.resolved.clear();
+    this.changed();
     for (const version of record.versions) {
       await this.removeFileIfUnused(version.sha256);
       for (const file of Object.values(version.files)) await this.removeFileIfUnused(file.sha256);

@@ -19,7 +19,7 @@ import { type TemporaryDirectory, temporaryDirectory } from "../support/temporar
 import { type TestDatabase, testDatabase } from "../support/test-database.ts";
 
 const CLI = path.join(import.meta.dir, "..", "..", "src", "cli.ts");
-const COMMANDS = ["serve", "init", "install", "list", "info", "lock", "sync", "uninstall", "load", "unload", "infer", "health", "status"];
+const COMMANDS = ["serve", "init", "install", "list", "info", "lock", "sync", "uninstall", "load", "unload", "infer", "jobs", "health", "status"];
 
 interface Run {
   exitCode: number;

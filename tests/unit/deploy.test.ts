@@ -133,6 +133,7 @@ const KNOWN_KINDS: Record<string, string[]> = {
   "apps/v1": ["Deployment"],
   "policy/v1": ["PodDisruptionBudget"],
   "kustomize.config.k8s.io/v1beta1": ["Kustomization"],
+  "keda.sh/v1alpha1": ["ScaledObject"],
 };
 
 describe("Kubernetes manifests", () => {
@@ -254,6 +255,32 @@ describe("Kubernetes manifests", () => {
 
   test("several replicas share the claim only when it is ReadWriteMany", () => {
     if (deployment.spec.replicas > 1) expect(claim.spec.accessModes).toContain("ReadWriteMany");
+  });
+
+  test("deploy/k8s gives each replica its own cache volume (fetch-on-miss refills it) and drops the shared claim", () => {
+    const root = parsedFiles.find(({ file }) => file === "kustomization.yaml")!.documents[0]!;
+    expect(root.resources).toEqual(["base"]);
+    const [volumePatch, claimPatch] = root.patches as { target?: { kind: string; name: string }; patch: string }[];
+    expect(volumePatch!.target).toEqual({ kind: "Deployment", name: deployment.metadata.name });
+    const [operation] = Bun.YAML.parse(volumePatch!.patch) as { op: string; path: string; value: { name: string; emptyDir?: object } }[];
+    // Index 0 of the base's volumes is the data volume this replaces.
+    expect(podSpec.volumes[0].name).toBe("data");
+    expect(operation).toMatchObject({ op: "replace", path: "/spec/template/spec/volumes/0", value: { name: "data", emptyDir: {} } });
+    expect(Bun.YAML.parse(claimPatch!.patch)).toMatchObject({ $patch: "delete", kind: "PersistentVolumeClaim", metadata: { name: claim.metadata.name } });
+    // Fetch-on-miss is what makes a per-pod cache work: the registry refetches what a replica lacks.
+    expect(readFileSync(path.join(ROOT, "src/registry/registry.ts"), "utf8")).toContain("this.cache.ensure(versionRow.source, versionRow.sha256)");
+  });
+
+  test("the autoscaling example scales the Deployment on the job queue gauge the server exports", () => {
+    const scaled = one("ScaledObject");
+    expect(scaled.spec.scaleTargetRef.name).toBe(deployment.metadata.name);
+    expect(scaled.spec.minReplicaCount).toBeGreaterThanOrEqual(1);
+    expect(scaled.spec.maxReplicaCount).toBeGreaterThanOrEqual(scaled.spec.minReplicaCount);
+    const [trigger] = scaled.spec.triggers;
+    expect(trigger.type).toBe("prometheus");
+    const metric = /\b(modelmora_[a-z_]+)\b/.exec(trigger.metadata.query)![1]!;
+    expect(readFileSync(path.join(ROOT, "src/observability/job-metrics.ts"), "utf8")).toContain(`name: "${metric}"`);
+    expect(Number(trigger.metadata.threshold)).toBeGreaterThan(0);
   });
 
   test("the worker memory budget stays below the container's memory limit", () => {

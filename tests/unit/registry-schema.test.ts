@@ -27,5 +27,6 @@ function shape(config: Config) {
 test("the PostgreSQL and SQLite schemas have the same tables, columns, keys, indexes and foreign keys", () => {
   expect(shape(sqliteConfig(sqlite.models))).toEqual(shape(pgConfig(pg.models)));
   expect(shape(sqliteConfig(sqlite.modelVersions))).toEqual(shape(pgConfig(pg.modelVersions)));
+  expect(shape(sqliteConfig(sqlite.jobs))).toEqual(shape(pgConfig(pg.jobs)));
   expect(Object.keys(sqlite).sort()).toEqual(Object.keys(pg).sort());
 });

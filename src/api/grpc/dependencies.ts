@@ -5,6 +5,7 @@ import type { InferenceService } from "../../inference/service.ts";
 import type { StatusService } from "../../inference/status-service.ts";
 import type { Logger } from "../../observability/logger.ts";
 import type { GenerationService } from "../../inference/generation/service.ts";
+import type { JobsService } from "../../inference/jobs/jobs-service.ts";
 
 export interface GrpcDependencies {
   inference: InferenceService;
@@ -16,4 +17,6 @@ export interface GrpcDependencies {
   maxPendingPerStream?: number;
   /** txt2txt (modelmora.v1 Generate); absent where a test builds the server without it. */
   generation?: GenerationService;
+  /** Asynchronous jobs (src/api/grpc/modelmora/jobs-service.ts); absent where jobs are not served. */
+  jobs?: { service: JobsService };
 }

@@ -19,6 +19,8 @@ import { errorsPlugin } from "./errors-plugin.ts";
 import type { Readiness } from "../readiness.ts";
 import { healthPlugin } from "./health.ts";
 import { inferPlugin } from "./infer.ts";
+import { jobsPlugin } from "./jobs.ts";
+import type { JobsService } from "../../inference/jobs/jobs-service.ts";
 import { kservePlugin } from "./kserve.ts";
 import { managePlugin } from "./manage.ts";
 import { metricsPlugin } from "./metrics.ts";
@@ -43,6 +45,8 @@ export interface RestDependencies {
   corsOrigins?: string;
   /** txt2txt: /api/v1/generate and OpenAI chat/completions; absent in route tests that do not need it. */
   generation?: GenerationService;
+  /** Asynchronous jobs (src/api/rest/jobs.ts); absent in route tests that do not need them. */
+  jobs?: JobsService;
 }
 
 export function createRestApp(dependencies: RestDependencies) {
@@ -69,6 +73,7 @@ export function createRestApp(dependencies: RestDependencies) {
     .use(modelsPlugin(models))
     .use(managePlugin(models, status))
     .use(inferPlugin(inference))
+    .use(dependencies.jobs ? jobsPlugin(dependencies.jobs) : new Elysia({ name: "jobs" }))
     .use(kservePlugin(models, inference, readiness))
     .use(openAiPlugin(models, inference, logger))
     .use(teiPlugin(models, inference, logger))

@@ -14,6 +14,10 @@ export const HTTP_STATUS = {
   JOB_NOT_FOUND: 404,
   MODEL_ALREADY_EXISTS: 409,
   JOB_NOT_READY: 409,
+  /** The result of a job that was cancelled. */
+  JOB_CANCELLED: 409,
+  /** The result of a job swept after MODELMORA_JOB_RESULT_TTL_SECONDS. */
+  JOB_EXPIRED: 410,
   INVALID_INPUT: 400,
   SOURCE_UNAVAILABLE: 400,
   CHECKSUM_MISMATCH: 400,

@@ -14,7 +14,7 @@ import { HTTP_STATUS } from "./error-mapping.ts";
 import { ErrorModel } from "./schemas.ts";
 
 /** Every status an error answer may have (the values of HTTP_STATUS). */
-export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 499 | 500 | 503 | 504;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 410 | 413 | 415 | 422 | 429 | 499 | 500 | 503 | 504;
 
 /** The statuses an operation's codes map to. */
 type StatusesOf<Op extends Operation> = (typeof HTTP_STATUS)[(typeof OPERATION_ERRORS)[Op][number]];

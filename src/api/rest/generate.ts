@@ -13,6 +13,7 @@ import type { ModelMoraError } from "../../errors.ts";
 import { redactForClient } from "../../security/redact.ts";
 import type { GenerateRequest, GenerationResult, GenerationService } from "../../inference/generation/service.ts";
 import { parsePriority } from "../../inference/priority.ts";
+import { errorResponseDocs } from "./error-responses.ts";
 import { generationEventStream, sseFrame } from "./generation-stream.ts";
 
 const GenerateBody = t.Object(
@@ -84,6 +85,6 @@ export function generatePlugin(generation: GenerationService) {
         error: (error) => [sseFrame(errorFrame(error), "error")],
       });
     },
-    { body: GenerateBody, detail: { summary: "Generate text (txt2txt); SSE with stream: true" } },
+    { body: GenerateBody, detail: { summary: "Generate text (txt2txt); SSE with stream: true", responses: errorResponseDocs("generate") } },
   );
 }

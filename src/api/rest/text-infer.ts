@@ -9,6 +9,7 @@ import type { InferenceService } from "../../inference/service.ts";
 import { embed } from "../../inference/tasks/txt2embed.ts";
 import type { Turn } from "../../inference/admission-gate.ts";
 import { type ControlParameters, requestControls } from "./request-controls.ts";
+import { embeddingAnswer } from "../../inference/jobs/execute-job.ts";
 
 const textOrTexts = t.Union([t.String(), t.Array(t.String())]);
 
@@ -72,11 +73,5 @@ export async function inferText(
     ...requestControls(body.parameters, headers, call.request),
     turn: call.turn,
   });
-  return {
-    model_name: result.model,
-    model_version: result.version,
-    embeddings: result.embeddings.map((vector) => Array.from(vector)),
-    dimensions: result.dimensions,
-    usage: { tokens: result.tokens.reduce((total, count) => total + count, 0) },
-  };
+  return embeddingAnswer(result);
 }

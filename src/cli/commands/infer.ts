@@ -54,7 +54,8 @@ refuses the request (wrong tensor names, shapes or datatypes …).`,
   },
 };
 
-async function readBody(inputPath: string, cwd: string): Promise<unknown> {
+/** The request body from a JSON file, or stdin for "-". */
+export async function readBody(inputPath: string, cwd: string): Promise<unknown> {
   let text: string;
   if (inputPath === "-") {
     text = await new Response(Bun.stdin.stream()).text();

@@ -11,6 +11,7 @@ import type * as sqlite from "./sqlite.ts";
 export type Tables = typeof pg;
 export type ModelRow = typeof pg.models.$inferSelect;
 export type ModelVersionRow = typeof pg.modelVersions.$inferSelect;
+export type JobRow = typeof pg.jobs.$inferSelect;
 
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 type Expect<T extends true> = T;
@@ -22,4 +23,6 @@ export type SchemasAgree = [
   Expect<Same<typeof pg.models.$inferInsert, typeof sqlite.models.$inferInsert>>,
   Expect<Same<typeof pg.modelVersions.$inferInsert, typeof sqlite.modelVersions.$inferInsert>>,
   Expect<Same<keyof typeof pg.models._.columns, keyof typeof sqlite.models._.columns>>,
+  Expect<Same<JobRow, typeof sqlite.jobs.$inferSelect>>,
+  Expect<Same<typeof pg.jobs.$inferInsert, typeof sqlite.jobs.$inferInsert>>,
 ];

@@ -3,10 +3,11 @@
  * embedded twin is ./sqlite.ts: same tables, columns and TypeScript row types, built with
  * sqlite-core; ./index.ts checks at compile time that the two stay alike.
  */
-import { bigint, index, jsonb, pgTable, primaryKey, text, timestamp } from "drizzle-orm/pg-core";
+import { bigint, index, integer, jsonb, pgTable, primaryKey, text, timestamp } from "drizzle-orm/pg-core";
 import type { ModelConfig } from "../model-config.ts";
 import type { TensorSpec } from "../tensor-spec.ts";
 import type { StoredCompanionFile } from "../companion-files.ts";
+import type { JobError, JobRequest, JobStatus } from "../../inference/jobs/job-types.ts";
 
 export const models = pgTable("models", {
   name: text("name").primaryKey(),
@@ -38,4 +39,43 @@ export const modelVersions = pgTable(
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (table) => [primaryKey({ columns: [table.modelName, table.version] }), index("model_versions_sha256_idx").on(table.sha256)],
+);
+
+/**
+ * Asynchronous jobs (src/inference/jobs/): a row is written before the client hears 202, claimed by
+ * one server at a time under a lease (`lease_token`, `lease_expires_at`), and finished once.
+ */
+export const jobs = pgTable(
+  "jobs",
+  {
+    id: text("id").primaryKey(),
+    modelName: text("model_name").notNull(),
+    /** The version asked for; the model's active version when null. */
+    modelVersion: text("model_version"),
+    /** 1 (highest) … 4, carried into the scheduler. */
+    priority: integer("priority").notNull(),
+    /** queued | running | succeeded | failed | cancelled | expired */
+    status: text("status").$type<JobStatus>().notNull(),
+    /** The request as the client sent it (see src/inference/jobs/job-request.ts). */
+    request: jsonb("request").$type<JobRequest>().notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    maxAttempts: integer("max_attempts").notNull(),
+    /** A queued job is not claimed before this (retry backoff). */
+    runAfter: timestamp("run_after", { withTimezone: true }).notNull(),
+    /** The claim's token; a result is written only by the holder of the current token. */
+    leaseToken: text("lease_token"),
+    leaseOwner: text("lease_owner"),
+    leaseExpiresAt: timestamp("lease_expires_at", { withTimezone: true }),
+    /** A small answer, inline; a large one lives at `result_path` (relative to the data directory). */
+    result: jsonb("result").$type<unknown>(),
+    resultPath: text("result_path"),
+    resultSizeBytes: bigint("result_size_bytes", { mode: "number" }),
+    error: jsonb("error").$type<JobError>(),
+    callbackUrl: text("callback_url"),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull(),
+    startedAt: timestamp("started_at", { withTimezone: true }),
+    finishedAt: timestamp("finished_at", { withTimezone: true }),
+  },
+  (table) => [index("jobs_status_run_after_idx").on(table.status, table.runAfter), index("jobs_model_name_idx").on(table.modelName)],
 );

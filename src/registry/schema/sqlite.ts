@@ -8,6 +8,7 @@ import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlit
 import type { ModelConfig } from "../model-config.ts";
 import type { TensorSpec } from "../tensor-spec.ts";
 import type { StoredCompanionFile } from "../companion-files.ts";
+import type { JobError, JobRequest, JobStatus } from "../../inference/jobs/job-types.ts";
 
 /** now() in milliseconds, as SQL: the default of the time columns. */
 const NOW_MILLISECONDS = sql`(cast(unixepoch('subsec') * 1000 as integer))`;
@@ -42,4 +43,33 @@ export const modelVersions = sqliteTable(
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull().default(NOW_MILLISECONDS),
   },
   (table) => [primaryKey({ columns: [table.modelName, table.version] }), index("model_versions_sha256_idx").on(table.sha256)],
+);
+
+/** Asynchronous jobs: the twin of `jobs` in ./pg.ts. */
+export const jobs = sqliteTable(
+  "jobs",
+  {
+    id: text("id").primaryKey(),
+    modelName: text("model_name").notNull(),
+    modelVersion: text("model_version"),
+    priority: integer("priority").notNull(),
+    status: text("status").$type<JobStatus>().notNull(),
+    request: text("request", { mode: "json" }).$type<JobRequest>().notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    maxAttempts: integer("max_attempts").notNull(),
+    runAfter: integer("run_after", { mode: "timestamp_ms" }).notNull(),
+    leaseToken: text("lease_token"),
+    leaseOwner: text("lease_owner"),
+    leaseExpiresAt: integer("lease_expires_at", { mode: "timestamp_ms" }),
+    result: text("result", { mode: "json" }).$type<unknown>(),
+    resultPath: text("result_path"),
+    resultSizeBytes: integer("result_size_bytes", { mode: "number" }),
+    error: text("error", { mode: "json" }).$type<JobError>(),
+    callbackUrl: text("callback_url"),
+    createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
+    updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
+    startedAt: integer("started_at", { mode: "timestamp_ms" }),
+    finishedAt: integer("finished_at", { mode: "timestamp_ms" }),
+  },
+  (table) => [index("jobs_status_run_after_idx").on(table.status, table.runAfter), index("jobs_model_name_idx").on(table.modelName)],
 );

@@ -12,6 +12,7 @@ import type { Server, ServiceDefinition, UntypedServiceImplementation } from "@g
 import type { GrpcDependencies } from "../dependencies.ts";
 import { loadProtos } from "../proto-loading.ts";
 import { inferenceServiceHandlers } from "./inference-service.ts";
+import { jobServiceHandlers } from "./jobs-service.ts";
 import { managementServiceHandlers } from "./management-service.ts";
 import { registryServiceHandlers } from "./registry-service.ts";
 
@@ -19,7 +20,7 @@ import { registryServiceHandlers } from "./registry-service.ts";
 export const MODELMORA_PROTO_FILES = ["modelmora/v1/inference.proto", "modelmora/v1/registry.proto", "modelmora/v1/management.proto"];
 
 const SERVICES: Record<string, (dependencies: GrpcDependencies) => UntypedServiceImplementation> = {
-  "modelmora.v1.InferenceService": inferenceServiceHandlers,
+  "modelmora.v1.InferenceService": (dependencies) => ({ ...inferenceServiceHandlers(dependencies), ...jobServiceHandlers(dependencies) }),
   "modelmora.v1.RegistryService": registryServiceHandlers,
   "modelmora.v1.ManagementService": managementServiceHandlers,
 };

@@ -1,0 +1,26 @@
+CREATE TABLE "jobs" (
+	"id" text PRIMARY KEY NOT NULL,
+	"model_name" text NOT NULL,
+	"model_version" text,
+	"priority" integer NOT NULL,
+	"status" text NOT NULL,
+	"request" jsonb NOT NULL,
+	"attempts" integer DEFAULT 0 NOT NULL,
+	"max_attempts" integer NOT NULL,
+	"run_after" timestamp with time zone NOT NULL,
+	"lease_token" text,
+	"lease_owner" text,
+	"lease_expires_at" timestamp with time zone,
+	"result" jsonb,
+	"result_path" text,
+	"result_size_bytes" bigint,
+	"error" jsonb,
+	"callback_url" text,
+	"created_at" timestamp with time zone NOT NULL,
+	"updated_at" timestamp with time zone NOT NULL,
+	"started_at" timestamp with time zone,
+	"finished_at" timestamp with time zone
+);
+--> statement-breakpoint
+CREATE INDEX "jobs_status_run_after_idx" ON "jobs" USING btree ("status","run_after");--> statement-breakpoint
+CREATE INDEX "jobs_model_name_idx" ON "jobs" USING btree ("model_name");

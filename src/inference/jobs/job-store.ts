@@ -1,0 +1,284 @@
+/**
+ * The `jobs` table and every write to it. Whoever changes a job's state does it through here, with a
+ * conditional UPDATE, so concurrent servers (PostgreSQL) and the runner, the sweeper and cancel
+ * (one process) cannot overwrite each other:
+ *
+ * - `claim` moves queued jobs to running with a fresh lease token: on PostgreSQL the candidates are
+ *   picked `FOR UPDATE SKIP LOCKED` (servers never claim the same row, nor wait on each other); on
+ *   SQLite one process owns the file (EXCLUSIVE locking) and the UPDATE … WHERE id IN (SELECT …)
+ *   is one statement, so the single writer needs no row locks.
+ * - `complete`, `fail`, `renew` and `release` only touch a row that is still `running` under the
+ *   caller's token: once a lease was reclaimed or the job cancelled, the old holder's result is
+ *   dropped, so an answer is written at most once.
+ * - `recoverExpired` retries running jobs whose lease ran out (backoff), or fails them after
+ *   `maxAttempts`.
+ *
+ * Times come from this server's clock (`now`), on both dialects alike; replicas' clocks must agree
+ * to well within a lease.
+ */
+import { and, asc, count, desc, eq, inArray, lt, lte, type SQL, sql } from "drizzle-orm";
+import { ModelMoraError } from "../../errors.ts";
+import type { OpenDatabase } from "../../registry/database.ts";
+import type { JobRow } from "../../registry/schema/index.ts";
+import type { Priority } from "../priority.ts";
+import type { JobError, JobRequest, JobStatus } from "./job-types.ts";
+import type { ResultStore } from "./result-store.ts";
+
+export type { JobRow } from "../../registry/schema/index.ts";
+
+export interface NewJob {
+  model: string;
+  version: string | undefined;
+  priority: Priority;
+  request: JobRequest;
+  callbackUrl?: string;
+}
+
+/** A job this server holds: the row as claimed, and the token that proves the lease is ours. */
+export interface Claim {
+  job: JobRow;
+  token: string;
+}
+
+export interface JobStoreOptions {
+  results: ResultStore;
+  maxAttempts: number;
+  retryBaseMilliseconds: number;
+  inlineResultBytes: number;
+  now?: () => number;
+}
+
+export interface JobPage {
+  jobs: JobRow[];
+  /** Offset of the next page; undefined on the last one. */
+  nextOffset: number | undefined;
+}
+
+export class JobStore {
+  private readonly now: () => number;
+
+  constructor(
+    private readonly database: OpenDatabase,
+    private readonly options: JobStoreOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Writes the queued row; the job exists (and survives a crash) once this resolves. */
+  async submit(job: NewJob): Promise<JobRow> {
+    const { db, tables } = this.database;
+    const now = new Date(this.now());
+    const [row] = await db
+      .insert(tables.jobs)
+      .values({
+        id: crypto.randomUUID(),
+        modelName: job.model,
+        modelVersion: job.version ?? null,
+        priority: job.priority,
+        status: "queued",
+        request: job.request,
+        maxAttempts: this.options.maxAttempts,
+        runAfter: now,
+        callbackUrl: job.callbackUrl ?? null,
+        createdAt: now,
+        updatedAt: now,
+      })
+      .returning();
+    return row!;
+  }
+
+  /** The job, or JOB_NOT_FOUND. */
+  async get(id: string): Promise<JobRow> {
+    const { db, tables } = this.database;
+    const [row] = await db.select().from(tables.jobs).where(eq(tables.jobs.id, id)).limit(1);
+    if (!row) throw new ModelMoraError("JOB_NOT_FOUND", `job "${id}" does not exist`, { jobId: id });
+    return row;
+  }
+
+  /** Newest first, filtered by status and model. */
+  async list(filter: { status?: JobStatus; model?: string; limit: number; offset: number }): Promise<JobPage> {
+    const { db, tables } = this.database;
+    const conditions: SQL[] = [];
+    if (filter.status) conditions.push(eq(tables.jobs.status, filter.status));
+    if (filter.model) conditions.push(eq(tables.jobs.modelName, filter.model));
+    const rows = await db
+      .select()
+      .from(tables.jobs)
+      .where(and(...conditions))
+      .orderBy(desc(tables.jobs.createdAt), asc(tables.jobs.id))
+      .limit(filter.limit + 1)
+      .offset(filter.offset);
+    return { jobs: rows.slice(0, filter.limit), nextOffset: rows.length > filter.limit ? filter.offset + filter.limit : undefined };
+  }
+
+  /** Jobs waiting to run (the jobs-queued gauge, and autoscaling on queue depth). */
+  async queuedCount(): Promise<number> {
+    const { db, tables } = this.database;
+    const [row] = await db.select({ queued: count() }).from(tables.jobs).where(eq(tables.jobs.status, "queued"));
+    return Number(row?.queued ?? 0);
+  }
+
+  /** Cancels a queued or running job (a runner holding it sees the lease gone and stops); a finished one is left as it is. */
+  async cancel(id: string): Promise<JobRow> {
+    const { db, tables } = this.database;
+    const now = new Date(this.now());
+    const [row] = await db
+      .update(tables.jobs)
+      .set({ status: "cancelled", leaseToken: null, leaseExpiresAt: null, finishedAt: now, updatedAt: now })
+      .where(and(eq(tables.jobs.id, id), inArray(tables.jobs.status, ["queued", "running"])))
+      .returning();
+    return row ?? this.get(id);
+  }
+
+  /** Takes up to `limit` queued jobs whose time has come, highest priority and oldest first. */
+  async claim(owner: string, limit: number, leaseMilliseconds: number): Promise<Claim[]> {
+    if (limit <= 0) return [];
+    const { db, tables } = this.database;
+    const { jobs } = tables;
+    const now = new Date(this.now());
+    const token = crypto.randomUUID();
+    const due = db
+      .select({ id: jobs.id })
+      .from(jobs)
+      .where(and(eq(jobs.status, "queued"), lte(jobs.runAfter, now)))
+      .orderBy(asc(jobs.priority), asc(jobs.createdAt))
+      .limit(limit);
+    const candidates = this.database.kind === "postgres" ? due.for("update", { skipLocked: true }) : due;
+    const rows = await db
+      .update(jobs)
+      .set({ status: "running", attempts: sql`${jobs.attempts} + 1`, leaseToken: token, leaseOwner: owner, leaseExpiresAt: new Date(now.getTime() + leaseMilliseconds), startedAt: now, updatedAt: now })
+      .where(and(inArray(jobs.id, candidates), eq(jobs.status, "queued")))
+      .returning();
+    return rows.sort((a, b) => a.priority - b.priority || a.createdAt.getTime() - b.createdAt.getTime()).map((job) => ({ job, token }));
+  }
+
+  /** Extends the leases still ours; answers the ids of those that are (the rest were cancelled or reclaimed). */
+  async renew(claims: Claim[], leaseMilliseconds: number): Promise<Set<string>> {
+    const held = new Set<string>();
+    const { db, tables } = this.database;
+    const now = this.now();
+    const byToken = new Map<string, Claim[]>();
+    for (const claim of claims) byToken.set(claim.token, [...(byToken.get(claim.token) ?? []), claim]);
+    for (const [token, group] of byToken) {
+      const rows = await db
+        .update(tables.jobs)
+        .set({ leaseExpiresAt: new Date(now + leaseMilliseconds), updatedAt: new Date(now) })
+        .where(and(this.heldBy(token), inArray(tables.jobs.id, group.map((claim) => claim.job.id))))
+        .returning({ id: tables.jobs.id });
+      for (const row of rows) held.add(row.id);
+    }
+    return held;
+  }
+
+  /**
+   * Records the answer if the lease is still ours; false when it is not (the answer is dropped, and
+   * its file, if it had one, deleted).
+   */
+  async complete(claim: Claim, answer: unknown): Promise<boolean> {
+    const { db, tables } = this.database;
+    const json = JSON.stringify(answer);
+    const bytes = Buffer.byteLength(json);
+    const resultPath = bytes > this.options.inlineResultBytes ? await this.options.results.write(claim.job.id, claim.token, json) : null;
+    const now = new Date(this.now());
+    const rows = await db
+      .update(tables.jobs)
+      .set({ status: "succeeded", result: resultPath ? null : answer, resultPath, resultSizeBytes: bytes, error: null, leaseToken: null, leaseExpiresAt: null, finishedAt: now, updatedAt: now })
+      .where(and(eq(tables.jobs.id, claim.job.id), this.heldBy(claim.token)))
+      .returning({ id: tables.jobs.id });
+    if (rows.length === 0 && resultPath) await this.options.results.remove(resultPath);
+    return rows.length === 1;
+  }
+
+  /**
+   * Ends an attempt that failed: retried after a backoff while attempts remain and the error is
+   * `retryable`, else failed for good. "lost" when the lease was no longer ours.
+   */
+  async fail(claim: Claim, error: JobError, retryable: boolean): Promise<"retrying" | "failed" | "lost"> {
+    return this.endAttempt(claim.job.id, claim.token, claim.job.attempts, claim.job.maxAttempts, error, retryable);
+  }
+
+  /** Gives a job back without counting the attempt (this server is shutting down). */
+  async release(claim: Claim): Promise<void> {
+    const { db, tables } = this.database;
+    const now = new Date(this.now());
+    await db
+      .update(tables.jobs)
+      .set({ status: "queued", attempts: sql`${tables.jobs.attempts} - 1`, leaseToken: null, leaseOwner: null, leaseExpiresAt: null, runAfter: now, updatedAt: now })
+      .where(and(eq(tables.jobs.id, claim.job.id), this.heldBy(claim.token)));
+  }
+
+  /**
+   * Running jobs whose lease has run out (their server died or stalled): retried after a backoff, or
+   * failed once they have had `maxAttempts` runs. `everyRunning` treats every running job as
+   * expired: on SQLite a server that opens the file is its only user, so nothing else runs them.
+   */
+  async recoverExpired(everyRunning = false): Promise<{ retried: string[]; failed: string[] }> {
+    const { db, tables } = this.database;
+    const { jobs } = tables;
+    const now = new Date(this.now());
+    const expired = await db
+      .select({ id: jobs.id, token: jobs.leaseToken, attempts: jobs.attempts, maxAttempts: jobs.maxAttempts })
+      .from(jobs)
+      .where(and(eq(jobs.status, "running"), everyRunning ? undefined : lt(jobs.leaseExpiresAt, now)));
+    const outcome = { retried: [] as string[], failed: [] as string[] };
+    for (const job of expired) {
+      const error: JobError = { code: "INFERENCE_FAILED", message: `the server running this job stopped answering (lease expired after attempt ${job.attempts} of ${job.maxAttempts})` };
+      const ended = await this.endAttempt(job.id, job.token ?? "", job.attempts, job.maxAttempts, error, true);
+      if (ended === "retrying") outcome.retried.push(job.id);
+      if (ended === "failed") outcome.failed.push(job.id);
+    }
+    return outcome;
+  }
+
+  /**
+   * Finished jobs older than `ttlMilliseconds`: their results (rows and files) are deleted and they
+   * become `expired`. Answers how many.
+   */
+  async sweep(ttlMilliseconds: number): Promise<number> {
+    const { db, tables } = this.database;
+    const { jobs } = tables;
+    const cutoff = new Date(this.now() - ttlMilliseconds);
+    const old = await db
+      .select({ id: jobs.id, resultPath: jobs.resultPath, status: jobs.status })
+      .from(jobs)
+      .where(and(inArray(jobs.status, ["succeeded", "failed", "cancelled"]), lt(jobs.finishedAt, cutoff)));
+    for (const job of old) {
+      const now = new Date(this.now());
+      const [swept] = await db
+        .update(tables.jobs)
+        .set({ status: "expired", result: null, resultPath: null, resultSizeBytes: null, updatedAt: now })
+        .where(and(eq(jobs.id, job.id), eq(jobs.status, job.status)))
+        .returning({ id: jobs.id });
+      if (swept && job.resultPath) await this.options.results.remove(job.resultPath);
+    }
+    return old.length;
+  }
+
+  /** The answer of a succeeded job (from the row or the result store). */
+  async readResult(job: JobRow): Promise<unknown> {
+    return job.resultPath ? this.options.results.read(job.resultPath) : job.result;
+  }
+
+  private async endAttempt(id: string, token: string, attempts: number, maxAttempts: number, error: JobError, retryable: boolean): Promise<"retrying" | "failed" | "lost"> {
+    const { db, tables } = this.database;
+    const now = this.now();
+    const retrying = retryable && attempts < maxAttempts;
+    const backoffMilliseconds = this.options.retryBaseMilliseconds * 2 ** Math.max(0, attempts - 1);
+    const rows = await db
+      .update(tables.jobs)
+      .set(
+        retrying
+          ? { status: "queued", error, leaseToken: null, leaseOwner: null, leaseExpiresAt: null, runAfter: new Date(now + backoffMilliseconds), updatedAt: new Date(now) }
+          : { status: "failed", error, leaseToken: null, leaseExpiresAt: null, finishedAt: new Date(now), updatedAt: new Date(now) },
+      )
+      .where(and(eq(tables.jobs.id, id), this.heldBy(token)))
+      .returning({ id: tables.jobs.id });
+    if (rows.length === 0) return "lost";
+    return retrying ? "retrying" : "failed";
+  }
+
+  private heldBy(token: string): SQL {
+    const { jobs } = this.database.tables;
+    return and(eq(jobs.status, "running"), eq(jobs.leaseToken, token))!;
+  }
+}
