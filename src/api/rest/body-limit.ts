@@ -5,14 +5,17 @@
  * - a chunked body (no Content-Length) is read here, counting bytes, and refused as soon as one
  *   byte more than the limit has arrived; one within the limit is handed on as an ordinary body
  *   of known length (read once more by the route's parser: chunked uploads pay one extra copy).
- * Bun's own cap sits at twice the limit as a backstop only (Bun answers beyond it with a bare 413).
+ * A chunked body over the limit is read to its end (discarded, nothing kept) before the 413 is sent:
+ * answering and closing while the client is still sending makes the kernel reset the connection,
+ * and the client would lose the answer. Bun's own cap, four times the limit, bounds that reading
+ * (beyond it Bun cuts the connection).
  */
 import { Elysia } from "elysia";
 import { ModelMoraError } from "../../errors.ts";
 import { errorResponse } from "./error-mapping.ts";
 
 export function bunBodyCapBytes(maxBodyBytes: number): number {
-  return maxBodyBytes * 2;
+  return maxBodyBytes * 4;
 }
 
 export function bodyLimitPlugin(maxBodyBytes: number) {
@@ -38,7 +41,7 @@ function tooLarge(what: string, maxBodyBytes: number): ModelMoraError {
   return new ModelMoraError("PAYLOAD_TOO_LARGE", `${what} exceeds the limit of ${maxBodyBytes} bytes (MODELMORA_MAX_BODY_MB)`, { limitBytes: maxBodyBytes });
 }
 
-/** The whole stream, or undefined (and the stream cancelled) once it passes `maxBytes`. */
+/** The whole stream, or undefined once it passes `maxBytes` (the rest is then read and dropped). */
 async function readAtMost(stream: ReadableStream<Uint8Array>, maxBytes: number): Promise<Uint8Array | undefined> {
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
@@ -48,7 +51,7 @@ async function readAtMost(stream: ReadableStream<Uint8Array>, maxBytes: number):
     if (done) break;
     total += value.byteLength;
     if (total > maxBytes) {
-      await reader.cancel().catch(() => undefined);
+      await drain(reader);
       return undefined;
     }
     chunks.push(value);
@@ -61,4 +64,13 @@ async function readAtMost(stream: ReadableStream<Uint8Array>, maxBytes: number):
     offset += chunk.byteLength;
   }
   return bytes;
+}
+
+/** Reads `reader` to its end, keeping nothing; a stream Bun cuts at its cap ends it too. */
+async function drain(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+  try {
+    while (!(await reader.read()).done);
+  } catch {
+    // Cut by Bun's cap or the client: nothing more to read.
+  }
 }
