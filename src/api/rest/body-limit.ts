@@ -67,7 +67,7 @@ async function readAtMost(stream: ReadableStream<Uint8Array>, maxBytes: number):
 }
 
 /** Reads `reader` to its end, keeping nothing; a stream Bun cuts at its cap ends it too. */
-async function drain(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+async function drain(reader: { read(): Promise<{ done: boolean }> }): Promise<void> {
   try {
     while (!(await reader.read()).done);
   } catch {
