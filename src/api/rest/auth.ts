@@ -2,7 +2,8 @@
  * API-key authentication and scopes on every REST route (src/security/access.ts decides which
  * scope a route needs), checked in `onRequest`, before the body is read. Failures go through the
  * error mapping like any other (401 UNAUTHENTICATED, 403 FORBIDDEN). Every request to an admin
- * route, allowed or refused, leaves one audit line with its status.
+ * route, allowed or refused, leaves one audit line with its status. Handlers read the caller with
+ * `requestPrincipal` (jobs belong to the key that submitted them).
  */
 import { Elysia } from "elysia";
 import { ModelMoraError } from "../../errors.ts";
@@ -27,8 +28,20 @@ interface Caller {
   failedStatus?: number;
 }
 
+/** Each request's caller, set in `onRequest`; one map for every app (a Request is never shared). */
+const callers = new WeakMap<Request, Caller>();
+
+/**
+ * Who made a request the auth plugin let through: always set on a route that needs a scope (with
+ * no keys configured, the anonymous admin). Throws (a bug, answered 500) where the plugin did not run.
+ */
+export function requestPrincipal(request: Request): Principal {
+  const principal = callers.get(request)?.principal;
+  if (!principal) throw new Error("no principal for this request: the auth plugin must run before this route");
+  return principal;
+}
+
 export function authPlugin(options: RestAuthOptions) {
-  const callers = new WeakMap<Request, Caller>();
   return new Elysia({ name: "auth" })
     .onRequest(({ request }) => {
       const url = new URL(request.url);
