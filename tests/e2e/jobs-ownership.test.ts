@@ -146,6 +146,23 @@ describe("REST", () => {
     expect((await rest("a", "DELETE", `/api/v1/jobs/${jobA}`)).body).toMatchObject({ jobId: jobA, status: "succeeded" });
     expect((await rest("admin", "DELETE", `/api/v1/jobs/${jobB}`)).body).toMatchObject({ jobId: jobB, status: "succeeded" });
   });
+
+  test("a chunked submission (the body limit rebuilds its request) belongs to its key too", async () => {
+    const bytes = new TextEncoder().encode(JSON.stringify(REST_BODY));
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(bytes.subarray(0, 10));
+        controller.enqueue(bytes.subarray(10));
+        controller.close();
+      },
+    });
+    const response = await fetch(`${server.baseUrl}/api/v1/infer/add/async`, { method: "POST", headers: { authorization: `Bearer ${KEYS.b}`, "content-type": "application/json" }, body });
+    expect(response.status).toBe(202);
+    const { jobId } = (await response.json()) as { jobId: string };
+    await succeeded("b", jobId);
+    expect((await rest("a", "GET", `/api/v1/jobs/${jobId}`)).body.code).toBe("JOB_NOT_FOUND");
+    expect((await rest("admin", "GET", `/api/v1/jobs/${jobId}/result`)).body.outputs[0].data).toEqual(REFERENCE);
+  });
 });
 
 describe("gRPC", () => {
