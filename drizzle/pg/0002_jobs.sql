@@ -16,6 +16,7 @@ CREATE TABLE "jobs" (
 	"result_size_bytes" bigint,
 	"error" jsonb,
 	"callback_url" text,
+	"owner_key_id" text,
 	"created_at" timestamp with time zone NOT NULL,
 	"updated_at" timestamp with time zone NOT NULL,
 	"started_at" timestamp with time zone,
@@ -23,4 +24,5 @@ CREATE TABLE "jobs" (
 );
 --> statement-breakpoint
 CREATE INDEX "jobs_status_run_after_idx" ON "jobs" USING btree ("status","run_after");--> statement-breakpoint
-CREATE INDEX "jobs_model_name_idx" ON "jobs" USING btree ("model_name");
+CREATE INDEX "jobs_model_name_idx" ON "jobs" USING btree ("model_name");--> statement-breakpoint
+CREATE INDEX "jobs_owner_key_id_idx" ON "jobs" USING btree ("owner_key_id");

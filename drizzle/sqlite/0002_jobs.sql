@@ -16,6 +16,7 @@ CREATE TABLE `jobs` (
 	`result_size_bytes` integer,
 	`error` text,
 	`callback_url` text,
+	`owner_key_id` text,
 	`created_at` integer NOT NULL,
 	`updated_at` integer NOT NULL,
 	`started_at` integer,
@@ -23,4 +24,5 @@ CREATE TABLE `jobs` (
 );
 --> statement-breakpoint
 CREATE INDEX `jobs_status_run_after_idx` ON `jobs` (`status`,`run_after`);--> statement-breakpoint
-CREATE INDEX `jobs_model_name_idx` ON `jobs` (`model_name`);
+CREATE INDEX `jobs_model_name_idx` ON `jobs` (`model_name`);--> statement-breakpoint
+CREATE INDEX `jobs_owner_key_id_idx` ON `jobs` (`owner_key_id`);

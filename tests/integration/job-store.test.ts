@@ -159,3 +159,22 @@ test("a page of the list is newest first and filtered by status and model", asyn
   expect(last.nextOffset).toBeUndefined();
   expect((await store.list({ model: "even", status: "queued", limit: 10, offset: 0 })).jobs.map((job) => job.id)).toEqual([ids[2]!, ids[0]!]);
 });
+
+test("a job keeps the key that submitted it; the list filters by that key, and a job with no key is listed only unfiltered", async () => {
+  await using fixture = await storeFixture();
+  const { store, clock } = fixture;
+  const owners = ["key-a", "key-b", undefined, "key-a"];
+  const ids: string[] = [];
+  for (const ownerKeyId of owners) {
+    clock.now += 1;
+    const row = await store.submit({ ...JOB, ownerKeyId });
+    expect(row.ownerKeyId).toBe(ownerKeyId ?? null);
+    ids.push(row.id);
+  }
+  expect((await store.get(ids[1]!)).ownerKeyId).toBe("key-b");
+  const listed = async (ownerKeyId: string) => (await store.list({ ownerKeyId, limit: 10, offset: 0 })).jobs.map((job) => job.id);
+  expect(await listed("key-a")).toEqual([ids[3]!, ids[0]!]);
+  expect(await listed("key-b")).toEqual([ids[1]!]);
+  expect(await listed("key-c")).toEqual([]);
+  expect((await store.list({ limit: 10, offset: 0 })).jobs.map((job) => job.id)).toEqual([...ids].reverse());
+});

@@ -57,8 +57,8 @@ export interface GrpcServer {
 export function createGrpcServer(core: GrpcDependencies, options: GrpcServerOptions): GrpcServer {
   const limits: GrpcLimitsConfig = { ...GRPC_LIMITS_DEFAULTS, ...options.limits };
   // Only what the services may use: `core` may be a larger object (the server's core).
-  const { inference, models, status, readiness, logger } = core;
-  const dependencies: GrpcDependencies = { inference, models, status, readiness, logger, maxPendingPerStream: limits.grpcMaxPendingPerStream };
+  const { inference, models, status, readiness, logger, generation, jobs } = core;
+  const dependencies: GrpcDependencies = { inference, models, status, readiness, logger, generation, jobs, maxPendingPerStream: limits.grpcMaxPendingPerStream };
   const server = new Server({
     "grpc.max_receive_message_length": options.maxMessageBytes,
     "grpc.max_send_message_length": options.maxMessageBytes,

@@ -2,7 +2,8 @@
  * API-key authentication and scopes on every REST route (src/security/access.ts decides which
  * scope a route needs), checked in `onRequest`, before the body is read. Failures go through the
  * error mapping like any other (401 UNAUTHENTICATED, 403 FORBIDDEN). Every request to an admin
- * route, allowed or refused, leaves one audit line with its status.
+ * route, allowed or refused, leaves one audit line with its status. Handlers read the caller with
+ * `requestPrincipal` (jobs belong to the key that submitted them).
  */
 import { Elysia } from "elysia";
 import { ModelMoraError } from "../../errors.ts";
@@ -27,15 +28,33 @@ interface Caller {
   failedStatus?: number;
 }
 
+/**
+ * Each request's caller, set in `onRequest`, keyed by the request's context object: Elysia hands the
+ * same object to every hook and the handler, while the Request itself may be replaced on the way
+ * (body-limit.ts rebuilds a chunked one). One map for every app.
+ */
+const callers = new WeakMap<object, Caller>();
+
+/**
+ * Who made a request the auth plugin let through, from the handler's context: always set on a route
+ * that needs a scope (with no keys configured, the anonymous admin). Throws (a bug, answered 500)
+ * where the plugin did not run.
+ */
+export function requestPrincipal(context: object): Principal {
+  const principal = callers.get(context)?.principal;
+  if (!principal) throw new Error("no principal for this request: the auth plugin must run before this route");
+  return principal;
+}
+
 export function authPlugin(options: RestAuthOptions) {
-  const callers = new WeakMap<Request, Caller>();
   return new Elysia({ name: "auth" })
-    .onRequest(({ request }) => {
+    .onRequest((context) => {
+      const { request } = context;
       const url = new URL(request.url);
       const requirement = restRequirement(request.method, url.pathname, options.openPaths);
       const action = `${request.method} ${url.pathname}`;
       const caller: Caller = { principal: undefined, requirement, action, refusedKeyId: undefined };
-      callers.set(request, caller);
+      callers.set(context, caller);
       try {
         caller.principal = authorize(options.keys, request.headers.get("authorization") ?? undefined, requirement);
       } catch (error) {
@@ -44,13 +63,15 @@ export function authPlugin(options: RestAuthOptions) {
         throw error;
       }
     })
-    .onError({ as: "global" }, ({ request, error, code }) => {
-      const caller = callers.get(request);
+    .onError({ as: "global" }, (context) => {
+      const { error, code } = context;
+      const caller = callers.get(context);
       // Returns nothing: errorsPlugin, next in line, answers; this only keeps the status for the audit line.
       if (caller) caller.failedStatus = error instanceof ModelMoraError ? HTTP_STATUS[error.code] : code === "VALIDATION" || code === "PARSE" ? 400 : code === "NOT_FOUND" ? 404 : 500;
     })
-    .onAfterResponse({ as: "global" }, ({ request, set }) => {
-      const caller = callers.get(request);
+    .onAfterResponse({ as: "global" }, (context) => {
+      const { request, set } = context;
+      const caller = callers.get(context);
       if (!caller || caller.requirement !== "admin") return;
       const status = caller.failedStatus ?? (typeof set.status === "number" ? set.status : 200);
       audit(options.logger, { keyId: caller.principal?.keyId ?? caller.refusedKeyId ?? presentedKeyId(request), transport: "rest", action: caller.action, result: String(status) });

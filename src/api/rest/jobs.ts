@@ -2,7 +2,8 @@
  * Asynchronous jobs over REST: `POST /api/v1/infer/{name}/async` (the sync route's body, any task,
  * plus an optional `callbackUrl`) answers 202 once the job's row is written; `/api/v1/jobs` lists,
  * `/api/v1/jobs/{id}` reports, `/api/v1/jobs/{id}/result` answers what the sync route would have,
- * `DELETE /api/v1/jobs/{id}` cancels. All need the infer scope (src/security/access.ts).
+ * `DELETE /api/v1/jobs/{id}` cancels. All need the infer scope (src/security/access.ts); an infer
+ * key reaches only the jobs it submitted, an admin key every job.
  */
 import { Elysia, t } from "elysia";
 import { invalidInput } from "../../errors.ts";
@@ -10,6 +11,7 @@ import type { JobsService, JobView } from "../../inference/jobs/jobs-service.ts"
 import { JOB_STATUSES, type JobRequest, type JobStatus } from "../../inference/jobs/job-types.ts";
 import { parsePriority } from "../../inference/priority.ts";
 import type { JsonTensor } from "../../inference/tensor-codec.ts";
+import { requestPrincipal } from "./auth.ts";
 import { errorResponseDocs, errorResponses } from "./error-responses.ts";
 import { InferBody, InferResponseModel } from "./schemas.ts";
 import { TextInferResponseModel, textInferFields, textsOf } from "./text-infer.ts";
@@ -50,7 +52,8 @@ export function jobsPlugin(jobs: JobsService) {
   return new Elysia({ name: "jobs", detail: { tags: ["jobs"] } })
     .post(
       "/api/v1/infer/:name/async",
-      async ({ params, body, headers, query, set }) => {
+      async (context) => {
+        const { params, body, headers, query, set } = context;
         const parameters = body.parameters;
         const view = await jobs.submit({
           model: params.name,
@@ -58,7 +61,7 @@ export function jobsPlugin(jobs: JobsService) {
           priority: parsePriority(parameters?.priority ?? headers["x-priority"], parameters?.priority !== undefined ? "parameters.priority" : "x-priority"),
           request: jobRequest(body),
           callbackUrl: body.callbackUrl,
-        });
+        }, requestPrincipal(context));
         set.status = 202;
         set.headers.location = links(view.jobId).self;
         return { jobId: view.jobId, status: "queued" as const, links: links(view.jobId) };
@@ -72,9 +75,10 @@ export function jobsPlugin(jobs: JobsService) {
     )
     .get(
       "/api/v1/jobs",
-      async ({ query }) => {
+      async (context) => {
+        const { query } = context;
         const status = jobStatus(query.status);
-        const page = await jobs.list({ status, model: query.model, limit: query.limit, offset: query.offset });
+        const page = await jobs.list({ status, model: query.model, limit: query.limit, offset: query.offset }, requestPrincipal(context));
         const next = page.nextOffset === undefined ? undefined : `/api/v1/jobs?${new URLSearchParams({ ...(query.status && { status: query.status }), ...(query.model && { model: query.model }), limit: String(query.limit ?? 100), offset: String(page.nextOffset) })}`;
         return { jobs: page.jobs.map(withLinks), nextOffset: page.nextOffset ?? null, links: { next: next ?? null } };
       },
@@ -90,17 +94,17 @@ export function jobsPlugin(jobs: JobsService) {
         detail: { summary: "List jobs, newest first (?status=, ?model=, ?limit= up to 500, ?offset=)" },
       },
     )
-    .get("/api/v1/jobs/:id", async ({ params }) => withLinks(await jobs.get(params.id)), {
+    .get("/api/v1/jobs/:id", async (context) => withLinks(await jobs.get(context.params.id, requestPrincipal(context))), {
       response: { 200: t.Object({ ...JobViewModel.properties, links: JobLinks }), ...errorResponses("readJob") },
       detail: { summary: "A job's status, timestamps, attempts and error" },
     })
-    .get("/api/v1/jobs/:id/result", ({ params }) => jobs.result(params.id), {
+    .get("/api/v1/jobs/:id/result", (context) => jobs.result(context.params.id, requestPrincipal(context)), {
       detail: {
         summary: "The sync route's answer; 409 JOB_NOT_READY while queued or running, the job's error once it failed",
         responses: { 200: { description: "The answer", content: { "application/json": { schema: t.Union([InferResponseModel, TextInferResponseModel]) as never } } }, ...errorResponseDocs("jobResult") },
       },
     })
-    .delete("/api/v1/jobs/:id", async ({ params }) => withLinks(await jobs.cancel(params.id)), {
+    .delete("/api/v1/jobs/:id", async (context) => withLinks(await jobs.cancel(context.params.id, requestPrincipal(context))), {
       response: { 200: t.Object({ ...JobViewModel.properties, links: JobLinks }), ...errorResponses("readJob") },
       detail: { summary: "Cancel a queued or running job (a finished job is left as it is)" },
     });

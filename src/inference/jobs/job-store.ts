@@ -32,6 +32,13 @@ export interface NewJob {
   priority: Priority;
   request: JobRequest;
   callbackUrl?: string;
+  /** The id of the API key that submitted it; absent when no keys are configured. */
+  ownerKeyId?: string;
+}
+
+/** The one answer for a job that does not exist, or that the caller may not see (jobs-service.ts). */
+export function jobNotFound(id: string): ModelMoraError {
+  return new ModelMoraError("JOB_NOT_FOUND", `job "${id}" does not exist`, { jobId: id });
 }
 
 /** A job this server holds: the row as claimed, and the token that proves the lease is ours. */
@@ -80,6 +87,7 @@ export class JobStore {
         maxAttempts: this.options.maxAttempts,
         runAfter: now,
         callbackUrl: job.callbackUrl ?? null,
+        ownerKeyId: job.ownerKeyId ?? null,
         createdAt: now,
         updatedAt: now,
       })
@@ -91,16 +99,17 @@ export class JobStore {
   async get(id: string): Promise<JobRow> {
     const { db, tables } = this.database;
     const [row] = await db.select().from(tables.jobs).where(eq(tables.jobs.id, id)).limit(1);
-    if (!row) throw new ModelMoraError("JOB_NOT_FOUND", `job "${id}" does not exist`, { jobId: id });
+    if (!row) throw jobNotFound(id);
     return row;
   }
 
-  /** Newest first, filtered by status and model. */
-  async list(filter: { status?: JobStatus; model?: string; limit: number; offset: number }): Promise<JobPage> {
+  /** Newest first, filtered by status, model and the key that submitted them. */
+  async list(filter: { status?: JobStatus; model?: string; ownerKeyId?: string; limit: number; offset: number }): Promise<JobPage> {
     const { db, tables } = this.database;
     const conditions: SQL[] = [];
     if (filter.status) conditions.push(eq(tables.jobs.status, filter.status));
     if (filter.model) conditions.push(eq(tables.jobs.modelName, filter.model));
+    if (filter.ownerKeyId !== undefined) conditions.push(eq(tables.jobs.ownerKeyId, filter.ownerKeyId));
     const rows = await db
       .select()
       .from(tables.jobs)

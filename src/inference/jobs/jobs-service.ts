@@ -2,11 +2,16 @@
  * What every front end (REST, gRPC, CLI through REST) does with asynchronous jobs: submit, look up,
  * read the result, cancel, list. The row is written before `submit` resolves, so a job a client was
  * told about survives a crash; runners are woken to take it at once.
+ *
+ * A job belongs to the API key that submitted it: a caller with the infer scope sees, reads, cancels
+ * and lists only its own jobs (another key's job is JOB_NOT_FOUND, as if it did not exist); the admin
+ * scope sees every job. With no keys configured everyone is the anonymous admin.
  */
 import { ModelMoraError } from "../../errors.ts";
+import { ANONYMOUS_ADMIN, type Principal } from "../../security/api-keys.ts";
 import type { ModelsService } from "../models-service.ts";
 import type { Priority } from "../priority.ts";
-import type { JobPage, JobRow, JobStore } from "./job-store.ts";
+import { type JobPage, type JobRow, type JobStore, jobNotFound } from "./job-store.ts";
 import type { JobError, JobRequest, JobStatus } from "./job-types.ts";
 
 /** A job as clients see it (no request body, no result: those have their own calls). */
@@ -50,24 +55,24 @@ export class JobsService {
   ) {}
 
   /** Queues the request; MODEL_NOT_FOUND at once for an unknown model. */
-  async submit(job: SubmitJob): Promise<JobView> {
+  async submit(job: SubmitJob, caller: Principal): Promise<JobView> {
     await this.models.get(job.model);
     if (job.callbackUrl !== undefined) {
       if (!this.checkCallbackUrl) throw new ModelMoraError("INVALID_INPUT", "callbackUrl is not supported by this server", { field: "callbackUrl" });
       await this.checkCallbackUrl(job.callbackUrl);
     }
-    const row = await this.store.submit(job);
+    const row = await this.store.submit({ ...job, ownerKeyId: caller === ANONYMOUS_ADMIN ? undefined : caller.keyId });
     this.onSubmitted();
     return toJobView(row);
   }
 
-  async get(id: string): Promise<JobView> {
-    return toJobView(await this.store.get(id));
+  async get(id: string, caller: Principal): Promise<JobView> {
+    return toJobView(await this.visible(id, caller));
   }
 
   /** The sync route's answer; JOB_NOT_READY while queued or running, the job's own error once it failed. */
-  async result(id: string): Promise<unknown> {
-    const job = await this.store.get(id);
+  async result(id: string, caller: Principal): Promise<unknown> {
+    const job = await this.visible(id, caller);
     switch (job.status) {
       case "succeeded":
         return this.store.readResult(job);
@@ -85,14 +90,24 @@ export class JobsService {
     }
   }
 
-  async cancel(id: string): Promise<JobView> {
+  async cancel(id: string, caller: Principal): Promise<JobView> {
+    await this.visible(id, caller);
     return toJobView(await this.store.cancel(id));
   }
 
-  async list(filter: { status?: JobStatus; model?: string; limit?: number; offset?: number }): Promise<{ jobs: JobView[]; nextOffset: number | undefined }> {
+  /** Newest first: every job for an admin, the caller's own for the infer scope. */
+  async list(filter: { status?: JobStatus; model?: string; limit?: number; offset?: number }, caller: Principal): Promise<{ jobs: JobView[]; nextOffset: number | undefined }> {
     const limit = Math.min(filter.limit ?? 100, MAX_JOB_PAGE);
-    const page: JobPage = await this.store.list({ status: filter.status, model: filter.model, limit, offset: filter.offset ?? 0 });
+    const ownerKeyId = caller.scope === "admin" ? undefined : caller.keyId;
+    const page: JobPage = await this.store.list({ status: filter.status, model: filter.model, ownerKeyId, limit, offset: filter.offset ?? 0 });
     return { jobs: page.jobs.map(toJobView), nextOffset: page.nextOffset };
+  }
+
+  /** The job if the caller may see it; JOB_NOT_FOUND alike for a missing job and another key's. */
+  private async visible(id: string, caller: Principal): Promise<JobRow> {
+    const job = await this.store.get(id);
+    if (caller.scope !== "admin" && job.ownerKeyId !== caller.keyId) throw jobNotFound(id);
+    return job;
   }
 
   queuedCount(): Promise<number> {

@@ -72,10 +72,12 @@ export const jobs = pgTable(
     resultSizeBytes: bigint("result_size_bytes", { mode: "number" }),
     error: jsonb("error").$type<JobError>(),
     callbackUrl: text("callback_url"),
+    /** The id of the API key that submitted the job (src/security/api-keys.ts); null when no keys were configured. */
+    ownerKeyId: text("owner_key_id"),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull(),
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull(),
     startedAt: timestamp("started_at", { withTimezone: true }),
     finishedAt: timestamp("finished_at", { withTimezone: true }),
   },
-  (table) => [index("jobs_status_run_after_idx").on(table.status, table.runAfter), index("jobs_model_name_idx").on(table.modelName)],
+  (table) => [index("jobs_status_run_after_idx").on(table.status, table.runAfter), index("jobs_model_name_idx").on(table.modelName), index("jobs_owner_key_id_idx").on(table.ownerKeyId)],
 );

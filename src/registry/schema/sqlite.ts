@@ -66,10 +66,11 @@ export const jobs = sqliteTable(
     resultSizeBytes: integer("result_size_bytes", { mode: "number" }),
     error: text("error", { mode: "json" }).$type<JobError>(),
     callbackUrl: text("callback_url"),
+    ownerKeyId: text("owner_key_id"),
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
     updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
     startedAt: integer("started_at", { mode: "timestamp_ms" }),
     finishedAt: integer("finished_at", { mode: "timestamp_ms" }),
   },
-  (table) => [index("jobs_status_run_after_idx").on(table.status, table.runAfter), index("jobs_model_name_idx").on(table.modelName)],
+  (table) => [index("jobs_status_run_after_idx").on(table.status, table.runAfter), index("jobs_model_name_idx").on(table.modelName), index("jobs_owner_key_id_idx").on(table.ownerKeyId)],
 );

@@ -1,11 +1,13 @@
 /**
  * The job RPCs of modelmora.v1.InferenceService: InferAsync, GetJob (and GetJobStatus, the same
- * call), GetJobResult, CancelJob. They call the one JobsService the REST jobs routes call.
+ * call), GetJobResult, CancelJob. They call the one JobsService the REST jobs routes call, as the
+ * caller the auth interceptor identified (an infer key reaches only its own jobs).
  */
 import type { UntypedServiceImplementation } from "@grpc/grpc-js";
 import { ModelMoraError, invalidInput } from "../../../errors.ts";
 import type { JobsService, JobView } from "../../../inference/jobs/jobs-service.ts";
 import type { JsonTensor } from "../../../inference/tensor-codec.ts";
+import { callPrincipal } from "../auth.ts";
 import { callContext } from "../call-context.ts";
 import type { GrpcDependencies } from "../dependencies.ts";
 import { type InferRequestMessage, toInferenceRequest } from "./infer-request.ts";
@@ -20,7 +22,7 @@ export function jobServiceHandlers({ jobs, logger }: GrpcDependencies): UntypedS
     if (!jobs) throw new ModelMoraError("ROUTE_NOT_FOUND", "this server does not serve jobs");
     return jobs.service;
   };
-  const getJob = unary(logger, async (message: JobRequestMessage) => toJobMessage(await service().get(jobId(message))));
+  const getJob = unary(logger, async (message: JobRequestMessage, call) => toJobMessage(await service().get(jobId(message), callPrincipal(call))));
   return {
     InferAsync: unary(logger, async (message: InferRequestMessage, call) => {
       if (message.raw_input_contents.length > 0) throw invalidInput("InferAsync takes typed contents; raw_input_contents is not stored in jobs", { field: "raw_input_contents" });
@@ -30,13 +32,13 @@ export function jobServiceHandlers({ jobs, logger }: GrpcDependencies): UntypedS
         version: request.version,
         priority: request.priority,
         request: { kind: "tensor", id: request.id, inputs: request.inputs as JsonTensor[], outputs: request.outputs, timeoutMicroseconds: request.timeoutMicroseconds, keepAliveSeconds: request.keepAliveSeconds },
-      });
+      }, callPrincipal(call));
       return toJobMessage(view);
     }),
     GetJob: getJob,
     GetJobStatus: getJob,
-    GetJobResult: unary(logger, async (message: JobRequestMessage) => ({ job_id: jobId(message), result_json: JSON.stringify(await service().result(jobId(message))) })),
-    CancelJob: unary(logger, async (message: JobRequestMessage) => toJobMessage(await service().cancel(jobId(message)))),
+    GetJobResult: unary(logger, async (message: JobRequestMessage, call) => ({ job_id: jobId(message), result_json: JSON.stringify(await service().result(jobId(message), callPrincipal(call))) })),
+    CancelJob: unary(logger, async (message: JobRequestMessage, call) => toJobMessage(await service().cancel(jobId(message), callPrincipal(call)))),
   };
 }
 
