@@ -35,6 +35,22 @@ export interface InferenceRequest {
   trace?: TraceCarrier;
 }
 
+/** What every request carries besides its inputs: which model, its priority, deadline, cancellation, keep-alive and parse turn. */
+export type RequestControls = Pick<InferenceRequest, "model" | "version" | "priority" | "timeoutMicroseconds" | "signal" | "keepAliveSeconds" | "turn">;
+
+/** The controls of `request` (a task request carries more fields that the service must not see). */
+export function controlsOf(request: RequestControls): RequestControls {
+  return {
+    model: request.model,
+    version: request.version,
+    priority: request.priority,
+    timeoutMicroseconds: request.timeoutMicroseconds,
+    signal: request.signal,
+    keepAliveSeconds: request.keepAliveSeconds,
+    turn: request.turn,
+  };
+}
+
 export interface InferenceResponse {
   model_name: string;
   model_version: string;

@@ -8,20 +8,10 @@ import { SERVER_ONLY_FLAGS, connectServer } from "../connect.ts";
 import { EXIT, usageError } from "../exit-codes.ts";
 import { json, keyValues, table } from "../output.ts";
 import { readBody } from "./infer.ts";
+import type { JobView } from "../../inference/jobs/jobs-service.ts";
 
-interface JobAnswer {
-  jobId: string;
-  status: string;
-  model: string;
-  version: string | null;
-  priority: number;
-  attempts: number;
-  maxAttempts: number;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  error: { code: string; message: string } | null;
-}
+/** A job as the server answers it (GET /api/v1/jobs/{id}). */
+type JobAnswer = JobView;
 
 const ACTIONS = ["list", "get", "result", "cancel", "submit"];
 

@@ -11,6 +11,7 @@ import { type ImageTaskSettings, TASK_TENSOR, type WireTensor } from "../../../w
 import type { Turn } from "../admission-gate.ts";
 import type { Priority } from "../priority.ts";
 import type { InferenceService } from "../service.ts";
+import { controlsOf } from "../requests.ts";
 
 /** Most images one request may carry. */
 export const MAX_IMAGES_PER_REQUEST = 64;
@@ -49,13 +50,7 @@ export async function runImageTask(
   if (request.images.length === 0) throw invalidInput(`${field}: send at least one image`, { field });
   if (request.images.length > MAX_IMAGES_PER_REQUEST) throw invalidInput(`${field}: at most ${MAX_IMAGES_PER_REQUEST} images per request`, { field });
   const { target, outputs } = await inference.runPrepared({
-    model: request.model,
-    version: request.version,
-    priority: request.priority,
-    timeoutMicroseconds: request.timeoutMicroseconds,
-    signal: request.signal,
-    keepAliveSeconds: request.keepAliveSeconds,
-    turn: request.turn,
+    ...controlsOf(request),
     prepare: (target) => {
       const task = target.task as ImageTask;
       if (!tasks.includes(task)) {

@@ -10,6 +10,7 @@ import { TASK_TENSOR, type Txt2EmbedSettings, type WireTensor } from "../../../w
 import type { Priority } from "../priority.ts";
 import type { InferenceService, PreparedRequest } from "../service.ts";
 import type { Turn } from "../admission-gate.ts";
+import { controlsOf } from "../requests.ts";
 
 /** Most texts one request may carry (OpenAI's limit for one embeddings call). */
 export const MAX_TEXTS_PER_REQUEST = 2048;
@@ -114,13 +115,7 @@ function prepared(request: TokenizeRequest, op: Txt2EmbedSettings["op"]): Prepar
   });
   const texts = pretokenized ? request.texts.map((ids) => JSON.stringify(ids)) : (request.texts as string[]);
   return {
-    model: request.model,
-    version: request.version,
-    priority: request.priority,
-    timeoutMicroseconds: request.timeoutMicroseconds,
-    signal: request.signal,
-    keepAliveSeconds: request.keepAliveSeconds,
-    turn: request.turn,
+    ...controlsOf(request),
     prepare: (target) => {
       const settings: Txt2EmbedSettings = {
         ...settingsFor(target, op, request.truncate ?? true),
