@@ -154,10 +154,11 @@ export class JobRunner {
 
   private async renewAndRecover(): Promise<void> {
     const { store, settings } = this.options;
-    const claims = [...this.running.values()].map((job) => job.claim);
-    if (claims.length > 0) {
-      const held = await store.renew(claims, settings.leaseMilliseconds);
-      for (const [id, job] of this.running) if (!held.has(id)) job.abort.abort();
+    const renewing = [...this.running.values()];
+    if (renewing.length > 0) {
+      const held = await store.renew(renewing.map((job) => job.claim), settings.leaseMilliseconds);
+      // Only the jobs this renewal asked about: one claimed while it ran was not in it, and is ours.
+      for (const job of renewing) if (!held.has(job.claim.job.id)) job.abort.abort();
     }
     if (!this.stopping) await this.recover(false);
   }
