@@ -8,10 +8,8 @@
 import { invalidInput } from "../../errors.ts";
 import type { ResolvedVersion } from "../../registry/registry.ts";
 import { type ImageTaskSettings, TASK_TENSOR, type WireTensor } from "../../../workers/protocol.ts";
-import type { Turn } from "../admission-gate.ts";
-import type { Priority } from "../priority.ts";
 import type { InferenceService } from "../service.ts";
-import { controlsOf } from "../requests.ts";
+import { controlsOf, type RequestControls } from "../requests.ts";
 
 /** Most images one request may carry. */
 export const MAX_IMAGES_PER_REQUEST = 64;
@@ -24,16 +22,9 @@ export const MAX_IMAGE_PIXELS = 40_000_000;
 
 export type ImageTask = ImageTaskSettings["task"];
 
-export interface ImageRequest {
-  model: string;
-  version?: string;
+export interface ImageRequest extends RequestControls {
   /** Encoded images (PNG, JPEG or WebP files). */
   images: Uint8Array[];
-  priority: Priority;
-  timeoutMicroseconds?: number;
-  signal?: AbortSignal;
-  keepAliveSeconds?: number;
-  turn?: Turn;
   /** The request field the images came from, for error messages. */
   field?: string;
   /** img2label: labels per image (default 5). */

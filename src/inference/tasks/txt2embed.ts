@@ -7,10 +7,8 @@
 import { invalidInput } from "../../errors.ts";
 import type { ResolvedVersion } from "../../registry/registry.ts";
 import { TASK_TENSOR, type Txt2EmbedSettings, type WireTensor } from "../../../workers/protocol.ts";
-import type { Priority } from "../priority.ts";
 import type { InferenceService, PreparedRequest } from "../service.ts";
-import type { Turn } from "../admission-gate.ts";
-import { controlsOf } from "../requests.ts";
+import { controlsOf, type RequestControls } from "../requests.ts";
 
 /** Most texts one request may carry (OpenAI's limit for one embeddings call). */
 export const MAX_TEXTS_PER_REQUEST = 2048;
@@ -18,18 +16,11 @@ export const MAX_TEXTS_PER_REQUEST = 2048;
 /** Companion files the worker reads for txt2embed. */
 const TEXT_FILES = ["tokenizer.json", "tokenizer_config.json", "1_Pooling/config.json"];
 
-export interface TextRequest {
-  model: string;
-  version?: string;
+export interface TextRequest extends RequestControls {
   /** The texts; or, with `pretokenized`, token-id arrays (used as given, no special tokens added). */
   texts: string[] | number[][];
   /** Cut texts over the model's maximum (default) or refuse the request. */
   truncate?: boolean;
-  priority: Priority;
-  timeoutMicroseconds?: number;
-  signal?: AbortSignal;
-  keepAliveSeconds?: number;
-  turn?: Turn;
   /** The request field the texts came from, for error messages. */
   field?: string;
 }
