@@ -120,10 +120,10 @@ describe("model registry", () => {
     const attempts = await Promise.allSettled(
       Array.from({ length: 3 }, () => h.registry.register({ name: "add", version: "1", task: "tensor", source: fixtures.add })),
     );
-    expect(attempts.filter((attempt) => attempt.status === "fulfilled")).toHaveLength(1);
-    for (const attempt of attempts) {
-      if (attempt.status === "rejected") expect((attempt.reason as ModelMoraError).code).toBe("MODEL_ALREADY_EXISTS");
-    }
+    // Each rejection's code and message, so that a failure says what went wrong.
+    const outcomes = attempts.map((attempt) => (attempt.status === "fulfilled" ? "stored" : `${(attempt.reason as ModelMoraError).code}: ${(attempt.reason as Error).message}`));
+    expect(outcomes.filter((outcome) => outcome === "stored")).toHaveLength(1);
+    expect(outcomes.filter((outcome) => outcome !== "stored").map((outcome) => outcome.split(":")[0])).toEqual(["MODEL_ALREADY_EXISTS", "MODEL_ALREADY_EXISTS"]);
     expect((await h.registry.get("add")).versions).toHaveLength(1);
   });
 
