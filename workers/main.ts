@@ -55,8 +55,11 @@ async function load(message: LoadMessage): Promise<void> {
       session: opened.session,
       outputDatatypes: new Map(signature.outputs.map((output) => [output.name, output.datatype])),
       inputArena: message.inputArenaPath ? mapArenaFile(message.inputArenaPath) : undefined,
+      // First fit: each batch's outputs are one block freed as a whole, so nothing gains from next
+      // fit's back-to-back placement; reusing the lowest pages keeps them resident and warm (a 64 MiB
+      // output placed on fresh pages paid ~16k page faults, a third of a second).
       outputArena: message.outputArena
-        ? { bytes: mapArenaFile(message.outputArena.path), allocator: new ArenaAllocator(message.outputArena.byteLength) }
+        ? { bytes: mapArenaFile(message.outputArena.path), allocator: new ArenaAllocator(message.outputArena.byteLength, { firstFit: true }) }
         : undefined,
       maxOutputBytes: message.maxOutputBytes ?? Number.POSITIVE_INFINITY,
     };
