@@ -39,6 +39,17 @@ export const JobViewModel = t.Object({
   finishedAt: t.Nullable(t.String()),
   error: JobErrorModel,
   resultSizeBytes: t.Nullable(t.Integer()),
+  callback: t.Nullable(
+    t.Object(
+      {
+        state: t.Nullable(t.UnionEnum(["pending", "delivered", "given_up"])),
+        attempts: t.Integer(),
+        nextAttemptAt: t.Nullable(t.String()),
+        lastError: t.Nullable(t.String()),
+      },
+      { description: "The callback's delivery (jobs with a callbackUrl): null state until the job ends, then pending, delivered or given_up" },
+    ),
+  ),
 });
 
 const JobLinks = t.Object({ self: t.String(), result: t.String() });

@@ -12,7 +12,7 @@ import { ANONYMOUS_ADMIN, type Principal } from "../../security/api-keys.ts";
 import type { ModelsService } from "../models-service.ts";
 import type { Priority } from "../priority.ts";
 import { type JobPage, type JobRow, type JobStore, jobNotFound } from "./job-store.ts";
-import type { JobError, JobRequest, JobStatus } from "./job-types.ts";
+import type { CallbackState, JobError, JobRequest, JobStatus } from "./job-types.ts";
 
 /** A job as clients see it (no request body, no result: those have their own calls). */
 export interface JobView {
@@ -31,6 +31,18 @@ export interface JobView {
   /** The last attempt's error (also set on a queued job waiting to be retried). */
   error: JobError | null;
   resultSizeBytes: number | null;
+  /** The callback's delivery, for a job submitted with a callbackUrl (null otherwise). */
+  callback: CallbackView | null;
+}
+
+/** Where a job's callback stands: `state` is null until the job ends, then pending → delivered | given_up. */
+export interface CallbackView {
+  state: CallbackState | null;
+  attempts: number;
+  /** When the next delivery is due (pending only). */
+  nextAttemptAt: string | null;
+  /** Why the last delivery failed (`HTTP 503`, a network error …). */
+  lastError: string | null;
 }
 
 export interface SubmitJob {
@@ -131,5 +143,6 @@ export function toJobView(row: JobRow): JobView {
     finishedAt: iso(row.finishedAt),
     error: row.error,
     resultSizeBytes: row.resultSizeBytes,
+    callback: row.callbackUrl === null ? null : { state: row.callbackState, attempts: row.callbackAttempts, nextAttemptAt: iso(row.callbackNextAt), lastError: row.callbackLastError },
   };
 }
