@@ -84,10 +84,15 @@ export class JobsService {
 
   /** The sync route's answer; JOB_NOT_READY while queued or running, the job's own error once it failed. */
   async result(id: string, caller: Principal): Promise<unknown> {
+    return (await this.typedResult(id, caller)).answer;
+  }
+
+  /** The answer with the kind of request that produced it (a front end with typed messages picks one by it). */
+  async typedResult(id: string, caller: Principal): Promise<{ kind: JobRequest["kind"]; answer: unknown }> {
     const job = await this.visible(id, caller);
     switch (job.status) {
       case "succeeded":
-        return this.store.readResult(job);
+        return { kind: job.request.kind, answer: await this.store.readResult(job) };
       case "queued":
       case "running":
         throw new ModelMoraError("JOB_NOT_READY", `job "${id}" is ${job.status}`, { jobId: id, status: job.status });
