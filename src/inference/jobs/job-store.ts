@@ -25,6 +25,7 @@ import type { JobRow } from "../../registry/schema/index.ts";
 import type { Priority } from "../priority.ts";
 import type { JobError, JobRequest, JobStatus } from "./job-types.ts";
 import type { ResultStores } from "./result-store.ts";
+import { sweepResults } from "./sweep-results.ts";
 
 export type { JobRow } from "../../registry/schema/index.ts";
 
@@ -255,38 +256,9 @@ export class JobStore {
     return outcome;
   }
 
-  /**
-   * Finished jobs older than `ttlMilliseconds`: their results (inline, and in both result stores,
-   * including answers of attempts that lost their lease) are deleted and they become `expired`; a
-   * callback still pending is given up. Answers how many.
-   */
-  async sweep(ttlMilliseconds: number): Promise<number> {
-    const { db, tables } = this.database;
-    const { jobs } = tables;
-    const cutoff = new Date(this.now() - ttlMilliseconds);
-    const old = await db
-      .select({ id: jobs.id, status: jobs.status })
-      .from(jobs)
-      .where(and(inArray(jobs.status, ["succeeded", "failed", "cancelled"]), lt(jobs.finishedAt, cutoff)));
-    for (const job of old) {
-      const now = new Date(this.now());
-      const [swept] = await db
-        .update(tables.jobs)
-        .set({
-          status: "expired",
-          result: null,
-          resultPath: null,
-          resultStore: null,
-          resultSizeBytes: null,
-          updatedAt: now,
-          callbackState: sql`case when ${jobs.callbackState} = 'pending' then 'given_up' else ${jobs.callbackState} end`,
-          callbackLastError: sql`case when ${jobs.callbackState} = 'pending' then 'the job expired before its callback was delivered' else ${jobs.callbackLastError} end`,
-        })
-        .where(and(eq(jobs.id, job.id), eq(jobs.status, job.status)))
-        .returning({ id: jobs.id });
-      if (swept) for (const store of Object.values(this.options.results.all)) await store.removeJob(job.id);
-    }
-    return old.length;
+  /** Expires finished jobs past their TTL and deletes their results (sweep-results.ts); answers how many. */
+  sweep(ttlMilliseconds: number): Promise<number> {
+    return sweepResults(this.database, this.options.results, new Date(this.now() - ttlMilliseconds), this.now);
   }
 
   /** The answer of a succeeded job (from the row or the result store it names; rows before 0003 name none: files). */
