@@ -20,7 +20,11 @@ const AsyncInferBody = t.Object({
   ...InferBody.properties,
   inputs: t.Optional(InferBody.properties.inputs),
   ...textInferFields,
-  callbackUrl: t.Optional(t.String({ description: "http(s) URL POSTed the finished job (host under the source policy's rules), signed with x-modelmora-signature" })),
+  callbackUrl: t.Optional(
+    t.String({
+      description: "http(s) URL POSTed the finished job (host under the source policy's rules), signed with x-modelmora-signature; retried durably with backoff, at least once: deduplicate by jobId",
+    }),
+  ),
 });
 
 const JobErrorModel = t.Nullable(t.Object({ code: t.String(), message: t.String(), details: t.Optional(t.Record(t.String(), t.Any())) }));
