@@ -131,7 +131,10 @@ export class Callbacks {
       const next = await this.deliveries.failed(claim, outcome);
       logger.warn({ event: next === "given_up" ? "job_callback_given_up" : "job_callback_failed", job_id: job.id, attempt, reason: outcome }, "job callback failed");
     } catch (error) {
-      logger.error({ event: "job_callback_failed", job_id: job.id, attempt, error: error instanceof Error ? error.message : String(error) }, "job callback failed");
+      // The body could not be built (a result file on another replica's volume …): counts as a failed attempt.
+      const reason = error instanceof Error ? error.message : String(error);
+      logger.error({ event: "job_callback_failed", job_id: job.id, attempt, error: reason }, "job callback failed");
+      await this.deliveries.failed(claim, reason).catch(() => undefined);
     }
   }
 
