@@ -9,7 +9,8 @@
  * One server uses the embedded SQLite database unless DATABASE_URL is set; two servers need
  * PostgreSQL (the cell is left out without it). A fresh database is created per cell and dropped.
  *
- * Run: `bun bench/jobs.ts [--jobs 500] [--force]` (env BENCH_JOBS, BENCH_FORCE=1). Refuses to start
+ * Run: `bun bench/run.ts jobs [--jobs 500] [--force]` (or `bun bench/jobs.ts …`; env BENCH_JOBS,
+ * BENCH_FORCE=1). Not in the default `bun bench/run.ts` sequence. Refuses to start
  * on a busy machine unless forced (bench/lib/load-gate.ts).
  */
 import path from "node:path";
@@ -34,7 +35,7 @@ interface CellResult {
   failed: number;
 }
 
-function parseJobs(argv: readonly string[], environment = process.env): number {
+export function parseJobs(argv: readonly string[], environment = process.env): number {
   const index = argv.indexOf("--jobs");
   const raw = index >= 0 ? argv[index + 1] : environment.BENCH_JOBS;
   const jobs = raw === undefined ? 500 : Number(raw);
@@ -118,7 +119,7 @@ export async function runJobsBench(jobs: number, gate: LoadGate): Promise<void> 
       cells.push(await runCell(children, directory, servers, jobs));
     }
     process.stdout.write(`\n## Jobs\n\n${machineLine(machine)} · load average ${gate.loadAverageOneMinute.toFixed(2)} at start${gate.quiet ? "" : " · NOT QUIET"}\n`);
-    process.stdout.write(`\`bun bench/jobs.ts --jobs ${jobs}${gate.quiet ? "" : " --force"}\` · ModelMora at ${gitDescription()}\n\n${tableHeading(gate)}`);
+    process.stdout.write(`\`bun bench/run.ts jobs --jobs ${jobs}${gate.quiet ? "" : " --force"}\` · ModelMora at ${gitDescription()}\n\n${tableHeading(gate)}`);
     process.stdout.write(
       markdownTable(
         ["servers", "database", "jobs", "submitted / s", "completed / s", "failed"],

@@ -2,6 +2,8 @@
  * `bun bench/run.ts [scheduler|serve|coldstart|grpc|priority|embeddings|ocr] [flags]`: runs the
  * scheduler microbenchmark, the serving bench, the cold-start bench, the gRPC bench, the priority
  * bench, the embeddings bench and the OCR bench in that order (or only the one named). Tables go to stdout, progress to stderr.
+ * `bun bench/run.ts jobs [--jobs N]` runs the jobs bench (bench/jobs.ts), which is only run when named:
+ * its two-server cell needs DATABASE_URL (PostgreSQL), and it takes minutes.
  *
  * Before anything, the load gate (bench/lib/load-gate.ts): the 1-minute load average is printed,
  * and the run refuses to start above 0.5 unless `--force` (BENCH_FORCE=1) is given, in which case
@@ -14,16 +16,19 @@ import { parsePriorityOptions, runPriorityBench } from "./priority.ts";
 import { runSchedulerBench } from "./scheduler.ts";
 import { runEmbeddingsBench } from "./embeddings.ts";
 import { runOcrBench } from "./ocr.ts";
+import { parseJobs, runJobsBench } from "./jobs.ts";
 import { parseServeOptions, runServeBench } from "./serve.ts";
 
 const BENCHES = ["scheduler", "serve", "coldstart", "grpc", "priority", "embeddings", "ocr"] as const;
-type BenchName = (typeof BENCHES)[number];
+/** Benches run only when named (not part of the default sequence). */
+const NAMED_ONLY = ["jobs"] as const;
+type BenchName = (typeof BENCHES)[number] | (typeof NAMED_ONLY)[number];
 
 const [first, ...rest] = process.argv.slice(2);
-const picked = BENCHES.find((name) => name === first);
+const picked = [...BENCHES, ...NAMED_ONLY].find((name) => name === first);
 if (first !== undefined && !picked && !first.startsWith("--")) {
   process.stderr.write(
-    `usage: bun bench/run.ts [${BENCHES.join("|")}] [--force] [--runs N] [--duration SECONDS] [--warmup SECONDS] [--repetitions N] [--grpc-duration SECONDS] [--grpc-warmup SECONDS] [--stream-repetitions N]\n`,
+    `usage: bun bench/run.ts [${[...BENCHES, ...NAMED_ONLY].join("|")}] [--force] [--jobs N] [--runs N] [--duration SECONDS] [--warmup SECONDS] [--repetitions N] [--grpc-duration SECONDS] [--grpc-warmup SECONDS] [--stream-repetitions N]\n`,
   );
   process.exit(2);
 }
@@ -34,6 +39,7 @@ const serveOptions = parseServeOptions(flags);
 const coldstartOptions = parseColdstartOptions(flags);
 const grpcOptions = parseGrpcOptions(flags);
 const priorityOptions = parsePriorityOptions(flags);
+const jobCount = parseJobs(flags);
 // Once, first: the benches' own children raise the load average.
 const gate = checkLoadGate(parseForce(flags));
 // The scheduler, cold-start and gRPC benches print their own tables; the mark goes above them.
@@ -56,3 +62,4 @@ if (selected.includes("priority")) await runPriorityBench(priorityOptions, gate)
 // The task benches take the serve bench's --duration, --warmup and --runs.
 if (selected.includes("embeddings")) await runEmbeddingsBench(serveOptions, gate);
 if (selected.includes("ocr")) await runOcrBench(serveOptions, gate);
+if (selected.includes("jobs")) await runJobsBench(jobCount, gate);

@@ -179,7 +179,7 @@ describe("gRPC", () => {
       }
       for (const who of ["a", "admin"] as const) {
         expect(await rpc(who, "GetJob", { job_id: jobId })).toMatchObject({ job_id: jobId, status: "succeeded", model: "add" });
-        expect(JSON.parse((await rpc(who, "GetJobResult", { job_id: jobId })).result_json).outputs[0].data).toEqual(REFERENCE);
+        expect((await rpc(who, "GetJobResult", { job_id: jobId })).infer_response.outputs[0].contents.fp32_contents).toEqual(REFERENCE);
       }
       expect((await rpc("a", "CancelJob", { job_id: jobId })).status).toBe("succeeded");
     }

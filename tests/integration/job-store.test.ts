@@ -2,13 +2,16 @@
  * The job store on a real database (embedded SQLite, or PostgreSQL when DATABASE_URL is set) with
  * a stepped clock: leases, renewal, a result written only under the current lease, retry with
  * doubling backoff after a lease expires, failure after maxAttempts, cancel, sweeping of results
- * (rows and files) after their TTL.
+ * (rows, files and job_results rows, with either result store) after their TTL.
  */
 import { expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import path from "node:path";
+import { eq } from "drizzle-orm";
+import { DatabaseResultStore } from "../../src/inference/jobs/database-result-store.ts";
+import { FileResultStore } from "../../src/inference/jobs/file-result-store.ts";
 import { JobStore, type NewJob } from "../../src/inference/jobs/job-store.ts";
-import { ResultStore } from "../../src/inference/jobs/result-store.ts";
+import { RESULT_STORE_KINDS, type ResultStoreKind } from "../../src/inference/jobs/job-types.ts";
 import { openDatabase } from "../../src/registry/database.ts";
 import { temporaryDirectory } from "../support/temporary-directory.ts";
 import { testDatabase } from "../support/test-database.ts";
@@ -20,17 +23,20 @@ const INLINE_RESULT_BYTES = 100;
 
 const JOB: NewJob = { model: "m", version: undefined, priority: 3, request: { kind: "tensor", inputs: [{ name: "x", shape: [1], datatype: "FP32", data: [1] }] } };
 
-async function storeFixture() {
+async function storeFixture(resultStore: ResultStoreKind = "files") {
   const directory = await temporaryDirectory();
   const dataDir = path.join(directory.path, "data");
   const database = await testDatabase(dataDir);
   const opened = await openDatabase({ dataDir, databaseUrl: database.databaseUrl });
   const clock = { now: Date.parse("2026-01-01T00:00:00Z") };
-  const store = new JobStore(opened, { results: new ResultStore(dataDir), maxAttempts: MAX_ATTEMPTS, retryBaseMilliseconds: RETRY_BASE_MILLISECONDS, inlineResultBytes: INLINE_RESULT_BYTES, now: () => clock.now });
+  const all = { files: new FileResultStore(dataDir), database: new DatabaseResultStore(opened) };
+  const store = new JobStore(opened, { results: { writer: all[resultStore], all }, maxAttempts: MAX_ATTEMPTS, retryBaseMilliseconds: RETRY_BASE_MILLISECONDS, inlineResultBytes: INLINE_RESULT_BYTES, now: () => clock.now });
   return {
     store,
     clock,
     dataDir,
+    opened,
+    results: all,
     async [Symbol.asyncDispose]() {
       await opened.close();
       await database[Symbol.asyncDispose]();
@@ -114,32 +120,52 @@ test("claims go by priority, then age; cancel stops a running job's completion; 
   expect(await store.queuedCount()).toBe(0);
 });
 
-test("a large result goes to the result store; after the TTL the sweeper deletes rows' results and files and marks jobs expired", async () => {
-  await using fixture = await storeFixture();
-  const { store, clock, dataDir } = fixture;
-  const small = await store.submit(JOB);
-  const large = await store.submit(JOB);
-  const claims = await store.claim("a", 2, LEASE_MILLISECONDS);
-  const byId = new Map(claims.map((claim) => [claim.job.id, claim]));
-  const bigAnswer = { values: Array.from({ length: 200 }, (_, index) => index) };
-  expect(await store.complete(byId.get(small.id)!, { v: 1 })).toBe(true);
-  expect(await store.complete(byId.get(large.id)!, bigAnswer)).toBe(true);
-  const smallRow = await store.get(small.id);
-  const largeRow = await store.get(large.id);
-  expect(smallRow).toMatchObject({ result: { v: 1 }, resultPath: null });
-  expect(largeRow.result).toBeNull();
-  expect(largeRow.resultSizeBytes).toBe(JSON.stringify(bigAnswer).length);
-  const file = path.join(dataDir, largeRow.resultPath!);
-  expect(existsSync(file)).toBe(true);
-  expect(await store.readResult(largeRow)).toEqual(bigAnswer);
-  const ttlMilliseconds = 60_000;
-  clock.now += ttlMilliseconds - 1;
-  expect(await store.sweep(ttlMilliseconds)).toBe(0);
-  clock.now += 2;
-  expect(await store.sweep(ttlMilliseconds)).toBe(2);
-  expect(await store.get(small.id)).toMatchObject({ status: "expired", result: null });
-  expect(await store.get(large.id)).toMatchObject({ status: "expired", resultPath: null });
-  expect(existsSync(file)).toBe(false);
+for (const kind of RESULT_STORE_KINDS) {
+  test(`a large result goes to the ${kind} result store whole; after the TTL the sweeper deletes inline results, stored ones (a lost attempt's too) and marks jobs expired`, async () => {
+    await using fixture = await storeFixture(kind);
+    const { store, clock, dataDir, opened } = fixture;
+    const stored = async (key: string): Promise<boolean> => {
+      if (kind === "files") return existsSync(path.join(dataDir, key));
+      const rows = await opened.db.select({ key: opened.tables.jobResults.key }).from(opened.tables.jobResults).where(eq(opened.tables.jobResults.key, key));
+      return rows.length === 1;
+    };
+    const small = await store.submit(JOB);
+    const large = await store.submit(JOB);
+    const claims = await store.claim("a", 2, LEASE_MILLISECONDS);
+    const byId = new Map(claims.map((claim) => [claim.job.id, claim]));
+    const bigAnswer = { values: Array.from({ length: 200 }, (_, index) => index / 7) };
+    // An attempt that crashed after storing its answer, before the row said succeeded: an orphan only the sweeper finds.
+    const orphanKey = await fixture.results[kind].write(large.id, "crashed-attempt", JSON.stringify({ stale: true }));
+    expect(await store.complete(byId.get(small.id)!, { v: 1 })).toBe(true);
+    expect(await store.complete(byId.get(large.id)!, bigAnswer)).toBe(true);
+    const smallRow = await store.get(small.id);
+    const largeRow = await store.get(large.id);
+    expect(smallRow).toMatchObject({ result: { v: 1 }, resultPath: null, resultStore: null });
+    expect(largeRow).toMatchObject({ result: null, resultStore: kind });
+    expect(largeRow.resultSizeBytes).toBe(Buffer.byteLength(JSON.stringify(bigAnswer)));
+    expect(await stored(largeRow.resultPath!)).toBe(true);
+    expect(await stored(orphanKey)).toBe(true);
+    expect(await store.readResult(largeRow)).toEqual(bigAnswer);
+    const ttlMilliseconds = 60_000;
+    clock.now += ttlMilliseconds - 1;
+    expect(await store.sweep(ttlMilliseconds)).toBe(0);
+    clock.now += 2;
+    expect(await store.sweep(ttlMilliseconds)).toBe(2);
+    expect(await store.get(small.id)).toMatchObject({ status: "expired", result: null });
+    expect(await store.get(large.id)).toMatchObject({ status: "expired", resultPath: null, resultStore: null });
+    expect(await stored(largeRow.resultPath!)).toBe(false);
+    expect(await stored(orphanKey)).toBe(false);
+  });
+}
+
+test("an attempt whose lease was lost stores no answer: its stored result is deleted at once (database store)", async () => {
+  await using fixture = await storeFixture("database");
+  const { store, opened } = fixture;
+  const job = await store.submit(JOB);
+  const [claim] = await store.claim("a", 1, LEASE_MILLISECONDS);
+  await store.cancel(job.id);
+  expect(await store.complete(claim!, { values: Array.from({ length: 200 }, (_, index) => index) })).toBe(false);
+  expect(await opened.db.select().from(opened.tables.jobResults)).toEqual([]);
 });
 
 test("a page of the list is newest first and filtered by status and model", async () => {

@@ -117,14 +117,15 @@ describe("a server that does not claim", () => {
 
 describe("a server with results in files and a 1 s TTL", () => {
   test("a result beyond the inline limit is a file under the data directory; after the TTL the sweeper deletes it and the job is expired (410)", async () => {
-    await using fixture = await coreWithAdd({ MODELMORA_JOB_INLINE_RESULT_KB: "0", MODELMORA_JOB_RESULT_TTL_SECONDS: "1" });
+    // Files are the embedded default; on PostgreSQL the default is the database, so name the store.
+    await using fixture = await coreWithAdd({ MODELMORA_JOB_INLINE_RESULT_KB: "0", MODELMORA_JOB_RESULT_TTL_SECONDS: "1", MODELMORA_JOB_RESULT_STORE: "files" });
     const { app } = fixture.core;
     const accepted = await callApp(app, "POST", "/api/v1/infer/add/async", ADD_BODY);
     const { jobId } = accepted.body;
     await settled(fixture, jobId);
     const row = await fixture.core.jobs.store.get(jobId);
     const file = path.join(fixture.dataDir, row.resultPath!);
-    expect(row.result).toBeNull();
+    expect(row).toMatchObject({ result: null, resultStore: "files" });
     expect(existsSync(file)).toBe(true);
     const result = await callApp(app, "GET", `/api/v1/jobs/${jobId}/result`);
     expect(result.body).toEqual((await callApp(app, "POST", "/api/v1/infer/add", ADD_BODY)).body);

@@ -20,7 +20,11 @@ const AsyncInferBody = t.Object({
   ...InferBody.properties,
   inputs: t.Optional(InferBody.properties.inputs),
   ...textInferFields,
-  callbackUrl: t.Optional(t.String({ description: "http(s) URL POSTed the finished job (host under the source policy's rules), signed with x-modelmora-signature" })),
+  callbackUrl: t.Optional(
+    t.String({
+      description: "http(s) URL POSTed the finished job (host under the source policy's rules), signed with x-modelmora-signature; retried durably with backoff, at least once: deduplicate by jobId",
+    }),
+  ),
 });
 
 const JobErrorModel = t.Nullable(t.Object({ code: t.String(), message: t.String(), details: t.Optional(t.Record(t.String(), t.Any())) }));
@@ -39,6 +43,17 @@ export const JobViewModel = t.Object({
   finishedAt: t.Nullable(t.String()),
   error: JobErrorModel,
   resultSizeBytes: t.Nullable(t.Integer()),
+  callback: t.Nullable(
+    t.Object(
+      {
+        state: t.Nullable(t.UnionEnum(["pending", "delivered", "given_up"])),
+        attempts: t.Integer(),
+        nextAttemptAt: t.Nullable(t.String()),
+        lastError: t.Nullable(t.String()),
+      },
+      { description: "The callback's delivery (jobs with a callbackUrl): null state until the job ends, then pending, delivered or given_up" },
+    ),
+  ),
 });
 
 const JobLinks = t.Object({ self: t.String(), result: t.String() });

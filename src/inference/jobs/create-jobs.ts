@@ -12,8 +12,10 @@ import { JobRunner } from "./job-runner.ts";
 import { type JobSettings, jobSettingsFromEnvironment } from "./job-settings.ts";
 import { JobStore } from "./job-store.ts";
 import { JobsService } from "./jobs-service.ts";
-import { ResultStore } from "./result-store.ts";
+import { FileResultStore } from "./file-result-store.ts";
+import { DatabaseResultStore } from "./database-result-store.ts";
 import { Callbacks } from "./callbacks.ts";
+import { CallbackStore } from "./callback-store.ts";
 import type { SourcePolicy } from "../../security/source-policy.ts";
 
 /** The PostgreSQL NOTIFY channel job submissions are announced on. */
@@ -43,18 +45,26 @@ export function createJobs(options: {
   policy: SourcePolicy;
 }): Jobs {
   const settings = jobSettingsFromEnvironment(options.environment);
+  const resultStores = { files: new FileResultStore(options.dataDir), database: new DatabaseResultStore(options.database) };
+  const writer = resultStores[settings.resultStore ?? (options.database.kind === "postgres" ? "database" : "files")];
   const store = new JobStore(options.database, {
-    results: new ResultStore(options.dataDir),
+    results: { writer, all: resultStores },
     maxAttempts: settings.maxAttempts,
     retryBaseMilliseconds: settings.retryBaseMilliseconds,
     inlineResultBytes: settings.inlineResultBytes,
   });
-  const callbacks = new Callbacks(store, {
+  const callbackTimeoutMilliseconds = 10_000;
+  const deliveries = new CallbackStore(options.database, {
+    maxAttempts: settings.callbackAttempts,
+    retryBaseMilliseconds: settings.retryBaseMilliseconds,
+    maxDelayMilliseconds: settings.callbackMaxDelayMilliseconds,
+    claimMilliseconds: callbackTimeoutMilliseconds + 5_000,
+  });
+  const callbacks = new Callbacks(store, deliveries, {
     policy: options.policy,
     secret: options.environment.MODELMORA_JOB_CALLBACK_SECRET || undefined,
-    attempts: settings.callbackAttempts,
-    retryBaseMilliseconds: settings.retryBaseMilliseconds,
-    timeoutMilliseconds: 10_000,
+    timeoutMilliseconds: callbackTimeoutMilliseconds,
+    pollMilliseconds: settings.pollMilliseconds,
     logger: options.logger,
   });
   const runner = new JobRunner({
@@ -64,7 +74,7 @@ export function createJobs(options: {
     recoverEveryRunningAtStart: options.database.kind === "sqlite",
     logger: options.logger,
     execute: (job, signal) => executeJob(options.inference, job, signal),
-    onFinished: (jobId) => void callbacks.deliver(jobId),
+    onFinished: () => callbacks.wake(),
   });
   const service = new JobsService(
     store,
@@ -84,8 +94,12 @@ export function createJobs(options: {
       // On PostgreSQL a job submitted to any replica wakes every idle runner (polling stays the fallback).
       await options.database.listen?.(JOBS_CHANNEL, () => runner.wake());
       await runner.start();
+      callbacks.start();
     },
     stopClaiming: () => runner.stopClaiming(),
-    close: () => runner.close(),
+    async close() {
+      await runner.close();
+      await callbacks.close();
+    },
   };
 }

@@ -3,6 +3,7 @@
  * something off; the defaults suit one server or a few replicas on one PostgreSQL.
  */
 import { ConfigError } from "../../config.ts";
+import { RESULT_STORE_KINDS, type ResultStoreKind } from "./job-types.ts";
 
 export interface JobSettings {
   /** Runs of a job (first try included) before it fails; a lease that expires counts as a run. */
@@ -23,8 +24,16 @@ export interface JobSettings {
   inlineResultBytes: number;
   /** How long a finished job keeps its result; then the sweeper deletes it and marks the job expired. */
   resultTtlMilliseconds: number;
-  /** Deliveries of a job's callback, the first included (retried with the retry backoff). */
+  /** Deliveries of a job's callback, the first included (retried with the retry backoff), then given up. */
   callbackAttempts: number;
+  /** Longest wait between two deliveries of a callback: caps the doubling backoff. */
+  callbackMaxDelayMilliseconds: number;
+  /**
+   * Where answers over the inline limit go: `database` (readable from every replica; the default on
+   * PostgreSQL) or `files` under the data directory (the default on the embedded database; on
+   * several replicas only with a shared volume). Undefined = the database's default.
+   */
+  resultStore: ResultStoreKind | undefined;
 }
 
 export const JOB_DEFAULTS: JobSettings = {
@@ -36,6 +45,8 @@ export const JOB_DEFAULTS: JobSettings = {
   inlineResultBytes: 64 * 1024,
   resultTtlMilliseconds: 24 * 3600 * 1000,
   callbackAttempts: 5,
+  callbackMaxDelayMilliseconds: 300_000,
+  resultStore: undefined,
 };
 
 /**
@@ -57,5 +68,14 @@ export function jobSettingsFromEnvironment(environment: Record<string, string | 
     inlineResultBytes: read("MODELMORA_JOB_INLINE_RESULT_KB", environment.MODELMORA_JOB_INLINE_RESULT_KB, JOB_DEFAULTS.inlineResultBytes, 1024, 0),
     callbackAttempts: read("MODELMORA_JOB_CALLBACK_ATTEMPTS", environment.MODELMORA_JOB_CALLBACK_ATTEMPTS, JOB_DEFAULTS.callbackAttempts, 1, 1),
     resultTtlMilliseconds: read("MODELMORA_JOB_RESULT_TTL_SECONDS", environment.MODELMORA_JOB_RESULT_TTL_SECONDS, JOB_DEFAULTS.resultTtlMilliseconds, 1000, 1),
+    callbackMaxDelayMilliseconds: read("MODELMORA_JOB_CALLBACK_MAX_DELAY_SECONDS", environment.MODELMORA_JOB_CALLBACK_MAX_DELAY_SECONDS, JOB_DEFAULTS.callbackMaxDelayMilliseconds, 1000, 0),
+    resultStore: resultStoreKind(environment.MODELMORA_JOB_RESULT_STORE),
   };
+}
+
+function resultStoreKind(raw: string | undefined): ResultStoreKind | undefined {
+  if (raw === undefined || raw === "") return undefined;
+  const kind = RESULT_STORE_KINDS.find((candidate) => candidate === raw);
+  if (!kind) throw new ConfigError(`MODELMORA_JOB_RESULT_STORE must be one of ${RESULT_STORE_KINDS.join(", ")}, got ${JSON.stringify(raw)}`);
+  return kind;
 }

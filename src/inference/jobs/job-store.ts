@@ -12,6 +12,8 @@
  *   dropped, so an answer is written at most once.
  * - `recoverExpired` retries running jobs whose lease ran out (backoff), or fails them after
  *   `maxAttempts`.
+ * - A job with a callbackUrl gets its callback marked pending in the same UPDATE that ends it
+ *   (succeeded or failed), so the delivery (callback-store.ts) survives any crash after that.
  *
  * Times come from this server's clock (`now`), on both dialects alike; replicas' clocks must agree
  * to well within a lease.
@@ -22,7 +24,8 @@ import type { OpenDatabase } from "../../registry/database.ts";
 import type { JobRow } from "../../registry/schema/index.ts";
 import type { Priority } from "../priority.ts";
 import type { JobError, JobRequest, JobStatus } from "./job-types.ts";
-import type { ResultStore } from "./result-store.ts";
+import type { ResultStores } from "./result-store.ts";
+import { sweepResults } from "./sweep-results.ts";
 
 export type { JobRow } from "../../registry/schema/index.ts";
 
@@ -48,7 +51,7 @@ export interface Claim {
 }
 
 export interface JobStoreOptions {
-  results: ResultStore;
+  results: ResultStores;
   maxAttempts: number;
   retryBaseMilliseconds: number;
   inlineResultBytes: number;
@@ -187,14 +190,28 @@ export class JobStore {
     const { db, tables } = this.database;
     const json = JSON.stringify(answer);
     const bytes = Buffer.byteLength(json);
-    const resultPath = bytes > this.options.inlineResultBytes ? await this.options.results.write(claim.job.id, claim.token, json) : null;
+    const { writer } = this.options.results;
+    // Stored whole before the row says succeeded: a reader that sees succeeded finds the whole answer.
+    const resultPath = bytes > this.options.inlineResultBytes ? await writer.write(claim.job.id, claim.token, json) : null;
     const now = new Date(this.now());
     const rows = await db
       .update(tables.jobs)
-      .set({ status: "succeeded", result: resultPath ? null : answer, resultPath, resultSizeBytes: bytes, error: null, leaseToken: null, leaseExpiresAt: null, finishedAt: now, updatedAt: now })
+      .set({
+        status: "succeeded",
+        result: resultPath ? null : answer,
+        resultPath,
+        resultStore: resultPath ? writer.kind : null,
+        resultSizeBytes: bytes,
+        error: null,
+        leaseToken: null,
+        leaseExpiresAt: null,
+        finishedAt: now,
+        updatedAt: now,
+        ...this.callbackDue(now),
+      })
       .where(and(eq(tables.jobs.id, claim.job.id), this.heldBy(claim.token)))
       .returning({ id: tables.jobs.id });
-    if (rows.length === 0 && resultPath) await this.options.results.remove(resultPath);
+    if (rows.length === 0 && resultPath) await writer.remove(resultPath);
     return rows.length === 1;
   }
 
@@ -239,33 +256,15 @@ export class JobStore {
     return outcome;
   }
 
-  /**
-   * Finished jobs older than `ttlMilliseconds`: their results (rows and files) are deleted and they
-   * become `expired`. Answers how many.
-   */
-  async sweep(ttlMilliseconds: number): Promise<number> {
-    const { db, tables } = this.database;
-    const { jobs } = tables;
-    const cutoff = new Date(this.now() - ttlMilliseconds);
-    const old = await db
-      .select({ id: jobs.id, resultPath: jobs.resultPath, status: jobs.status })
-      .from(jobs)
-      .where(and(inArray(jobs.status, ["succeeded", "failed", "cancelled"]), lt(jobs.finishedAt, cutoff)));
-    for (const job of old) {
-      const now = new Date(this.now());
-      const [swept] = await db
-        .update(tables.jobs)
-        .set({ status: "expired", result: null, resultPath: null, resultSizeBytes: null, updatedAt: now })
-        .where(and(eq(jobs.id, job.id), eq(jobs.status, job.status)))
-        .returning({ id: jobs.id });
-      if (swept && job.resultPath) await this.options.results.remove(job.resultPath);
-    }
-    return old.length;
+  /** Expires finished jobs past their TTL and deletes their results (sweep-results.ts); answers how many. */
+  sweep(ttlMilliseconds: number): Promise<number> {
+    return sweepResults(this.database, this.options.results, new Date(this.now() - ttlMilliseconds), this.now);
   }
 
-  /** The answer of a succeeded job (from the row or the result store). */
+  /** The answer of a succeeded job (from the row or the result store it names; rows before 0003 name none: files). */
   async readResult(job: JobRow): Promise<unknown> {
-    return job.resultPath ? this.options.results.read(job.resultPath) : job.result;
+    if (!job.resultPath) return job.result;
+    return this.options.results.all[job.resultStore ?? "files"].read(job.resultPath);
   }
 
   private async endAttempt(id: string, token: string, attempts: number, maxAttempts: number, error: JobError, retryable: boolean): Promise<"retrying" | "failed" | "lost"> {
@@ -278,12 +277,18 @@ export class JobStore {
       .set(
         retrying
           ? { status: "queued", error, leaseToken: null, leaseOwner: null, leaseExpiresAt: null, runAfter: new Date(now + backoffMilliseconds), updatedAt: new Date(now) }
-          : { status: "failed", error, leaseToken: null, leaseExpiresAt: null, finishedAt: new Date(now), updatedAt: new Date(now) },
+          : { status: "failed", error, leaseToken: null, leaseExpiresAt: null, finishedAt: new Date(now), updatedAt: new Date(now), ...this.callbackDue(new Date(now)) },
       )
       .where(and(eq(tables.jobs.id, id), this.heldBy(token)))
       .returning({ id: tables.jobs.id });
     if (rows.length === 0) return "lost";
     return retrying ? "retrying" : "failed";
+  }
+
+  /** Columns that make a job's callback due now, when it has a callbackUrl (set where the job ends). */
+  private callbackDue(now: Date) {
+    const { jobs } = this.database.tables;
+    return { callbackState: sql`case when ${jobs.callbackUrl} is not null then 'pending' end`, callbackNextAt: now, callbackAttempts: 0, callbackLastError: null };
   }
 
   private heldBy(token: string): SQL {

@@ -12,6 +12,16 @@ export type JobStatus = (typeof JOB_STATUSES)[number];
 /** States a job never leaves (except to `expired`, when the sweeper drops its result). */
 export const FINAL_STATUSES: readonly JobStatus[] = ["succeeded", "failed", "cancelled", "expired"];
 
+/** Where a large answer is kept (result-store.ts): files under the data directory, or the `job_results` table. */
+export const RESULT_STORE_KINDS = ["files", "database"] as const;
+export type ResultStoreKind = (typeof RESULT_STORE_KINDS)[number];
+
+/**
+ * A callback's delivery (callback-dispatcher.ts): `pending` until a receiver answers 2xx
+ * (`delivered`) or the attempts run out (`given_up`).
+ */
+export type CallbackState = "pending" | "delivered" | "given_up";
+
 /** Limits a request carries into the scheduler when its job runs. */
 interface JobLimits {
   timeoutMicroseconds?: number;

@@ -12,7 +12,7 @@ import { ANONYMOUS_ADMIN, type Principal } from "../../security/api-keys.ts";
 import type { ModelsService } from "../models-service.ts";
 import type { Priority } from "../priority.ts";
 import { type JobPage, type JobRow, type JobStore, jobNotFound } from "./job-store.ts";
-import type { JobError, JobRequest, JobStatus } from "./job-types.ts";
+import type { CallbackState, JobError, JobRequest, JobStatus } from "./job-types.ts";
 
 /** A job as clients see it (no request body, no result: those have their own calls). */
 export interface JobView {
@@ -31,6 +31,18 @@ export interface JobView {
   /** The last attempt's error (also set on a queued job waiting to be retried). */
   error: JobError | null;
   resultSizeBytes: number | null;
+  /** The callback's delivery, for a job submitted with a callbackUrl (null otherwise). */
+  callback: CallbackView | null;
+}
+
+/** Where a job's callback stands: `state` is null until the job ends, then pending → delivered | given_up. */
+export interface CallbackView {
+  state: CallbackState | null;
+  attempts: number;
+  /** When the next delivery is due (pending only). */
+  nextAttemptAt: string | null;
+  /** Why the last delivery failed (`HTTP 503`, a network error …). */
+  lastError: string | null;
 }
 
 export interface SubmitJob {
@@ -72,10 +84,15 @@ export class JobsService {
 
   /** The sync route's answer; JOB_NOT_READY while queued or running, the job's own error once it failed. */
   async result(id: string, caller: Principal): Promise<unknown> {
+    return (await this.typedResult(id, caller)).answer;
+  }
+
+  /** The answer with the kind of request that produced it (a front end with typed messages picks one by it). */
+  async typedResult(id: string, caller: Principal): Promise<{ kind: JobRequest["kind"]; answer: unknown }> {
     const job = await this.visible(id, caller);
     switch (job.status) {
       case "succeeded":
-        return this.store.readResult(job);
+        return { kind: job.request.kind, answer: await this.store.readResult(job) };
       case "queued":
       case "running":
         throw new ModelMoraError("JOB_NOT_READY", `job "${id}" is ${job.status}`, { jobId: id, status: job.status });
@@ -131,5 +148,6 @@ export function toJobView(row: JobRow): JobView {
     finishedAt: iso(row.finishedAt),
     error: row.error,
     resultSizeBytes: row.resultSizeBytes,
+    callback: row.callbackUrl === null ? null : { state: row.callbackState, attempts: row.callbackAttempts, nextAttemptAt: iso(row.callbackNextAt), lastError: row.callbackLastError },
   };
 }

@@ -1,42 +1,34 @@
 /**
- * Large job answers as files under `<dataDir>/job-results/`, one per job attempt
- * (`<jobId>-<leaseToken>.json`), so two attempts never write the same file. The row keeps the path
- * relative to the data directory and the size.
+ * Where large job answers live (those over MODELMORA_JOB_INLINE_RESULT_KB; smaller ones stay in the
+ * job's row). One small interface, two implementations:
+ *
+ * - `files` (./file-result-store.ts): under the data directory of the server that ran the job. The
+ *   embedded default; with several replicas only readable from every one on a shared volume.
+ * - `database` (./database-result-store.ts): the `job_results` table, readable from every replica
+ *   on one PostgreSQL. The default on PostgreSQL.
+ *
+ * Chosen by MODELMORA_JOB_RESULT_STORE; the row records which store and key hold its answer, so a
+ * result written before the setting changed is still read from where it is.
  */
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
-import path from "node:path";
-import { ModelMoraError } from "../../errors.ts";
+import type { ResultStoreKind } from "./job-types.ts";
 
-export const RESULT_DIRECTORY = "job-results";
+export interface ResultStore {
+  readonly kind: ResultStoreKind;
+  /**
+   * Stores one attempt's answer whole (never half: a file is renamed into place, a row is one
+   * INSERT) and resolves with the key to record in the job's row. Attempts never share a key.
+   */
+  write(jobId: string, leaseToken: string, json: string): Promise<string>;
+  /** The answer under `key`; INTERNAL when it is not there. */
+  read(key: string): Promise<unknown>;
+  /** Deletes one answer (an attempt whose lease was lost). */
+  remove(key: string): Promise<void>;
+  /** Deletes every answer of the job, whichever attempt wrote it (the TTL sweeper). */
+  removeJob(jobId: string): Promise<void>;
+}
 
-export class ResultStore {
-  constructor(private readonly dataDir: string) {}
-
-  /** Writes the answer's JSON; resolves with the path to record in the row. */
-  async write(jobId: string, leaseToken: string, json: string): Promise<string> {
-    const relative = path.join(RESULT_DIRECTORY, `${jobId}-${leaseToken}.json`);
-    await mkdir(path.join(this.dataDir, RESULT_DIRECTORY), { recursive: true });
-    await writeFile(path.join(this.dataDir, relative), json);
-    return relative;
-  }
-
-  async read(relative: string): Promise<unknown> {
-    try {
-      return JSON.parse(await readFile(this.resolve(relative), "utf8"));
-    } catch (error) {
-      if ((error as { code?: string }).code !== "ENOENT") throw error;
-      // A replica with its own data directory computed it: results over the inline limit need a shared volume.
-      throw new ModelMoraError("INTERNAL", `the job's result file ${relative} is not in this server's data directory (another replica wrote it)`);
-    }
-  }
-
-  async remove(relative: string): Promise<void> {
-    await rm(this.resolve(relative), { force: true });
-  }
-
-  private resolve(relative: string): string {
-    const resolved = path.resolve(this.dataDir, relative);
-    if (!resolved.startsWith(path.resolve(this.dataDir, RESULT_DIRECTORY) + path.sep)) throw new Error(`job result path ${relative} is outside the result store (this is a bug)`);
-    return resolved;
-  }
+/** The store new answers go to, and every store, to read or delete what a row names. */
+export interface ResultStores {
+  writer: ResultStore;
+  all: Record<ResultStoreKind, ResultStore>;
 }

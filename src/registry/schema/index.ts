@@ -25,4 +25,6 @@ export type SchemasAgree = [
   Expect<Same<keyof typeof pg.models._.columns, keyof typeof sqlite.models._.columns>>,
   Expect<Same<JobRow, typeof sqlite.jobs.$inferSelect>>,
   Expect<Same<typeof pg.jobs.$inferInsert, typeof sqlite.jobs.$inferInsert>>,
+  Expect<Same<typeof pg.jobResults.$inferSelect, typeof sqlite.jobResults.$inferSelect>>,
+  Expect<Same<typeof pg.jobResults.$inferInsert, typeof sqlite.jobResults.$inferInsert>>,
 ];

@@ -7,7 +7,7 @@ import { bigint, customType, index, integer, jsonb, pgTable, primaryKey, text, t
 import type { ModelConfig } from "../model-config.ts";
 import type { TensorSpec } from "../tensor-spec.ts";
 import type { StoredCompanionFile } from "../companion-files.ts";
-import type { JobError, JobRequest, JobStatus } from "../../inference/jobs/job-types.ts";
+import type { CallbackState, JobError, JobRequest, JobStatus, ResultStoreKind } from "../../inference/jobs/job-types.ts";
 
 export const models = pgTable("models", {
   name: text("name").primaryKey(),
@@ -80,12 +80,22 @@ export const jobs = pgTable(
     leaseToken: text("lease_token"),
     leaseOwner: text("lease_owner"),
     leaseExpiresAt: timestamp("lease_expires_at", { withTimezone: true }),
-    /** A small answer, inline; a large one lives at `result_path` (relative to the data directory). */
+    /** A small answer, inline; a large one is in the result store named by `result_store`, under the key `result_path`. */
     result: jsonText<unknown>("result"),
+    /** `files`: a path relative to the data directory; `database`: the key of a `job_results` row. */
     resultPath: text("result_path"),
+    /** Where a large answer is: `files` or `database` (src/inference/jobs/result-store.ts); null when inline. */
+    resultStore: text("result_store").$type<ResultStoreKind>(),
     resultSizeBytes: bigint("result_size_bytes", { mode: "number" }),
     error: jsonb("error").$type<JobError>(),
     callbackUrl: text("callback_url"),
+    /** The callback's delivery (src/inference/jobs/callback-dispatcher.ts): pending | delivered | given_up; null without a callback or before the job ends. */
+    callbackState: text("callback_state").$type<CallbackState>(),
+    /** Deliveries started (a claim counts one, so a delivery cut short by a crash counts too). */
+    callbackAttempts: integer("callback_attempts").notNull().default(0),
+    /** A pending callback is not delivered before this (backoff, or the claim of a delivery in flight). */
+    callbackNextAt: timestamp("callback_next_at", { withTimezone: true }),
+    callbackLastError: text("callback_last_error"),
     /** The id of the API key that submitted the job (src/security/api-keys.ts); null when no keys were configured. */
     ownerKeyId: text("owner_key_id"),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull(),
@@ -93,5 +103,31 @@ export const jobs = pgTable(
     startedAt: timestamp("started_at", { withTimezone: true }),
     finishedAt: timestamp("finished_at", { withTimezone: true }),
   },
-  (table) => [index("jobs_status_run_after_idx").on(table.status, table.runAfter), index("jobs_model_name_idx").on(table.modelName), index("jobs_owner_key_id_idx").on(table.ownerKeyId)],
+  (table) => [
+    index("jobs_status_run_after_idx").on(table.status, table.runAfter),
+    index("jobs_model_name_idx").on(table.modelName),
+    index("jobs_owner_key_id_idx").on(table.ownerKeyId),
+    index("jobs_callback_due_idx").on(table.callbackState, table.callbackNextAt),
+  ],
+);
+
+/** Raw bytes: Buffer in and out (postgres.js sends and answers bytea as Buffer). */
+const bytea = customType<{ data: Buffer; driverData: Buffer }>({ dataType: () => "bytea" });
+
+/**
+ * Large job answers when MODELMORA_JOB_RESULT_STORE=database: the answer's JSON as one bytea, one row
+ * per attempt that computed it (`key` = `<jobId>-<leaseToken>`), written in one INSERT before the job
+ * is marked succeeded, so every replica reads it and none ever reads half of it. Stored EXTERNAL
+ * (uncompressed, migration 0003), like the inline results.
+ */
+export const jobResults = pgTable(
+  "job_results",
+  {
+    key: text("key").primaryKey(),
+    jobId: text("job_id").notNull(),
+    data: bytea("data").notNull(),
+    sizeBytes: bigint("size_bytes", { mode: "number" }).notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull(),
+  },
+  (table) => [index("job_results_job_id_idx").on(table.jobId)],
 );

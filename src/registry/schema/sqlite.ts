@@ -4,11 +4,11 @@
  * milliseconds (Date in TypeScript, as on PostgreSQL), the same names, keys and index.
  */
 import { sql } from "drizzle-orm";
-import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { blob, index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import type { ModelConfig } from "../model-config.ts";
 import type { TensorSpec } from "../tensor-spec.ts";
 import type { StoredCompanionFile } from "../companion-files.ts";
-import type { JobError, JobRequest, JobStatus } from "../../inference/jobs/job-types.ts";
+import type { CallbackState, JobError, JobRequest, JobStatus, ResultStoreKind } from "../../inference/jobs/job-types.ts";
 
 /** now() in milliseconds, as SQL: the default of the time columns. */
 const NOW_MILLISECONDS = sql`(cast(unixepoch('subsec') * 1000 as integer))`;
@@ -63,14 +63,37 @@ export const jobs = sqliteTable(
     leaseExpiresAt: integer("lease_expires_at", { mode: "timestamp_ms" }),
     result: text("result", { mode: "json" }).$type<unknown>(),
     resultPath: text("result_path"),
+    resultStore: text("result_store").$type<ResultStoreKind>(),
     resultSizeBytes: integer("result_size_bytes", { mode: "number" }),
     error: text("error", { mode: "json" }).$type<JobError>(),
     callbackUrl: text("callback_url"),
+    callbackState: text("callback_state").$type<CallbackState>(),
+    callbackAttempts: integer("callback_attempts").notNull().default(0),
+    callbackNextAt: integer("callback_next_at", { mode: "timestamp_ms" }),
+    callbackLastError: text("callback_last_error"),
     ownerKeyId: text("owner_key_id"),
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
     updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
     startedAt: integer("started_at", { mode: "timestamp_ms" }),
     finishedAt: integer("finished_at", { mode: "timestamp_ms" }),
   },
-  (table) => [index("jobs_status_run_after_idx").on(table.status, table.runAfter), index("jobs_model_name_idx").on(table.modelName), index("jobs_owner_key_id_idx").on(table.ownerKeyId)],
+  (table) => [
+    index("jobs_status_run_after_idx").on(table.status, table.runAfter),
+    index("jobs_model_name_idx").on(table.modelName),
+    index("jobs_owner_key_id_idx").on(table.ownerKeyId),
+    index("jobs_callback_due_idx").on(table.callbackState, table.callbackNextAt),
+  ],
+);
+
+/** Large job answers in the database: the twin of `job_results` in ./pg.ts. */
+export const jobResults = sqliteTable(
+  "job_results",
+  {
+    key: text("key").primaryKey(),
+    jobId: text("job_id").notNull(),
+    data: blob("data", { mode: "buffer" }).notNull(),
+    sizeBytes: integer("size_bytes", { mode: "number" }).notNull(),
+    createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (table) => [index("job_results_job_id_idx").on(table.jobId)],
 );

@@ -1,6 +1,6 @@
 /**
  * The job RPCs of modelmora.v1.InferenceService: InferAsync, GetJob (and GetJobStatus, the same
- * call), GetJobResult, CancelJob. They call the one JobsService the REST jobs routes call, as the
+ * call), GetJobResult (typed: job-result.ts), CancelJob. They call the one JobsService the REST jobs routes call, as the
  * caller the auth interceptor identified (an infer key reaches only its own jobs).
  */
 import type { UntypedServiceImplementation } from "@grpc/grpc-js";
@@ -12,6 +12,7 @@ import { callContext } from "../call-context.ts";
 import type { GrpcDependencies } from "../dependencies.ts";
 import { type InferRequestMessage, toInferenceRequest } from "./infer-request.ts";
 import { unary } from "../unary.ts";
+import { typedJobResult } from "./job-result.ts";
 
 interface JobRequestMessage {
   job_id: string;
@@ -37,7 +38,10 @@ export function jobServiceHandlers({ jobs, logger }: GrpcDependencies): UntypedS
     }),
     GetJob: getJob,
     GetJobStatus: getJob,
-    GetJobResult: unary(logger, async (message: JobRequestMessage, call) => ({ job_id: jobId(message), result_json: JSON.stringify(await service().result(jobId(message), callPrincipal(call))) })),
+    GetJobResult: unary(logger, async (message: JobRequestMessage, call) => {
+      const { kind, answer } = await service().typedResult(jobId(message), callPrincipal(call));
+      return { job_id: jobId(message), ...typedJobResult(kind, answer) };
+    }),
     CancelJob: unary(logger, async (message: JobRequestMessage, call) => toJobMessage(await service().cancel(jobId(message), callPrincipal(call)))),
   };
 }
@@ -62,5 +66,8 @@ function toJobMessage(view: JobView) {
     finished_at: view.finishedAt ?? "",
     error: view.error ? { code: view.error.code, message: view.error.message, details_json: view.error.details ? JSON.stringify(view.error.details) : "" } : null,
     result_size_bytes: view.resultSizeBytes ?? 0,
+    callback: view.callback
+      ? { state: view.callback.state ?? "", attempts: view.callback.attempts, next_attempt_at: view.callback.nextAttemptAt ?? "", last_error: view.callback.lastError ?? "" }
+      : null,
   };
 }
