@@ -100,6 +100,16 @@ describe("img2txt with a detector: pages", () => {
       expect(line.confidence).toBeGreaterThan(0.8);
     });
   });
+  test("words on a page keep the spaces between them, at several text sizes", async () => {
+    // Read with the detector's tight boxes as crops, these came back as "HelloModelMora42" and "Invoice8731".
+    const page = ["Hello ModelMora 42", "Room 12B and more", "Invoice 8731"];
+    for (const fontSize of [24, 32, 48]) {
+      const response = await call("POST", "/api/v1/infer/ocr-page", { image: base64(await renderPage(page, fontSize)) });
+      expect(response.status).toBe(200);
+      expect(response.body.lines.map((line: { text: string }) => line.text)).toEqual(page);
+      expect(response.body.text).toBe(page.join("\n"));
+    }
+  }, 60_000);
 });
 
 describe("img2txt refuses images it cannot use", () => {
