@@ -2,13 +2,15 @@
  * Runs tokenised texts through a txt2embed model and pools one vector per text. The texts of a batch
  * (several requests) do not go in as one run padded to the longest: they are sorted by length and
  * cut into runs of at most RUN_TOKEN_BUDGET padded tokens, each padded only to its own longest text.
+ * Every text's vector is the same whichever run it lands in (the attention mask hides the padding).
  *
  * Why: with mixed lengths, one padded run computes mostly padding (attention grows with the square of
  * the padded length), and on a CPU a large run is slower per token than several small ones (its
  * activations leave the caches). Measured by hand on the 2-core bench machine with a MiniLM-L6-shaped
  * encoder (tests/fixtures/text-encoder.ts MINILM_L6) and 32 texts of 3 to 120 words (mean 72
  * tokens): one run padded to the longest 3.5 s; one text per run 1.3 s; sorted runs of 4 texts
- * (≈ 300 padded tokens) 0.75–1.3 s; sorted runs of 8 0.84–1.8 s (a busy, shared machine: ranges).
+ * (≈ 300 padded tokens) 0.58–1.3 s; sorted runs of 8 0.75–1.8 s (a busy, shared machine: ranges;
+ * runs of 4 beat runs of 8 in each of three tries, and runs of 2 were no better than 4).
  */
 import * as ort from "onnxruntime-node";
 import type { TensorSpec } from "../protocol.ts";
@@ -18,7 +20,7 @@ import type { TensorSpec } from "../protocol.ts";
  * onnxruntime's per-run overhead more often (≈ 0.1 ms, which only a tiny model notices); larger ones
  * lose the CPU caches on a real encoder, and pad more.
  */
-export const RUN_TOKEN_BUDGET = 512;
+export const RUN_TOKEN_BUDGET = 320;
 
 export type Pooling = "mean" | "cls" | "last";
 
