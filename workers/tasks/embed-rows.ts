@@ -2,7 +2,8 @@
  * Runs tokenised texts through a txt2embed model and pools one vector per text. The texts of a batch
  * (several requests) do not go in as one run padded to the longest: they are sorted by length and
  * cut into runs of at most RUN_TOKEN_BUDGET padded tokens, each padded only to its own longest text.
- * Every text's vector is the same whichever run it lands in (the attention mask hides the padding).
+ * A text gets the same vector, within float rounding, whichever run it lands in (the attention mask
+ * hides the padding).
  *
  * Why: with mixed lengths, one padded run computes mostly padding (attention grows with the square of
  * the padded length), and on a CPU a large run is slower per token than several small ones (its
