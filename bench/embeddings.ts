@@ -8,7 +8,9 @@
  * The model is an encoder of all-MiniLM-L6-v2's shape generated with random weights
  * (tests/fixtures/text-encoder.ts MINILM_L6: 6 layers, hidden 384, 12 heads, feed-forward 1536,
  * a generated 30,522-token WordPiece vocabulary, 256 positions, 90 MB), so the figures weigh a real
- * small encoder's compute, padding and tokenisation, not only per-request overhead.
+ * small encoder's compute, padding and tokenisation, not only per-request overhead. On a CPU that
+ * compute is most of a request, and batching makes it at most ≈ 1.3× faster for these lengths
+ * (the table in workers/tasks/embed-rows.ts): that, less ModelMora's own costs, bounds the ratio.
  *
  * Run: `bun bench/run.ts embeddings [--duration 8] [--warmup 2] [--runs 3] [--force]`.
  */

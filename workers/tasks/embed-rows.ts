@@ -6,20 +6,27 @@
  * hides the padding).
  *
  * Why: with mixed lengths, one padded run computes mostly padding (attention grows with the square of
- * the padded length), and on a CPU a large run is slower per token than several small ones (its
+ * the padded length), and on a CPU a large run is slower per text than several small ones (its
  * activations leave the caches). Measured by hand on the 2-core bench machine with a MiniLM-L6-shaped
- * encoder (tests/fixtures/text-encoder.ts MINILM_L6) and 32 texts of 3 to 120 words (mean 72
- * tokens): one run padded to the longest 3.5 s; one text per run 1.3 s; sorted runs of 4 texts
- * (≈ 300 padded tokens) 0.58–1.3 s; sorted runs of 8 0.75–1.8 s (a busy, shared machine: ranges;
- * runs of 4 beat runs of 8 in each of three tries, and runs of 2 were no better than 4).
+ * encoder (tests/fixtures/text-encoder.ts MINILM_L6), best of six, ms per text by texts per run:
+ *
+ *   tokens per text   1 per run   2       4       8       16
+ *   24                6.1         4.8     3.6     3.8     3.8
+ *   72                14.4        12.4    11.0    11.8    12.5
+ *   140               22.0        20.5    21.0    22.4    23.6
+ *
+ * so the best run holds ≈ 100–300 tokens, and batching makes the compute at most 1.1–1.7× faster
+ * than one text per run. 32 texts of 3 to 120 words in one run padded to the longest took 3.5 s, one
+ * text per run 1.3 s.
  */
 import * as ort from "onnxruntime-node";
 import type { TensorSpec } from "../protocol.ts";
 
 /**
- * Most padded tokens (texts × their run's longest text) one `session.run` takes. Smaller runs pay
- * onnxruntime's per-run overhead more often (≈ 0.1 ms, which only a tiny model notices); larger ones
- * lose the CPU caches on a real encoder, and pad more.
+ * Most padded tokens (texts × their run's longest text) one `session.run` takes (see the table
+ * above). Smaller runs pay onnxruntime's per-run overhead more often and use the CPU less well;
+ * larger ones lose the CPU caches on a real encoder, and pad more. Tuned for CPU; a GPU would
+ * want far larger runs.
  */
 export const RUN_TOKEN_BUDGET = 320;
 
