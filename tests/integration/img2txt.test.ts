@@ -112,6 +112,17 @@ describe("img2txt with a detector: pages", () => {
   }, 60_000);
 });
 
+describe("img2txt with a detector: words far apart on one row", () => {
+  test("boxes side by side on a row are separate lines, and the page's text joins them with a space", async () => {
+    const text = (x: number, y: number, words: string) => `<text x="${x}" y="${y}" font-family="DejaVu Sans, sans-serif" font-size="32" fill="black">${words}</text>`;
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="700" height="260"><rect width="100%" height="100%" fill="white"/>${text(40, 80, "Name:")}${text(400, 80, "Alice")}${text(40, 180, "Room 12B")}</svg>`;
+    const response = await call("POST", "/api/v1/infer/ocr-page", { image: base64(await sharp(Buffer.from(svg)).png().toBuffer()) });
+    expect(response.status).toBe(200);
+    expect(response.body.lines.map((line: { text: string }) => line.text)).toEqual(["Name:", "Alice", "Room 12B"]);
+    expect(response.body.text).toBe("Name: Alice\nRoom 12B");
+  });
+});
+
 describe("img2txt refuses images it cannot use", () => {
   test("a corrupt image is 400 INVALID_INPUT", async () => {
     const corrupt = pngs[0]!.subarray(0, 60);
