@@ -5,14 +5,17 @@
  * one text per request, driven by the same closed-loop generator (bench/lib/json-load.ts, its own
  * process, its CPU per request reported). Each run measures naive, then ModelMora; `--runs` runs,
  * reported as median (min–max). Goal (issue 14): ModelMora ≥ 2× the naive server's throughput.
- * The model is the test fixture encoder (tests/fixtures/text-encoder.ts): tiny, so the figures weigh
- * per-request overhead and batching, not a real encoder's compute.
+ * The model is an encoder of all-MiniLM-L6-v2's shape generated with random weights
+ * (tests/fixtures/text-encoder.ts MINILM_L6: 6 layers, hidden 384, 12 heads, feed-forward 1536,
+ * a generated 30,522-token WordPiece vocabulary, 256 positions, 90 MB), so the figures weigh a real
+ * small encoder's compute, padding and tokenisation, not only per-request overhead. On a CPU that
+ * compute is most of a request, and batching makes it at most ≈ 1.3× faster for these lengths
+ * (the table in workers/tasks/embed-rows.ts): that, less ModelMora's own costs, bounds the ratio.
  *
  * Run: `bun bench/run.ts embeddings [--duration 8] [--warmup 2] [--runs 3] [--force]`.
  */
 import path from "node:path";
-import { writeTextEncoder } from "../tests/fixtures/text-encoder.ts";
-import { ENCODER_VOCABULARY } from "../tests/fixtures/text-encoder.ts";
+import { MINILM_L6, writeSizedTextEncoder } from "../tests/fixtures/text-encoder.ts";
 import { type LoadGate, checkLoadGate, parseForce, quietnessMark } from "./lib/load-gate.ts";
 import type { JsonLoadResult } from "./lib/json-load.ts";
 import { LOAD_HEADER, driveJsonLoad, loadCells, registerAndLoad } from "./lib/json-bench.ts";
@@ -25,15 +28,19 @@ const CONNECTIONS = 32;
 const SENTENCES = 256;
 const ANSWER_TOLERANCE = 1e-4;
 
-/** Sentences of 3 to 120 words from the fixture vocabulary, deterministic. */
-export function mixedSentences(count: number): string[] {
-  const words = ENCODER_VOCABULARY.filter((token) => !token.startsWith("[") && !token.startsWith("##"));
+/**
+ * Sentences of 3 to 120 words of the encoder's vocabulary, deterministic; one word in eight is
+ * lengthened by a syllable, so the tokenizer splits it into "##" pieces (≈ 1.1 tokens a word).
+ */
+export function mixedSentences(count: number, words: string[]): string[] {
   let state = 12345;
-  const next = () => (state = (state * 1103515245 + 12345) % 2147483648);
-  return Array.from({ length: count }, () => {
-    const length = 3 + (next() % 118);
-    return Array.from({ length }, () => words[next() % words.length]).join(" ");
-  });
+  // The LCG's low bits cycle quickly; its high bits are used.
+  const next = () => (state = (state * 1103515245 + 12345) % 2147483648) >>> 8;
+  const word = () => {
+    const whole = words[next() % words.length]!;
+    return next() % 8 === 0 ? whole + words[next() % 90]! : whole;
+  };
+  return Array.from({ length: count }, () => Array.from({ length: 3 + (next() % 118) }, word).join(" "));
 }
 
 function firstVector(answer: unknown): number[] {
@@ -43,7 +50,7 @@ function firstVector(answer: unknown): number[] {
 export async function runEmbeddingsBench(options: ServeOptions, gate: LoadGate): Promise<void> {
   await withBenchSandbox("modelmora-bench-embeddings-", async (children, directory) => {
     const machine = describeMachine();
-    const encoder = await writeTextEncoder(path.join(directory, "encoder"));
+    const encoder = await writeSizedTextEncoder(path.join(directory, "encoder"), MINILM_L6);
     const modelmora = await children.startModelMora(path.join(directory, "data"));
     await registerAndLoad(modelmora, {
       name: "encoder",
@@ -53,7 +60,7 @@ export async function runEmbeddingsBench(options: ServeOptions, gate: LoadGate):
       config: { maxBatchSize: CONNECTIONS, maxQueueDelayMicroseconds: 2000 },
     });
     const naive = await children.startServer("naive embeddings server", [process.execPath, path.join(import.meta.dir, "baselines", "naive-embed-server.ts"), encoder.model, encoder.tokenizer, "--port", "0"]);
-    const bodies = mixedSentences(SENTENCES).map((input) => JSON.stringify({ model: "encoder", input }));
+    const bodies = mixedSentences(SENTENCES, encoder.words).map((input) => JSON.stringify({ model: "encoder", input }));
     const runs: { naive: JsonLoadResult[]; modelmora: JsonLoadResult[] } = { naive: [], modelmora: [] };
     for (let run = 1; run <= options.runs; run++) {
       for (const [key, server] of [["naive", naive], ["modelmora", modelmora]] as const) {

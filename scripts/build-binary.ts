@@ -12,11 +12,15 @@
  * - the plugin: Bun writes `__dirname` into the bundle as the build machine's source directory
  *   (oven-sh/bun#29066), and grpc-health-check and @grpc/reflection load their .proto files from
  *   `__dirname/../../proto`; in those two packages `__dirname` becomes the matching folder of the
- *   embedded tree.
+ *   embedded tree;
+ * - the second plugin: sharp's loader requires its native addon by package name
+ *   (`@img/sharp-<platform>-<arch>/sharp.node`), which the bundler cannot embed with the libvips it
+ *   links against; in the bundled loader that require becomes a call to loadEmbeddedSharpAddon
+ *   (src/runtime/sharp-library.ts) naming the two files, which are embedded as assets.
  *
  * Usage: bun scripts/build-binary.ts [--outfile dist/modelmora]
  */
-import { cp, mkdtemp, rm, stat } from "node:fs/promises";
+import { cp, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { BunPlugin } from "bun";
@@ -37,6 +41,36 @@ const embeddedDirnamePlugin: BunPlugin = {
       const source = await Bun.file(file).text();
       // In the binary every module's import.meta.dir is the embedded file system's root.
       return { contents: source.replace(/\b__dirname\b/g, `(import.meta.dir + ${embedded})`), loader: "js" };
+    });
+  },
+};
+
+const SHARP_LOADER = /[\\/]node_modules[\\/]sharp[\\/]dist[\\/]sharp\.(mjs|cjs)$/;
+const SHARP_REQUIRE = `require("@img/sharp-${process.platform}-${process.arch}/sharp.node")`;
+const SHARP_LIBRARY = path.join(REPOSITORY_ROOT, "src", "runtime", "sharp-library.ts");
+
+/** The one file in `directory` (relative to the repository root) whose name matches `pattern`. */
+async function onlyFile(directory: string, pattern: RegExp): Promise<string> {
+  const names = (await readdir(path.join(REPOSITORY_ROOT, directory))).filter((name) => pattern.test(name));
+  if (names.length !== 1) throw new Error(`expected one file matching ${pattern} in ${directory}, found ${names.length}: run npm ci first`);
+  return `${directory}/${names[0]}`;
+}
+
+const embeddedSharpPlugin: BunPlugin = {
+  name: "modelmora-embedded-sharp",
+  setup(build) {
+    build.onLoad({ filter: SHARP_LOADER }, async ({ path: file }) => {
+      const files = {
+        addon: await onlyFile(EMBEDDED_ASSETS.sharpAddon, /\.node$/),
+        libvips: await onlyFile(EMBEDDED_ASSETS.sharpLibvips, /^libvips-cpp\.so/),
+      };
+      const source = await Bun.file(file).text();
+      if (!source.includes(SHARP_REQUIRE)) throw new Error(`${file} no longer contains ${SHARP_REQUIRE}: update the embedded-sharp plugin for this sharp version`);
+      const call = `loadEmbeddedSharpAddon(${JSON.stringify(files)})`;
+      const load = file.endsWith(".mjs")
+        ? `import { loadEmbeddedSharpAddon } from ${JSON.stringify(SHARP_LIBRARY)};\n`
+        : `const { loadEmbeddedSharpAddon } = require(${JSON.stringify(SHARP_LIBRARY)});\n`;
+      return { contents: load + source.replace(SHARP_REQUIRE, call), loader: "js" };
     });
   },
 };
@@ -69,7 +103,7 @@ async function build(outfile: string): Promise<void> {
       // ~8 MiB more and ~1.5 s more build. ESM keeps the entry's top-level await.
       bytecode: true,
       format: "esm",
-      plugins: [embeddedDirnamePlugin],
+      plugins: [embeddedDirnamePlugin, embeddedSharpPlugin],
       // A bunfig.toml in the directory the binary runs from must not change how it runs.
       compile: { outfile, assets: [staging], autoloadBunfig: false },
     });

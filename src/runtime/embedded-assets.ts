@@ -31,6 +31,12 @@ export const EMBEDDED_ASSETS = {
    * is embedded by the bundler, which follows onnxruntime-node's require of it).
    */
   onnxruntimeLibrary: `node_modules/onnxruntime-node/bin/napi-v6/${process.platform}/${process.arch}/libonnxruntime.so.1`,
+  /**
+   * sharp's native addon and the libvips it links against, for the image tasks' workers: copied out
+   * and loaded by src/runtime/sharp-library.ts (the build points sharp's `require` of the addon there).
+   */
+  sharpAddon: `node_modules/@img/sharp-${process.platform}-${process.arch}/lib`,
+  sharpLibvips: `node_modules/@img/sharp-libvips-${process.platform}-${process.arch}/lib`,
   /** What /swagger serves (src/api/rest/docs.ts): the Swagger UI files, so the docs work offline. */
   swaggerUiCss: "node_modules/swagger-ui-dist/swagger-ui.css",
   swaggerUiBundle: "node_modules/swagger-ui-dist/swagger-ui-bundle.js",

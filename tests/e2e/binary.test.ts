@@ -3,7 +3,8 @@
  * `dist/modelmora`; a copy of it, alone in an empty directory, started from there with no
  * node_modules on any path of its environment, serves REST and gRPC on its embedded SQLite
  * database, spawns its workers by re-executing itself in worker mode, infers with the embedded
- * onnxruntime, and takes its workers with it on SIGTERM.
+ * onnxruntime, reads text from an image with the embedded sharp (libvips) and the real PP-OCRv4
+ * recogniser, and takes its workers with it on SIGTERM.
  */
 import { expect, test } from "bun:test";
 import { copyFile, mkdir, readdir, readFile } from "node:fs/promises";
@@ -11,7 +12,9 @@ import path from "node:path";
 import { type Client, type GrpcObject, Metadata, type ServiceClientConstructor, type ServiceError, credentials } from "@grpc/grpc-js";
 import { loadProtos } from "../../src/api/grpc/proto-loading.ts";
 import { WORKER_MODE_ARGUMENT } from "../../src/runtime/worker-command.ts";
+import { SHARP_EXTRACT_PREFIX } from "../../src/runtime/sharp-library.ts";
 import { referenceAdd, writeFixtureModels } from "../fixtures/models.ts";
+import { copyOcrModels, renderLine } from "../support/rendered-text.ts";
 import { childPids, processAlive } from "../support/processes.ts";
 import { temporaryDirectory } from "../support/temporary-directory.ts";
 import { waitFor } from "../support/wait.ts";
@@ -78,6 +81,7 @@ test(
     await mkdir(runDirectory);
     await copyFile(built, binary);
     const fixtures = await writeFixtureModels(path.join(directory.path, "fixtures"));
+    const ocrModels = await copyOcrModels(path.join(directory.path, "fixtures", "ocr"));
 
     // No node_modules on any path: PATH without them, nothing else inherited. TMPDIR and HOME keep
     // what the binary unpacks (its native libraries) and what onnxruntime caches inside the test directory.
@@ -146,17 +150,31 @@ test(
       client.close();
     }
 
+    // Image tasks: the worker loads sharp's addon and libvips from copies of the embedded files.
+    const ocrRegistered = await fetch(`${baseUrl}/api/v1/models`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: "ocr", version: "1", task: "img2txt", source: ocrModels.recognizer, files: { "charset.txt": ocrModels.charset } }),
+    });
+    expect(ocrRegistered.status).toBe(201);
+    const line = "Hello ModelMora 42";
+    const read = await fetch(`${baseUrl}/api/v1/infer/ocr`, { method: "POST", headers: { "content-type": "image/png" }, body: await renderLine(line) });
+    const readBody = await read.text();
+    expect(read.status, readBody).toBe(200);
+    expect(JSON.parse(readBody)).toMatchObject({ text: line });
+    // The copies were removed once loaded.
+    expect((await readdir(directory.path)).filter((name) => name.startsWith(SHARP_EXTRACT_PREFIX))).toEqual([]);
+
     // Every worker is this same binary, re-executed in worker mode. One spawned for a model names it
     // for ps; a standby worker (started before its model was known, and refilled a second after one
-    // is taken) names none. Which of the two serves "add" depends on timing; /api/v1/status says.
+    // is taken) names none. Which of the two serves a model depends on timing; /api/v1/status says.
     const workers = childPids(server.pid);
     const status = (await (await fetch(`${baseUrl}/api/v1/status`)).json()) as { models: { name: string; pid: number | null }[] };
-    const addPid = status.models.find((model) => model.name === "add")?.pid;
-    expect(workers).toContain(addPid!);
+    for (const name of ["add", "ocr"]) expect(workers).toContain(status.models.find((model) => model.name === name)?.pid ?? -1);
     for (const pid of workers) {
       const argv = (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0").filter((word) => word !== "");
       expect(argv.slice(0, 2)).toEqual([binary, WORKER_MODE_ARGUMENT]);
-      if (argv.length > 2) expect(argv.slice(2)).toEqual([expect.stringMatching(/^--model=add@/)]);
+      if (argv.length > 2) expect(argv.slice(2)).toEqual([expect.stringMatching(/^--model=(add|ocr)@/)]);
     }
 
     server.kill("SIGTERM");

@@ -100,6 +100,27 @@ describe("img2txt with a detector: pages", () => {
       expect(line.confidence).toBeGreaterThan(0.8);
     });
   });
+  test("words on a page keep the spaces between them, at several text sizes", async () => {
+    // Read with the detector's tight boxes as crops, these came back as "HelloModelMora42" and "Invoice8731".
+    const page = ["Hello ModelMora 42", "Room 12B and more", "Invoice 8731"];
+    for (const fontSize of [24, 32, 48]) {
+      const response = await call("POST", "/api/v1/infer/ocr-page", { image: base64(await renderPage(page, fontSize)) });
+      expect(response.status).toBe(200);
+      expect(response.body.lines.map((line: { text: string }) => line.text)).toEqual(page);
+      expect(response.body.text).toBe(page.join("\n"));
+    }
+  }, 60_000);
+});
+
+describe("img2txt with a detector: words far apart on one row", () => {
+  test("boxes side by side on a row are separate lines, and the page's text joins them with a space", async () => {
+    const text = (x: number, y: number, words: string) => `<text x="${x}" y="${y}" font-family="DejaVu Sans, sans-serif" font-size="32" fill="black">${words}</text>`;
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="700" height="260"><rect width="100%" height="100%" fill="white"/>${text(40, 80, "Name:")}${text(400, 80, "Alice")}${text(40, 180, "Room 12B")}</svg>`;
+    const response = await call("POST", "/api/v1/infer/ocr-page", { image: base64(await sharp(Buffer.from(svg)).png().toBuffer()) });
+    expect(response.status).toBe(200);
+    expect(response.body.lines.map((line: { text: string }) => line.text)).toEqual(["Name:", "Alice", "Room 12B"]);
+    expect(response.body.text).toBe("Name: Alice\nRoom 12B");
+  });
 });
 
 describe("img2txt refuses images it cannot use", () => {

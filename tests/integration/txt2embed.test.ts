@@ -10,6 +10,7 @@ import type { ServerCore } from "../../src/server.ts";
 import { type TextEncoderFiles, writeTextEncoder, ENCODER_DIMENSIONS } from "../fixtures/text-encoder.ts";
 import { type AppAnswer, type CoreFixture, callApp, startCore } from "../support/core-fixture.ts";
 import { EmbeddingReference, maxDifference } from "../support/embedding-reference.ts";
+import { RUN_TOKEN_BUDGET } from "../../workers/tasks/embed-rows.ts";
 
 /** Float32 pipelines in two orders of summation agree to well within this. */
 const TOLERANCE = 1e-5;
@@ -70,6 +71,19 @@ describe("txt2embed over /api/v1/infer", () => {
     const expected = await Promise.all(SENTENCES.map((sentence) => reference.embed(sentence)));
     expect(maxDifference(response.body.embeddings, expected)).toBeLessThan(TOLERANCE);
     expect(response.body.usage.tokens).toBe(SENTENCES.reduce((total, sentence) => total + reference.ids(sentence).length, 0));
+  });
+
+  test("a batch over one run's token budget runs in several runs, by length; every row still equals its own reference, in order", async () => {
+    const words = SENTENCES.join(" ").split(" ");
+    // Lengths 1 to 60 words, long and short interleaved, so sorting by length reorders the rows.
+    const texts = Array.from({ length: 24 }, (_, index) => Array.from({ length: 1 + ((index * 37) % 60) }, (__, word) => words[(index + word) % words.length]).join(" "));
+    const tokens = texts.reduce((total, text) => total + reference.ids(text).length, 0);
+    expect(tokens).toBeGreaterThan(2 * RUN_TOKEN_BUDGET);
+    const response = await call("POST", "/api/v1/infer/enc", { input: texts });
+    expect(response.status).toBe(200);
+    const expected = await Promise.all(texts.map((text) => reference.embed(text)));
+    expect(maxDifference(response.body.embeddings, expected)).toBeLessThan(TOLERANCE);
+    expect(response.body.usage.tokens).toBe(tokens);
   });
 
   test("concurrent requests are batched into one run by the scheduler and each gets its own rows", async () => {

@@ -1,8 +1,9 @@
 /**
  * txt2embed in the worker: texts of a whole batch (several requests) → tokenizer.json (Hugging Face
  * format, through @huggingface/tokenizers) → input_ids / attention_mask / token_type_ids padded to the
- * longest text of the batch → one `session.run` → pooling per text (mean over the mask, first token, or
- * last real token) → one `embeddings` FP32 [n, dim] and `tokens` INT32 [n] per request. Vectors leave
+ * longest text of its run → `session.run` → pooling per text (mean over the mask, first token, or
+ * last real token) → one `embeddings` FP32 [n, dim] and `tokens` INT32 [n] per request. The runs are
+ * cut by length (embed-rows.ts): texts sorted by length, a few hundred padded tokens per run. Vectors leave
  * unnormalised: normalising, and cutting to fewer `dimensions`, is per request on the server.
  *
  * A text longer than the maximum is cut to its first `maximum − 1` tokens plus its last one (the
@@ -11,9 +12,10 @@
  * are used as they are (no special tokens added) and cut to their first `maximum`.
  */
 import { Tokenizer } from "@huggingface/tokenizers";
-import * as ort from "onnxruntime-node";
+import type * as ort from "onnxruntime-node";
 import type { TensorSpec, Txt2EmbedSettings, WireTensor } from "../protocol.ts";
 import { memoized, readCompanion } from "./companion.ts";
+import { embedRows } from "./embed-rows.ts";
 
 /** The longest sequence when neither the config, the tokenizer files, nor the model say. */
 export const DEFAULT_MAX_SEQUENCE_LENGTH = 512;
@@ -140,61 +142,6 @@ export async function runTxt2Embed(session: ort.InferenceSession, inputs: Tensor
       { name: "tokens", datatype: "INT32", shape: [count], data: tokens },
     ];
   });
-}
-
-/** Pads the rows to the longest (or the model's fixed length), runs the model, pools per row. */
-async function embedRows(
-  session: ort.InferenceSession,
-  inputs: TensorSpec[],
-  rows: { ids: number[]; typeIds: number[] }[],
-  fixedLength: number | undefined,
-  pooling: "mean" | "cls" | "last",
-): Promise<Float32Array> {
-  const length = fixedLength ?? Math.max(...rows.map((entry) => entry.ids.length));
-  const count = rows.length;
-  const ids = new BigInt64Array(count * length);
-  const mask = new BigInt64Array(count * length);
-  const typeIds = new BigInt64Array(count * length);
-  rows.forEach((entry, index) => {
-    for (let position = 0; position < entry.ids.length; position++) {
-      ids[index * length + position] = BigInt(entry.ids[position]!);
-      mask[index * length + position] = 1n;
-      typeIds[index * length + position] = BigInt(entry.typeIds[position]!);
-    }
-  });
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const input of inputs) {
-    const values = input.name === "attention_mask" ? mask : input.name === "token_type_ids" ? typeIds : input.name === "input_ids" ? ids : undefined;
-    if (!values) throw new Error(`txt2embed cannot feed model input "${input.name}" (it knows input_ids, attention_mask, token_type_ids)`);
-    feeds[input.name] = input.datatype === "INT32" ? new ort.Tensor("int32", Int32Array.from(values, Number), [count, length]) : new ort.Tensor("int64", values, [count, length]);
-  }
-  const outputName = session.outputNames.includes("last_hidden_state") ? "last_hidden_state" : session.outputNames[0]!;
-  const results = await session.run(feeds, [outputName]);
-  for (const tensor of Object.values(feeds)) tensor.dispose();
-  const hidden = results[outputName]!;
-  const data = hidden.data as Float32Array;
-  if (hidden.dims.length === 2) return data.slice(); // already one vector per text (a pooled output)
-  if (hidden.dims.length !== 3) throw new Error(`txt2embed expects output "${outputName}" of rank 2 or 3, got [${hidden.dims.join(", ")}]`);
-  const [, sequence, dimensions] = hidden.dims as [number, number, number];
-  const pooled = new Float32Array(count * dimensions);
-  rows.forEach((entry, index) => {
-    const real = Math.min(entry.ids.length, sequence);
-    const out = pooled.subarray(index * dimensions, (index + 1) * dimensions);
-    const rowAt = (position: number) => (index * sequence + position) * dimensions;
-    if (pooling === "cls" || pooling === "last") {
-      const start = rowAt(pooling === "cls" ? 0 : real - 1);
-      out.set(data.subarray(start, start + dimensions));
-      return;
-    }
-    // Mean over the real tokens only: padding never changes a row.
-    const sums = new Float64Array(dimensions);
-    for (let position = 0; position < real; position++) {
-      const start = rowAt(position);
-      for (let dimension = 0; dimension < dimensions; dimension++) sums[dimension]! += data[start + dimension]!;
-    }
-    for (let dimension = 0; dimension < dimensions; dimension++) out[dimension] = sums[dimension]! / real;
-  });
-  return pooled;
 }
 
 /** TEI /tokenize: per item, `ids` and their `tokens` and `special` flags, `lengths` per text. */

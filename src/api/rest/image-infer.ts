@@ -24,7 +24,7 @@ export const imageInferFields = {
 
 const Corner = t.Tuple([t.Integer(), t.Integer()]);
 const ImageResult = {
-  text: t.Optional(t.String({ description: "img2txt: the line's text, or a page's lines joined by newlines" })),
+  text: t.Optional(t.String({ description: "img2txt: the line's text, or a page's lines: side by side on one row joined by a space, rows by newlines" })),
   confidence: t.Optional(t.Number({ description: "img2txt without a detector: mean character probability" })),
   lines: t.Optional(t.Array(t.Object({ text: t.String(), confidence: t.Number(), box: t.Array(Corner, { description: "corners, clockwise from the top left" }) }))),
   embedding: t.Optional(t.Array(t.Number(), { description: "img2embed" })),

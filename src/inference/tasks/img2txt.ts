@@ -2,7 +2,8 @@
  * img2txt (OCR) on the server side: shapes the worker's answer (workers/tasks/img2txt.ts) into one
  * result per image. A model without det.onnx reads each image as one text line (`{ text, confidence }`);
  * with det.onnx each image is a page (`{ text, lines: [{ text, confidence, box }] }`, lines top to
- * bottom, the page's text their texts joined by newlines).
+ * bottom; the page's text is their texts, a space between boxes side by side on one row, where the
+ * detector found words far apart, and a newline between rows).
  */
 import type { WireTensor } from "../../../workers/protocol.ts";
 import { type ImageRequest, outputOf, runImageTask } from "./image-request.ts";
@@ -54,6 +55,24 @@ export function ocrReadings(outputs: WireTensor[]): OcrReading[] {
       return { text: texts[index]!, confidence: confidences[index]!, box: [[left!, top!], [right!, top!], [right!, bottom!], [left!, bottom!]] };
     });
     next += count;
-    return { text: lines.map((line) => line.text).join("\n"), lines };
+    return { text: pageText(lines), lines };
   });
+}
+
+/**
+ * The lines' texts in reading order: a space before a box that lies to the right of the previous one
+ * on the same row (its vertical middle within the previous box), a newline before any other.
+ */
+function pageText(lines: OcrLine[]): string {
+  return lines
+    .map((line, index) => {
+      const previous = lines[index - 1];
+      if (!previous) return line.text;
+      const [[left, top], , [, bottom]] = line.box;
+      const [, [previousRight, previousTop], [, previousBottom]] = previous.box;
+      const middle = (top + bottom) / 2;
+      const sameRow = middle >= previousTop && middle <= previousBottom && left >= previousRight;
+      return (sameRow ? " " : "\n") + line.text;
+    })
+    .join("");
 }
