@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { KvBatch, type SequenceCache } from "../../workers/generation/kv-batch.ts";
 
-const geometry = { names: ["past_key_values.0.key", "past_key_values.0.value"], heads: 2, headDimension: 3 };
+const geometry = { names: ["past_key_values.0.key", "past_key_values.0.value"], heads: 2, headDimension: 3, elementType: "float32" as const };
 
 /** A cache whose values encode (sequence, input, head, position, dim), so misplacement shows. */
 function cache(sequence: number, length: number): SequenceCache {
@@ -58,5 +58,29 @@ describe("KvBatch", () => {
     const row2 = batch.extract(2).tensors[0]!;
     // Row 2's head 0: its one old token, then the new one.
     expect(Array.from(row2.subarray(0, 6))).toEqual([20_001, 20_002, 20_003, -1, -1, -1]);
+  });
+
+  test("float16 caches keep their kind and bits: raw Uint16Array and Float16Array rows pack and extract unconverted", () => {
+    const half = { ...geometry, elementType: "float16" as const };
+    for (const Kind of [Uint16Array, Float16Array]) {
+      // Row r's values: distinct bit patterns (raw) or distinct halves, as onnxruntime hands them out.
+      const own = (row: number, length: number): SequenceCache => ({
+        length,
+        tensors: half.names.map((_, input) => {
+          const values = Array.from({ length: half.heads * length * half.headDimension }, (_, index) => (Kind === Uint16Array ? 0x3c00 + row * 512 + input * 128 + index : row + input / 4 + index / 64));
+          return Kind === Uint16Array ? Uint16Array.from(values) : Float16Array.from(values);
+        }),
+      });
+      const caches = [own(1, 2), own(2, 4)];
+      const batch = KvBatch.pack(half, caches);
+      expect(batch.tensors.every((tensor) => tensor instanceof Kind)).toBe(true);
+      caches.forEach((cache, row) => {
+        const extracted = batch.extract(row);
+        extracted.tensors.forEach((tensor, input) => {
+          expect(tensor).toBeInstanceOf(Kind);
+          expect(Array.from(tensor)).toEqual(Array.from(cache.tensors[input]!));
+        });
+      });
+    }
   });
 });

@@ -18,7 +18,7 @@
  */
 import * as ort from "onnxruntime-node";
 import type { GenerateMessage, WorkerToServer } from "../protocol.ts";
-import { KvBatch, type SequenceCache } from "./kv-batch.ts";
+import { type CacheArray, type CacheElementType, emptyCacheArray, KvBatch, type SequenceCache } from "./kv-batch.ts";
 import { Sequence } from "./sequence.ts";
 import { type DecoderSignature, decoderSignature, generationTextModel } from "./text-model.ts";
 
@@ -110,13 +110,13 @@ export class DecodingLoop {
       return undefined;
     }
     const length = sequence.promptIds.length;
-    const { names, heads, headDimension } = this.signature.geometry;
+    const { names, heads, headDimension, elementType } = this.signature.geometry;
     const feeds = this.feeds(
       BigInt64Array.from(sequence.promptIds, BigInt),
       new BigInt64Array(length).fill(1n),
       BigInt64Array.from(sequence.promptIds, (_, index) => BigInt(index)),
       [1, length],
-      names.map(() => new Float32Array(0)),
+      names.map(() => emptyCacheArray(elementType)),
       [1, heads, 0, headDimension],
     );
     try {
@@ -128,7 +128,7 @@ export class DecodingLoop {
         this.byId.delete(sequenceId);
         return undefined;
       }
-      return { sequence, cache: { length, tensors: names.map((name) => results[name.replace("past_key_values", "present")]!.data as Float32Array) } };
+      return { sequence, cache: { length, tensors: names.map((name) => results[name.replace("past_key_values", "present")]!.data as CacheArray) } };
     } catch (error) {
       this.byId.delete(sequenceId);
       this.send({ type: "generate-failed", sequenceId, message: errorMessage(error), code: "INFERENCE_FAILED" });
@@ -172,7 +172,7 @@ export class DecodingLoop {
       [rowCount, heads, batch.width, headDimension],
     );
     const results = await this.session.run(feeds);
-    batch.advance(names.map((name) => results[name.replace("past_key_values", "present")]!.data as Float32Array));
+    batch.advance(names.map((name) => results[name.replace("past_key_values", "present")]!.data as CacheArray));
     const logits = results.logits!.data as Float32Array;
     const vocabulary = results.logits!.dims[2]!;
     // One message for the whole step: 8 sequences cost one IPC message, not eight.
@@ -180,14 +180,15 @@ export class DecodingLoop {
     if (steps.length > 0) this.send({ type: "generated", steps });
   }
 
-  private feeds(ids: BigInt64Array, mask: BigInt64Array, positions: BigInt64Array, idsShape: number[], caches: Float32Array[], cacheShape: number[]): Record<string, ort.Tensor> {
+  private feeds(ids: BigInt64Array, mask: BigInt64Array, positions: BigInt64Array, idsShape: number[], caches: CacheArray[], cacheShape: number[]): Record<string, ort.Tensor> {
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor("int64", ids, idsShape),
       attention_mask: new ort.Tensor("int64", mask, [idsShape[0]!, mask.length / idsShape[0]!]),
     };
     if (this.signature.hasPositionIds) feeds.position_ids = new ort.Tensor("int64", positions, idsShape);
     if (this.signature.hasUseCacheBranch) feeds.use_cache_branch = new ort.Tensor("bool", [cacheShape[2]! > 0], [1]);
-    this.signature.geometry.names.forEach((name, index) => (feeds[name] = new ort.Tensor("float32", caches[index]!, cacheShape)));
+    const { names, elementType } = this.signature.geometry;
+    names.forEach((name, index) => (feeds[name] = cacheTensor(elementType, caches[index]!, cacheShape)));
     return feeds;
   }
 
@@ -204,6 +205,20 @@ export class DecodingLoop {
 interface Group {
   rows: Sequence[];
   batch: KvBatch;
+}
+
+/**
+ * A cache input's tensor. float16 goes in as its raw bits: where the runtime has Float16Array (Bun
+ * does), onnxruntime-common re-wraps a Uint16Array as one, and onnxruntime-node's binding reads a
+ * Float16Array as 0 bytes under Bun ("not enough space: expected N, got 0") — so the tensor keeps
+ * a Uint16Array view of the same bytes (no copy).
+ */
+function cacheTensor(elementType: CacheElementType, data: CacheArray, dims: number[]): ort.Tensor {
+  if (elementType === "float32") return new ort.Tensor("float32", data as Float32Array, dims);
+  const bits = new Uint16Array(data.buffer, data.byteOffset, data.length);
+  const tensor = new ort.Tensor("float16", bits, dims);
+  (tensor as unknown as { cpuData: Uint16Array }).cpuData = bits;
+  return tensor;
 }
 
 /** A prompt the model cannot take: the request's fault, INVALID_INPUT. */
