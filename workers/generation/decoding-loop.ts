@@ -207,18 +207,9 @@ interface Group {
   batch: KvBatch;
 }
 
-/**
- * A cache input's tensor. float16 goes in as its raw bits: where the runtime has Float16Array (Bun
- * does), onnxruntime-common re-wraps a Uint16Array as one, and onnxruntime-node's binding reads a
- * Float16Array as 0 bytes under Bun ("not enough space: expected N, got 0") — so the tensor keeps
- * a Uint16Array view of the same bytes (no copy).
- */
+/** A cache input's tensor (float16 as raw half bits: the worker pins onnxruntime to them, workers/float16.ts). */
 function cacheTensor(elementType: CacheElementType, data: CacheArray, dims: number[]): ort.Tensor {
-  if (elementType === "float32") return new ort.Tensor("float32", data as Float32Array, dims);
-  const bits = new Uint16Array(data.buffer, data.byteOffset, data.length);
-  const tensor = new ort.Tensor("float16", bits, dims);
-  (tensor as unknown as { cpuData: Uint16Array }).cpuData = bits;
-  return tensor;
+  return elementType === "float32" ? new ort.Tensor("float32", data as Float32Array, dims) : new ort.Tensor("float16", data as Uint16Array, dims);
 }
 
 /** A prompt the model cannot take: the request's fault, INVALID_INPUT. */

@@ -15,21 +15,20 @@
  */
 
 /**
- * A cache tensor's elements: Float32Array, or for float16 caches what onnxruntime hands out
- * (Float16Array where the runtime has it, else the raw bits as Uint16Array).
+ * A cache tensor's elements: float32, or float16 as raw half bits (Uint16Array: the worker pins
+ * onnxruntime to them, workers/float16.ts).
  */
-export type CacheArray = Float32Array | Float16Array | Uint16Array;
+export type CacheArray = Float32Array | Uint16Array;
 export type CacheElementType = "float32" | "float16";
 
 /** A zero-filled array of `length` elements of the same kind as `source` (never converting values). */
 function arrayLike(source: CacheArray, length: number): CacheArray {
-  return new (source.constructor as new (length: number) => CacheArray)(length);
+  return source instanceof Float32Array ? new Float32Array(length) : new Uint16Array(length);
 }
 
 /** An empty cache tensor's data (the first step's past) for `elementType`. */
 export function emptyCacheArray(elementType: CacheElementType): CacheArray {
-  if (elementType === "float32") return new Float32Array(0);
-  return typeof Float16Array === "function" ? new Float16Array(0) : new Uint16Array(0);
+  return elementType === "float32" ? new Float32Array(0) : new Uint16Array(0);
 }
 
 /** One sequence's cache alone: per cache input, [heads, length, headDim]. */

@@ -1,0 +1,10 @@
+import * as ort from "onnxruntime-node";
+import { DecodingLoop } from "./workers/generation/decoding-loop.ts";
+const files = { model: "/tmp/gen-probe/dbg16/onnx/model.onnx", companionFiles: { "tokenizer.json": "/tmp/gen-probe/dbg16/tokenizer.json" } };
+const sha = async (p: string) => new Bun.CryptoHasher("sha256").update(new Uint8Array(await Bun.file(p).arrayBuffer())).digest("hex");
+const fileMap: Record<string, { path: string; sha256: string }> = {};
+for (const [name, p] of Object.entries(files.companionFiles)) fileMap[name] = { path: p, sha256: await sha(p) };
+const session = await ort.InferenceSession.create(files.model);
+const loop = new DecodingLoop(session, (m: any) => console.log(JSON.stringify(m).slice(0, 150)));
+loop.start({ type: "generate", sequenceId: 0, settings: { files: fileMap, prompt: "Hello world", maxNewTokens: 3, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 1, stop: [] } });
+await Bun.sleep(1500);
