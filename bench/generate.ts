@@ -16,6 +16,13 @@
  *
  * Goal (issue 15): at 8 streams ModelMora gives ≥ 3× the tokens/s of transformers.js one at a time.
  *
+ * Allocator: ModelMora's workers start with MIMALLOC_PURGE_DELAY=-1 (src/lifecycle/worker-environment.ts:
+ * freed memory reused, so onnxruntime's KV-cache outputs do not fault fresh pages in at every step);
+ * transformers.js runs in this process with Bun's default, as a script that loads it gets. Its
+ * batch-1 steps move a smaller cache, so the setting matters less to it (a batch-1 step of the
+ * bench decoder: about 5.2 ms and ~100 page faults by default, 3.6 ms and ~1 with the setting, one
+ * noisy measurement); run this bench with MIMALLOC_PURGE_DELAY=-1 set to give the baseline it too.
+ *
  * Run: `bun bench/generate.ts [--runs 3] [--new-tokens 64] [--force]`; smoke check:
  * `bun bench/generate.ts --runs 1 --new-tokens 8 --force`. Refuses to start on a busy machine
  * unless forced (bench/lib/load-gate.ts).
@@ -188,7 +195,8 @@ export async function runGenerateBench(options: { runs: number; newTokens: numbe
       `## Generation (txt2txt), ${options.newTokens} new tokens per request, ${options.runs} runs\n\n${tableHeading(gate)}${machineLine(machine)}\n\n` +
         `${figures.map(({ model }) => `- ${model.name}: ${model.label}`).join("\n")}\n\n` +
         `${markdownTable(["model", "server", "tokens/s median (min–max)", "TTFT ms median (min–max)", "tokens per round"], rows)}\n\n` +
-        `${markdownTable(["goal", "target", "measured", "status"], goals)}\n`,
+        `${markdownTable(["goal", "target", "measured", "status"], goals)}\n\n` +
+        `transformers.js ran with MIMALLOC_PURGE_DELAY=${process.env.MIMALLOC_PURGE_DELAY ?? "unset (Bun's default)"}; ModelMora's workers with ${process.env.MIMALLOC_PURGE_DELAY ?? "-1 (their default)"}\n`,
     );
   });
 }
