@@ -111,15 +111,16 @@ export class DecodingLoop {
     }
     const length = sequence.promptIds.length;
     const { names, heads, headDimension, elementType } = this.signature.geometry;
-    const feeds = this.feeds(
-      BigInt64Array.from(sequence.promptIds, BigInt),
-      new BigInt64Array(length).fill(1n),
-      BigInt64Array.from(sequence.promptIds, (_, index) => BigInt(index)),
-      [1, length],
-      names.map(() => emptyCacheArray(elementType)),
-      [1, heads, 0, headDimension],
-    );
+    // Inside the try: whatever fails from here on (building the feeds included) answers this sequence.
     try {
+      const feeds = this.feeds(
+        BigInt64Array.from(sequence.promptIds, BigInt),
+        new BigInt64Array(length).fill(1n),
+        BigInt64Array.from(sequence.promptIds, (_, index) => BigInt(index)),
+        [1, length],
+        names.map(() => emptyCacheArray(elementType)),
+        [1, heads, 0, headDimension],
+      );
       const results = await this.session.run(feeds);
       const vocabulary = results.logits!.dims[2]!;
       const logits = (results.logits!.data as Float32Array).slice((length - 1) * vocabulary, length * vocabulary);
