@@ -13,7 +13,7 @@ import { mapArenaBlock } from "../../workers/arena.ts";
 import { typedView } from "../../workers/datatypes.ts";
 import { type GenerateSettings, isShared, type SequenceStep, type LoadMessage, type SharedTensor, type TransportTensor, type WireTensor, type WorkerToServer } from "../../workers/protocol.ts";
 import type { OutputArenaFile, SharedMemory } from "./shared-memory.ts";
-import { workerEnvironment } from "./worker-environment.ts";
+import { WORKER_ALLOCATOR_DEFAULTS, workerEnvironment } from "./worker-environment.ts";
 import { workerTempDirectory } from "../runtime/worker-temp.ts";
 
 export { type GenerationHandle, type InferResult, type LoadedSignature, type SpawnWorker, type WorkerExit, type WorkerHandle, WorkerGoneError } from "./worker-handle.ts";
@@ -68,7 +68,7 @@ class WorkerProcess implements WorkerHandle {
     const temp = workerTempDirectory();
     this.process = Bun.spawn({
       cmd: workerCommand(label, resourceLimits),
-      env: { ...workerEnvironment(process.env), ...(temp.directory !== undefined && { TMPDIR: temp.directory }) },
+      env: { ...WORKER_ALLOCATOR_DEFAULTS, ...workerEnvironment(process.env), ...(temp.directory !== undefined && { TMPDIR: temp.directory }) },
       stdio: ["ignore", "inherit", "inherit"],
       serialization: "advanced",
       ipc: (message: WorkerToServer) => this.onMessage(message),

@@ -36,10 +36,12 @@ export class DecoderReference {
       attention_mask: new ort.Tensor("int64", new BigInt64Array(ids.length).fill(1n), shape),
     };
     if (this.session.inputNames.includes("position_ids")) feeds.position_ids = new ort.Tensor("int64", BigInt64Array.from(ids, (_, index) => BigInt(index)), shape);
+    // A merged decoder's no-cache branch: the whole sequence, no past.
+    if (this.session.inputNames.includes("use_cache_branch")) feeds.use_cache_branch = new ort.Tensor("bool", [false], [1]);
+    const pastType = this.session.inputMetadata.find((metadata) => metadata.name === "past_key_values.0.key");
+    const emptyPast = pastType?.isTensor && pastType.type === "float16" ? () => new ort.Tensor("float16", new Uint16Array(0), [1, this.heads, 0, this.headDimension]) : () => new ort.Tensor("float32", new Float32Array(0), [1, this.heads, 0, this.headDimension]);
     for (let layer = 0; layer < this.layers; layer++) {
-      for (const kind of ["key", "value"]) {
-        feeds[`past_key_values.${layer}.${kind}`] = new ort.Tensor("float32", new Float32Array(0), [1, this.heads, 0, this.headDimension]);
-      }
+      for (const kind of ["key", "value"]) feeds[`past_key_values.${layer}.${kind}`] = emptyPast();
     }
     const { logits } = await this.session.run(feeds, ["logits"]);
     const data = logits!.data as Float32Array;

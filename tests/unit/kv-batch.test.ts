@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { KvBatch, type SequenceCache } from "../../workers/generation/kv-batch.ts";
 
-const geometry = { names: ["past_key_values.0.key", "past_key_values.0.value"], heads: 2, headDimension: 3 };
+const geometry = { names: ["past_key_values.0.key", "past_key_values.0.value"], heads: 2, headDimension: 3, elementType: "float32" as const };
 
 /** A cache whose values encode (sequence, input, head, position, dim), so misplacement shows. */
 function cache(sequence: number, length: number): SequenceCache {
@@ -58,5 +58,23 @@ describe("KvBatch", () => {
     const row2 = batch.extract(2).tensors[0]!;
     // Row 2's head 0: its one old token, then the new one.
     expect(Array.from(row2.subarray(0, 6))).toEqual([20_001, 20_002, 20_003, -1, -1, -1]);
+  });
+
+  test("float16 caches (raw half bits) keep their kind and bits through pack and extract", () => {
+    const half = { ...geometry, elementType: "float16" as const };
+    // Row r's values: distinct bit patterns, as onnxruntime hands float16 out in the worker.
+    const own = (row: number, length: number): SequenceCache => ({
+      length,
+      tensors: half.names.map((_, input) => Uint16Array.from({ length: half.heads * length * half.headDimension }, (_, index) => 0x3c00 + row * 512 + input * 128 + index)),
+    });
+    const caches = [own(1, 2), own(2, 4)];
+    const batch = KvBatch.pack(half, caches);
+    expect(batch.tensors.every((tensor) => tensor instanceof Uint16Array)).toBe(true);
+    caches.forEach((cache, row) => {
+      batch.extract(row).tensors.forEach((tensor, input) => {
+        expect(tensor).toBeInstanceOf(Uint16Array);
+        expect(Array.from(tensor)).toEqual(Array.from(cache.tensors[input]!));
+      });
+    });
   });
 });

@@ -18,7 +18,7 @@
  */
 import * as ort from "onnxruntime-node";
 import type { GenerateMessage, WorkerToServer } from "../protocol.ts";
-import { KvBatch, type SequenceCache } from "./kv-batch.ts";
+import { type CacheArray, type CacheElementType, emptyCacheArray, KvBatch, type SequenceCache } from "./kv-batch.ts";
 import { Sequence } from "./sequence.ts";
 import { type DecoderSignature, decoderSignature, generationTextModel } from "./text-model.ts";
 
@@ -110,16 +110,17 @@ export class DecodingLoop {
       return undefined;
     }
     const length = sequence.promptIds.length;
-    const { names, heads, headDimension } = this.signature.geometry;
-    const feeds = this.feeds(
-      BigInt64Array.from(sequence.promptIds, BigInt),
-      new BigInt64Array(length).fill(1n),
-      BigInt64Array.from(sequence.promptIds, (_, index) => BigInt(index)),
-      [1, length],
-      names.map(() => new Float32Array(0)),
-      [1, heads, 0, headDimension],
-    );
+    const { names, heads, headDimension, elementType } = this.signature.geometry;
+    // Inside the try: whatever fails from here on (building the feeds included) answers this sequence.
     try {
+      const feeds = this.feeds(
+        BigInt64Array.from(sequence.promptIds, BigInt),
+        new BigInt64Array(length).fill(1n),
+        BigInt64Array.from(sequence.promptIds, (_, index) => BigInt(index)),
+        [1, length],
+        names.map(() => emptyCacheArray(elementType)),
+        [1, heads, 0, headDimension],
+      );
       const results = await this.session.run(feeds);
       const vocabulary = results.logits!.dims[2]!;
       const logits = (results.logits!.data as Float32Array).slice((length - 1) * vocabulary, length * vocabulary);
@@ -128,7 +129,7 @@ export class DecodingLoop {
         this.byId.delete(sequenceId);
         return undefined;
       }
-      return { sequence, cache: { length, tensors: names.map((name) => results[name.replace("past_key_values", "present")]!.data as Float32Array) } };
+      return { sequence, cache: { length, tensors: names.map((name) => results[name.replace("past_key_values", "present")]!.data as CacheArray) } };
     } catch (error) {
       this.byId.delete(sequenceId);
       this.send({ type: "generate-failed", sequenceId, message: errorMessage(error), code: "INFERENCE_FAILED" });
@@ -172,7 +173,7 @@ export class DecodingLoop {
       [rowCount, heads, batch.width, headDimension],
     );
     const results = await this.session.run(feeds);
-    batch.advance(names.map((name) => results[name.replace("past_key_values", "present")]!.data as Float32Array));
+    batch.advance(names.map((name) => results[name.replace("past_key_values", "present")]!.data as CacheArray));
     const logits = results.logits!.data as Float32Array;
     const vocabulary = results.logits!.dims[2]!;
     // One message for the whole step: 8 sequences cost one IPC message, not eight.
@@ -180,14 +181,15 @@ export class DecodingLoop {
     if (steps.length > 0) this.send({ type: "generated", steps });
   }
 
-  private feeds(ids: BigInt64Array, mask: BigInt64Array, positions: BigInt64Array, idsShape: number[], caches: Float32Array[], cacheShape: number[]): Record<string, ort.Tensor> {
+  private feeds(ids: BigInt64Array, mask: BigInt64Array, positions: BigInt64Array, idsShape: number[], caches: CacheArray[], cacheShape: number[]): Record<string, ort.Tensor> {
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor("int64", ids, idsShape),
       attention_mask: new ort.Tensor("int64", mask, [idsShape[0]!, mask.length / idsShape[0]!]),
     };
     if (this.signature.hasPositionIds) feeds.position_ids = new ort.Tensor("int64", positions, idsShape);
     if (this.signature.hasUseCacheBranch) feeds.use_cache_branch = new ort.Tensor("bool", [cacheShape[2]! > 0], [1]);
-    this.signature.geometry.names.forEach((name, index) => (feeds[name] = new ort.Tensor("float32", caches[index]!, cacheShape)));
+    const { names, elementType } = this.signature.geometry;
+    names.forEach((name, index) => (feeds[name] = cacheTensor(elementType, caches[index]!, cacheShape)));
     return feeds;
   }
 
@@ -204,6 +206,11 @@ export class DecodingLoop {
 interface Group {
   rows: Sequence[];
   batch: KvBatch;
+}
+
+/** A cache input's tensor (float16 as raw half bits: the worker pins onnxruntime to them, workers/float16.ts). */
+function cacheTensor(elementType: CacheElementType, data: CacheArray, dims: number[]): ort.Tensor {
+  return elementType === "float32" ? new ort.Tensor("float32", data as Float32Array, dims) : new ort.Tensor("float16", data as Uint16Array, dims);
 }
 
 /** A prompt the model cannot take: the request's fault, INVALID_INPUT. */

@@ -1,6 +1,7 @@
 /**
  * The KV cache of the sequences decoding together, laid out as the model takes it: for each cache
- * input (`past_key_values.{i}.key/value`) one Float32Array [rows, heads, width, headDim], where
+ * input (`past_key_values.{i}.key/value`) one array [rows, heads, width, headDim] (float32, or
+ * float16 for fp16 exports — the elements are only moved, never read, so both lay out alike), where
  * `width` is the longest sequence's cached length and every shorter row is **left-padded** with
  * zeros. The attention mask row of a sequence is 0 over its padding and 1 over its tokens, so the
  * padding receives exactly zero attention weight (softmax of −∞-like scores) and changes nothing.
@@ -13,10 +14,27 @@
  * membership change, not at every step.
  */
 
+/**
+ * A cache tensor's elements: float32, or float16 as raw half bits (Uint16Array: the worker pins
+ * onnxruntime to them, workers/float16.ts).
+ */
+export type CacheArray = Float32Array | Uint16Array;
+export type CacheElementType = "float32" | "float16";
+
+/** A zero-filled array of `length` elements of the same kind as `source` (never converting values). */
+function arrayLike(source: CacheArray, length: number): CacheArray {
+  return source instanceof Float32Array ? new Float32Array(length) : new Uint16Array(length);
+}
+
+/** An empty cache tensor's data (the first step's past) for `elementType`. */
+export function emptyCacheArray(elementType: CacheElementType): CacheArray {
+  return elementType === "float32" ? new Float32Array(0) : new Uint16Array(0);
+}
+
 /** One sequence's cache alone: per cache input, [heads, length, headDim]. */
 export interface SequenceCache {
   length: number;
-  tensors: Float32Array[];
+  tensors: CacheArray[];
 }
 
 export interface CacheGeometry {
@@ -24,6 +42,7 @@ export interface CacheGeometry {
   names: string[];
   heads: number;
   headDimension: number;
+  elementType: CacheElementType;
 }
 
 export class KvBatch {
@@ -32,7 +51,7 @@ export class KvBatch {
     /** Cached tokens per row (the real ones; the rest of `width` is left padding). */
     readonly lengths: number[],
     public width: number,
-    public tensors: Float32Array[],
+    public tensors: CacheArray[],
   ) {}
 
   get rows(): number {
@@ -44,7 +63,7 @@ export class KvBatch {
     const { heads, headDimension } = geometry;
     const width = Math.max(0, ...caches.map((cache) => cache.length));
     const tensors = geometry.names.map((_, input) => {
-      const packed = new Float32Array(caches.length * heads * width * headDimension);
+      const packed = arrayLike(caches[0]!.tensors[input]!, caches.length * heads * width * headDimension);
       caches.forEach((cache, row) => {
         const source = cache.tensors[input]!;
         const padding = width - cache.length;
@@ -65,7 +84,7 @@ export class KvBatch {
     const length = this.lengths[row]!;
     const padding = this.width - length;
     const tensors = this.tensors.map((batch) => {
-      const own = new Float32Array(heads * length * headDimension);
+      const own = arrayLike(batch, heads * length * headDimension);
       for (let head = 0; head < heads; head++) {
         const from = ((row * heads + head) * this.width + padding) * headDimension;
         own.set(batch.subarray(from, from + length * headDimension), head * length * headDimension);
@@ -84,7 +103,7 @@ export class KvBatch {
   }
 
   /** Takes a step's `present` outputs as the new past: every row grew by one token. */
-  advance(presents: Float32Array[]): void {
+  advance(presents: CacheArray[]): void {
     this.tensors = presents;
     this.width += 1;
     for (let row = 0; row < this.lengths.length; row++) this.lengths[row]! += 1;

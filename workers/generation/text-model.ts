@@ -70,7 +70,9 @@ export function decoderSignature(session: ort.InferenceSession): DecoderSignatur
   for (let layer = 0; inputs.has(`past_key_values.${layer}.key`); layer++) names.push(`past_key_values.${layer}.key`, `past_key_values.${layer}.value`);
   if (names.length === 0) throw new Error('txt2txt needs a decoder with KV-cache inputs "past_key_values.{i}.key/value"');
   const first = inputs.get(names[0]!)!;
-  if (!first.isTensor || first.type !== "float32") throw new Error("txt2txt supports float32 KV caches only");
+  if (!first.isTensor || (first.type !== "float32" && first.type !== "float16")) {
+    throw new Error(`txt2txt supports float32 and float16 KV caches; "${names[0]}" is ${first.isTensor ? first.type : "not a tensor"}`);
+  }
   const [, heads, , headDimension] = first.shape;
   if (typeof heads !== "number" || typeof headDimension !== "number") {
     throw new Error("txt2txt needs the KV-cache inputs' heads and head dimension fixed in the model ([batch, heads, past, headDim])");
@@ -79,5 +81,5 @@ export function decoderSignature(session: ort.InferenceSession): DecoderSignatur
     const present = name.replace("past_key_values", "present");
     if (!session.outputNames.includes(present)) throw new Error(`txt2txt needs the decoder output "${present}"`);
   }
-  return { geometry: { names, heads, headDimension }, hasPositionIds: inputs.has("position_ids"), hasUseCacheBranch: inputs.has("use_cache_branch") };
+  return { geometry: { names, heads, headDimension, elementType: first.type }, hasPositionIds: inputs.has("position_ids"), hasUseCacheBranch: inputs.has("use_cache_branch") };
 }
