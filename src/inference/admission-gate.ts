@@ -1,128 +1,94 @@
 /**
- * Parsing request bodies in priority order under overload. Parsing a large JSON body costs the
- * server's event loop about as much as running the request, so when a flood of LOW requests is
- * already queued, parsing the rest of the flood before a CRITICAL request that arrived after it
- * delays the CRITICAL one by the whole flood. A transport reads a body's bytes, then asks for a turn
- * before it parses them. A turn is given at once while the model's queue (plus the requests
- * admitted but not yet queued) holds fewer than `depthLimit` requests and fewer than
- * `parseConcurrency` turns are open; else the request waits, unparsed, in a heap ordered by
- * (priority, arrival), and turns are handed out one per turn of the event loop as the queue drains
- * and open turns end. CRITICAL requests never wait.
+ * Reading and parsing request bodies in priority order under overload. Parsing a large JSON body
+ * costs the server's event loop about as much as running the request, and reading it costs the
+ * loop's I/O, so when a flood of LOW requests is already queued, handling the rest of the flood
+ * before a CRITICAL request that arrived after it delays the CRITICAL one by the whole flood. A
+ * transport asks for two turns per request, in order:
  *
- * Why both limits: the queue's depth bounds how much LOW work is queued ahead of later requests
- * (the scheduler orders the queue by priority, so that costs a CRITICAL request little), while the
- * open turns bound how many bodies are parsed ahead of a CRITICAL request that has just arrived:
- * every body admitted is parsed before the event loop comes back to anything else, so admitting a
- * batch's worth at once would make the CRITICAL request wait for all of them.
+ * 1. a **read turn** before it reads the body: given at once while the model's queue (plus the
+ *    requests holding read turns, not yet queued) holds fewer than `depthLimit` requests; beyond
+ *    that the request waits, its body left unread on its socket (Bun then stops reading it), in a
+ *    heap ordered by (priority, arrival), and read turns are handed out as the queue drains;
+ * 2. a **parse turn** once its bytes are in: at most `parseConcurrency` at once (one by default),
+ *    by (priority, arrival). Without this limit every body read while the queue was short would be
+ *    parsed, in arrival order, before a CRITICAL body that arrived after them.
+ *
+ * Turns of either kind are handed out one per turn of the event loop, so sockets (a CRITICAL
+ * request's among them) are read between two parses. Both turns end once the request is queued (or
+ * has failed). CRITICAL requests never wait for either.
  *
  * Only the priority known before parsing counts here (the `x-priority` header, or gRPC metadata);
  * a priority given only inside the body still orders the queue once parsed.
  */
-import { BinaryHeap, schedulingKey } from "../scheduler/heap.ts";
 import { Priority } from "./priority.ts";
+import { type Turn, TurnQueue } from "./turn-queue.ts";
 
-/**
- * A turn given: `done` must be called once the request is queued or has failed (idempotent; the
- * inference service calls it after queuing, the transport once the response is sent, whatever
- * happened in between).
- */
-export interface Turn {
-  done(): void;
-}
+export type { Turn } from "./turn-queue.ts";
 
-interface Waiter {
-  admit: () => void;
-  waiting: boolean;
+/** A read turn; `parse` waits for the parse turn, and the turn it gives ends both. */
+export interface ReadTurn extends Turn {
+  parse(signal?: AbortSignal): Turn | Promise<Turn>;
 }
 
 const NO_TURN: Turn = { done: () => undefined };
 
-/** Turns open at once by default: JavaScript parses one body at a time anyway. */
+/** A request that never waits (CRITICAL, or an unknown model whose request will answer with the error). */
+export const FREE_PASS: ReadTurn = { done: () => undefined, parse: () => NO_TURN };
+
+/** Bodies parsed at once by default: JavaScript parses one at a time anyway. */
 export const DEFAULT_PARSE_CONCURRENCY = 1;
 
 export class AdmissionGate {
-  private readonly waiters = new BinaryHeap<Waiter>();
-  private sequence = 0;
-  /** Turns given whose requests are not yet queued. */
-  private pending = 0;
-  private pumpScheduled = false;
+  private readonly reading: TurnQueue;
+  private readonly parsing: TurnQueue;
 
   constructor(
     /** Requests now queued for the model. */
-    private readonly queued: () => number,
-    /** How many queued requests keep the model busy; more wait for a turn. */
+    queued: () => number,
+    /** How many queued requests keep the model busy; beyond that bodies wait, unread, for a turn. */
     private depthLimit: number,
-    /** How many turns may be open (bodies being parsed and placed) at once. */
-    private readonly parseConcurrency = DEFAULT_PARSE_CONCURRENCY,
-  ) {}
+    /** How many bodies may be parsed (and placed and queued) at once. */
+    parseConcurrency = DEFAULT_PARSE_CONCURRENCY,
+  ) {
+    this.reading = new TurnQueue(() => queued() + this.reading.pending < this.depthLimit);
+    this.parsing = new TurnQueue(() => this.parsing.pending < parseConcurrency);
+  }
 
   setDepthLimit(depthLimit: number): void {
     this.depthLimit = depthLimit;
     this.pump();
   }
 
-  /** Resolves when this request may be parsed; rejects only when `signal` aborts first. */
-  turn(priority: Priority, signal?: AbortSignal): Turn | Promise<Turn> {
-    if (priority === Priority.CRITICAL) return NO_TURN;
-    if (this.waiters.size === 0 && this.hasRoom()) return this.give();
-    return new Promise<Turn>((resolve, reject) => {
-      const waiter: Waiter = {
-        waiting: true,
-        admit: () => {
-          signal?.removeEventListener("abort", onAbort);
-          resolve(this.give());
-        },
-      };
-      const onAbort = () => {
-        waiter.waiting = false;
-        reject(signal!.reason);
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.waiters.push(schedulingKey(priority, this.sequence++), waiter);
-    });
+  /** The read turn: at once while the queue is short, else in priority order as it drains. */
+  turn(priority: Priority, signal?: AbortSignal): ReadTurn | Promise<ReadTurn> {
+    if (priority === Priority.CRITICAL) return FREE_PASS;
+    const taken = this.reading.take(priority, signal);
+    return taken instanceof Promise ? taken.then((read) => this.withParse(read, priority)) : this.withParse(taken, priority);
   }
 
-  /** Gives every waiting request its turn now (shutdown, or the model was removed: they answer with the error). */
+  /** Gives every waiting request its turns now (shutdown, or the model was removed: they answer with the error). */
   releaseAll(): void {
-    for (let waiter = this.waiters.pop(); waiter; waiter = this.waiters.pop()) if (waiter.waiting) waiter.admit();
+    this.reading.releaseAll();
+    this.parsing.releaseAll();
   }
 
-  /**
-   * Hands out turns while there is room; call whenever the queue shrinks. One turn per turn of the
-   * event loop, so sockets (a CRITICAL request's body among them) are read between two parses.
-   */
+  /** Hands out read turns while the queue has room; call whenever the queue shrinks. */
   pump(): void {
-    if (this.pumpScheduled || this.waiters.size === 0) return;
-    this.pumpScheduled = true;
-    setImmediate(() => {
-      this.pumpScheduled = false;
-      this.admitNext();
-    });
+    this.reading.pump();
   }
 
-  private admitNext(): void {
-    while (this.waiters.size > 0 && this.hasRoom()) {
-      const waiter = this.waiters.pop()!;
-      if (!waiter.waiting) continue;
-      waiter.admit();
-      this.pump();
-      return;
-    }
-  }
-
-  private hasRoom(): boolean {
-    return this.pending < this.parseConcurrency && this.queued() + this.pending < this.depthLimit;
-  }
-
-  private give(): Turn {
-    this.pending++;
-    let open = true;
+  private withParse(read: Turn, priority: Priority): ReadTurn {
     return {
-      done: () => {
-        if (!open) return;
-        open = false;
-        this.pending--;
-        this.pump();
+      done: () => read.done(),
+      parse: (signal) => {
+        const both = (parse: Turn): Turn => ({
+          done: () => {
+            parse.done();
+            read.done();
+          },
+        });
+        const taken = this.parsing.take(priority, signal);
+        return taken instanceof Promise ? taken.then(both) : both(taken);
       },
     };
   }

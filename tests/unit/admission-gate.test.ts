@@ -1,20 +1,20 @@
 /**
- * Pins parsing in priority order under overload: turns are given at once while the queue is short
- * and few turns are open, CRITICAL never waits, waiting requests get their turns by (priority,
- * arrival) as the queue drains, one per turn of the event loop, and an aborted waiter gives its
- * place up.
+ * Pins reading and parsing in priority order under overload: read turns are given at once while the
+ * queue is short, waiting requests get them by (priority, arrival) as the queue drains, one per turn
+ * of the event loop; one parse turn is open at a time, the next going to the highest priority
+ * waiting; CRITICAL never waits for either; an aborted waiter gives its place up.
  */
 import { describe, expect, test } from "bun:test";
-import { AdmissionGate, type Turn } from "../../src/inference/admission-gate.ts";
+import { AdmissionGate, type ReadTurn, type Turn } from "../../src/inference/admission-gate.ts";
 import { Priority } from "../../src/inference/priority.ts";
 
-function gateWithQueue(depthLimit: number, parseConcurrency = depthLimit) {
+function gateWithQueue(depthLimit: number, parseConcurrency = 1) {
   const queue = { length: 0 };
   return { queue, gate: new AdmissionGate(() => queue.length, depthLimit, parseConcurrency) };
 }
 
 describe("AdmissionGate", () => {
-  test("turns are given at once below the depth limit, counting turns given but not yet queued", async () => {
+  test("read turns are given at once below the depth limit, counting turns given but not yet queued", async () => {
     const { gate } = gateWithQueue(2);
     const first = gate.turn(Priority.LOW);
     const second = gate.turn(Priority.LOW);
@@ -23,23 +23,26 @@ describe("AdmissionGate", () => {
     expect(gate.turn(Priority.LOW) instanceof Promise).toBe(true);
   });
 
-  test("no more turns are open at once than the parse concurrency, however short the queue", async () => {
-    const { gate } = gateWithQueue(100, 1);
-    const first = gate.turn(Priority.LOW);
-    expect(first instanceof Promise).toBe(false);
-    const second = gate.turn(Priority.LOW);
-    expect(second instanceof Promise).toBe(true);
-    let given = false;
-    void (second as Promise<Turn>).then(() => (given = true));
-    await Bun.sleep(0);
-    expect(given).toBe(false);
-    (first as Turn).done();
-    await second;
-    expect(given).toBe(true);
+  test("one parse turn is open at a time, however short the queue; the next goes to the highest priority waiting", async () => {
+    const { gate } = gateWithQueue(100);
+    const read = (priority: Priority) => gate.turn(priority) as ReadTurn;
+    const [first, low, high] = [read(Priority.LOW), read(Priority.LOW), read(Priority.HIGH)];
+    for (const turn of [first, low, high]) expect(turn instanceof Promise).toBe(false); // reading is not limited here
+    const firstParse = first.parse();
+    expect(firstParse instanceof Promise).toBe(false);
+    const order: string[] = [];
+    const lowParse = (low.parse() as Promise<Turn>).then((turn) => (order.push("low"), turn));
+    const highParse = (high.parse() as Promise<Turn>).then((turn) => (order.push("high"), turn));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(order).toEqual([]);
+    (firstParse as Turn).done();
+    (await highParse).done();
+    await lowParse;
+    expect(order).toEqual(["high", "low"]);
   });
 
-  test("turns freed together are handed out one per turn of the event loop", async () => {
-    const { queue, gate } = gateWithQueue(2, 2);
+  test("read turns freed together are handed out one per turn of the event loop", async () => {
+    const { queue, gate } = gateWithQueue(2);
     queue.length = 2;
     const given: number[] = [];
     const waits = [0, 1].map((index) => (gate.turn(Priority.LOW) as Promise<Turn>).then((turn) => (given.push(index), turn)));
@@ -51,13 +54,16 @@ describe("AdmissionGate", () => {
     expect(given).toEqual([0, 1]);
   });
 
-  test("CRITICAL never waits, however deep the queue or many turns are open", () => {
-    const { queue, gate } = gateWithQueue(1, 1);
+  test("CRITICAL never waits to read or to parse, however deep the queue or busy the parser", () => {
+    const { queue, gate } = gateWithQueue(1);
     queue.length = 500;
     expect(gate.turn(Priority.CRITICAL) instanceof Promise).toBe(false);
     queue.length = 0;
-    expect(gate.turn(Priority.LOW) instanceof Promise).toBe(false);
-    expect(gate.turn(Priority.CRITICAL) instanceof Promise).toBe(false);
+    const low = gate.turn(Priority.LOW) as ReadTurn;
+    expect(low.parse() instanceof Promise).toBe(false); // the one parse turn is now taken
+    const critical = gate.turn(Priority.CRITICAL) as ReadTurn;
+    expect(critical instanceof Promise).toBe(false);
+    expect(critical.parse() instanceof Promise).toBe(false);
   });
 
   test("waiters get turns by priority, then arrival, as the queue drains", async () => {

@@ -1,9 +1,8 @@
 /**
- * Request bodies parsed in priority order under overload (src/inference/admission-gate.ts), for the
- * REST infer routes: the body's bytes are read off the socket first, whatever the priority (I/O
- * only: a CRITICAL request's bytes are never stuck behind LOW bodies nobody reads), then the parser
- * waits for the request's turn (priority from `x-priority`, known before the body is read) and
- * parses the bytes; the handler passes the turn on to the inference service, which ends it once the
+ * Request bodies read and parsed in priority order under overload (src/inference/admission-gate.ts),
+ * for the REST infer routes: the parser waits for the request's read turn (priority from
+ * `x-priority`, known before the body is read), reads the bytes, waits for its parse turn, then
+ * parses them; the handler passes the turn on to the inference service, which ends it once the
  * request is queued. `end` (an after-response hook) ends it for requests that never reach the
  * service (a body that fails validation).
  */
@@ -12,7 +11,7 @@ import { Priority, parsePriority } from "../../inference/priority.ts";
 import type { InferenceService } from "../../inference/service.ts";
 
 export interface ParseTurns {
-  /** Reads the body's bytes, waits for the request's turn to be parsed, then parses them with `parse`. */
+  /** Waits for the request's turn to read its body, reads it, waits for its turn to parse it, then parses it with `parse`. */
   read<T>(request: Request, model: string, version: string | undefined, parse: (bytes: ArrayBuffer) => T | Promise<T>): Promise<T>;
   /** The turn the request was given (undefined if its body was not read through `read`). */
   of(request: Request): Turn | undefined;
@@ -24,13 +23,16 @@ export function parseTurns(inference: InferenceService): ParseTurns {
   const turns = new WeakMap<Request, Turn>();
   return {
     async read(request, model, version, parse) {
-      const bytes = await request.arrayBuffer();
-      const turn = await inference.turn(model, version, headerPriority(request), request.signal);
-      turns.set(request, turn);
+      const reading = await inference.turn(model, version, headerPriority(request), request.signal);
+      turns.set(request, reading);
       try {
+        const bytes = await request.arrayBuffer();
+        const parsing = await reading.parse(request.signal);
+        turns.set(request, parsing);
         return await parse(bytes);
       } catch (error) {
-        turn.done();
+        turns.get(request)?.done();
+        reading.done();
         throw error;
       }
     },
