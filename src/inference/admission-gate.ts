@@ -1,21 +1,23 @@
 /**
  * Reading and parsing request bodies in priority order under overload. Parsing a large JSON body
- * costs the server's event loop about as much as running the request, and reading it costs the
- * loop's I/O, so when a flood of LOW requests is already queued, handling the rest of the flood
- * before a CRITICAL request that arrived after it delays the CRITICAL one by the whole flood. A
- * transport asks for two turns per request, in order:
+ * costs the server's event loop about as much as running the request, so when a flood of LOW
+ * requests is already queued, parsing the rest of the flood before a CRITICAL request that arrived
+ * after it delays the CRITICAL one by the whole flood. A transport asks for two turns per request,
+ * in order:
  *
- * 1. a **read turn** before it reads the body: given at once while the model's queue (plus the
- *    requests holding read turns, not yet queued) holds fewer than `depthLimit` requests; beyond
- *    that the request waits, its body left unread on its socket (Bun then stops reading it), in a
- *    heap ordered by (priority, arrival), and read turns are handed out as the queue drains;
- * 2. a **parse turn** once its bytes are in: at most `parseConcurrency` at once (one by default),
- *    by (priority, arrival). Without this limit every body read while the queue was short would be
- *    parsed, in arrival order, before a CRITICAL body that arrived after them.
+ * 1. a **read turn** before it reads the body: given while the bodies read and not yet queued weigh
+ *    at most `readAheadBytes` (their declared lengths; one body at least), by (priority, arrival).
+ *    Reading ahead costs only I/O and keeps bodies flowing off their sockets, so a CRITICAL
+ *    request's bytes are not held up behind a crowd of half-sent LOW bodies; the budget bounds the
+ *    memory a flood can hold (a body left unread stays on its socket);
+ * 2. a **parse turn** once its bytes are in: one body at a time, by (priority, arrival), and only
+ *    while the model's queue holds fewer than `depthLimit` requests, so LOW bodies are parsed into
+ *    shared memory only as fast as the model drains them, and every body parsed ahead of a CRITICAL
+ *    one is at most the one being parsed when it arrived.
  *
- * Turns of either kind are handed out one per turn of the event loop, so sockets (a CRITICAL
- * request's among them) are read between two parses. Both turns end once the request is queued (or
- * has failed). CRITICAL requests never wait for either.
+ * Turns of either kind are handed out one per turn of the event loop, so sockets are read between
+ * two parses. Both turns end once the request is queued (or has failed). CRITICAL requests never
+ * wait for either.
  *
  * Only the priority known before parsing counts here (the `x-priority` header, or gRPC metadata);
  * a priority given only inside the body still orders the queue once parsed.
@@ -35,8 +37,8 @@ const NO_TURN: Turn = { done: () => undefined };
 /** A request that never waits (CRITICAL, or an unknown model whose request will answer with the error). */
 export const FREE_PASS: ReadTurn = { done: () => undefined, parse: () => NO_TURN };
 
-/** Bodies parsed at once by default: JavaScript parses one at a time anyway. */
-export const DEFAULT_PARSE_CONCURRENCY = 1;
+/** Bytes of bodies read ahead of their parse, per model, by default. */
+export const DEFAULT_READ_AHEAD_BYTES = 64 * 1024 * 1024;
 
 export class AdmissionGate {
   private readonly reading: TurnQueue;
@@ -45,13 +47,13 @@ export class AdmissionGate {
   constructor(
     /** Requests now queued for the model. */
     queued: () => number,
-    /** How many queued requests keep the model busy; beyond that bodies wait, unread, for a turn. */
+    /** How many queued requests keep the model busy; beyond that bodies wait, unparsed, for a turn. */
     private depthLimit: number,
-    /** How many bodies may be parsed (and placed and queued) at once. */
-    parseConcurrency = DEFAULT_PARSE_CONCURRENCY,
+    /** How many bytes of bodies may be read and not yet queued. */
+    readAheadBytes = DEFAULT_READ_AHEAD_BYTES,
   ) {
-    this.reading = new TurnQueue(() => queued() + this.reading.pending < this.depthLimit);
-    this.parsing = new TurnQueue(() => this.parsing.pending < parseConcurrency);
+    this.reading = new TurnQueue((bytes) => this.reading.pending === 0 || this.reading.pendingWeight + bytes <= readAheadBytes);
+    this.parsing = new TurnQueue(() => this.parsing.pending === 0 && queued() < this.depthLimit);
   }
 
   setDepthLimit(depthLimit: number): void {
@@ -59,10 +61,10 @@ export class AdmissionGate {
     this.pump();
   }
 
-  /** The read turn: at once while the queue is short, else in priority order as it drains. */
-  turn(priority: Priority, signal?: AbortSignal): ReadTurn | Promise<ReadTurn> {
+  /** The read turn for a body of `bytes` (its declared length; 0 when unknown), in priority order within the read-ahead budget. */
+  turn(priority: Priority, signal?: AbortSignal, bytes = 0): ReadTurn | Promise<ReadTurn> {
     if (priority === Priority.CRITICAL) return FREE_PASS;
-    const taken = this.reading.take(priority, signal);
+    const taken = this.reading.take(priority, signal, bytes);
     return taken instanceof Promise ? taken.then((read) => this.withParse(read, priority)) : this.withParse(taken, priority);
   }
 
@@ -72,9 +74,9 @@ export class AdmissionGate {
     this.parsing.releaseAll();
   }
 
-  /** Hands out read turns while the queue has room; call whenever the queue shrinks. */
+  /** Hands out parse turns while the queue has room; call whenever the queue shrinks. */
   pump(): void {
-    this.reading.pump();
+    this.parsing.pump();
   }
 
   private withParse(read: Turn, priority: Priority): ReadTurn {

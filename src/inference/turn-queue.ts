@@ -1,6 +1,7 @@
 /**
- * One line of requests waiting for turns: a heap ordered by (priority, arrival), a count of turns
- * given and not yet ended, and a rule saying whether there is room for one more. Turns are handed
+ * One line of requests waiting for turns: a heap ordered by (priority, arrival), the turns given and
+ * not yet ended (counted, and weighed: a body's bytes, say), and a rule saying whether there is room
+ * for one more of a given weight. Turns are handed
  * out one per turn of the event loop, so that whatever a turn lets a request do (read its body,
  * parse it) never runs back to back for many requests while sockets go unread. The admission gate
  * (admission-gate.ts) is two of these.
@@ -20,6 +21,7 @@ export interface Turn {
 interface Waiter {
   admit: () => void;
   waiting: boolean;
+  weight: number;
 }
 
 export class TurnQueue {
@@ -27,20 +29,23 @@ export class TurnQueue {
   private sequence = 0;
   /** Turns given and not yet ended. */
   pending = 0;
+  /** The weights of those turns, summed. */
+  pendingWeight = 0;
   private pumpScheduled = false;
 
-  /** `hasRoom` is asked before every turn is given; `pending` is already counted in what it sees. */
-  constructor(private readonly hasRoom: () => boolean) {}
+  /** `hasRoom(weight)` is asked before every turn is given, with `pending` and `pendingWeight` as they are before it. */
+  constructor(private readonly hasRoom: (weight: number) => boolean) {}
 
   /** A turn at once when nobody waits and there is room, else a promise of one (rejects only when `signal` aborts first). */
-  take(priority: Priority, signal?: AbortSignal): Turn | Promise<Turn> {
-    if (this.waiters.size === 0 && this.hasRoom()) return this.give();
+  take(priority: Priority, signal?: AbortSignal, weight = 0): Turn | Promise<Turn> {
+    if (this.waiters.size === 0 && this.hasRoom(weight)) return this.give(weight);
     return new Promise<Turn>((resolve, reject) => {
       const waiter: Waiter = {
         waiting: true,
+        weight,
         admit: () => {
           signal?.removeEventListener("abort", onAbort);
-          resolve(this.give());
+          resolve(this.give(weight));
         },
       };
       const onAbort = () => {
@@ -67,24 +72,31 @@ export class TurnQueue {
     });
   }
 
+  /** Admits the first waiter if there is room for it (never one behind it: the order holds). */
   private admitNext(): void {
-    while (this.waiters.size > 0 && this.hasRoom()) {
-      const waiter = this.waiters.pop()!;
-      if (!waiter.waiting) continue;
+    for (let waiter = this.waiters.peek(); waiter; waiter = this.waiters.peek()) {
+      if (!waiter.waiting) {
+        this.waiters.pop();
+        continue;
+      }
+      if (!this.hasRoom(waiter.weight)) return;
+      this.waiters.pop();
       waiter.admit();
       this.pump();
       return;
     }
   }
 
-  private give(): Turn {
+  private give(weight: number): Turn {
     this.pending++;
+    this.pendingWeight += weight;
     let open = true;
     return {
       done: () => {
         if (!open) return;
         open = false;
         this.pending--;
+        this.pendingWeight -= weight;
         this.pump();
       },
     };
