@@ -1,96 +1,96 @@
 /**
- * Reading request bodies in priority order under overload. Parsing a large JSON body costs the
- * server's event loop about as much as running the request, so when a flood of LOW requests is
- * already queued, parsing the rest of the flood before a CRITICAL request that arrived after it
- * delays the CRITICAL one by the whole flood. A transport asks for a turn before it parses a body;
- * while a model's queue (plus the requests admitted but not yet queued) holds fewer than
- * `depthLimit` requests, the turn is given at once, else the request waits, unparsed, in a heap
- * ordered by (priority, arrival), and turns are handed out as the queue drains. CRITICAL requests
- * never wait.
+ * Reading and parsing request bodies in priority order under overload. Parsing a large JSON body
+ * costs the server's event loop about as much as running the request, so when a flood of LOW
+ * requests is already queued, parsing the rest of the flood before a CRITICAL request that arrived
+ * after it delays the CRITICAL one by the whole flood. A transport asks for two turns per request,
+ * in order:
+ *
+ * 1. a **read turn** before it reads the body: given while the bodies read and not yet queued weigh
+ *    at most `readAheadBytes` (their declared lengths; one body at least), by (priority, arrival).
+ *    Reading ahead costs only I/O and keeps bodies flowing off their sockets, so a CRITICAL
+ *    request's bytes are not held up behind a crowd of half-sent LOW bodies; the budget bounds the
+ *    memory a flood can hold (a body left unread stays on its socket);
+ * 2. a **parse turn** once its bytes are in: one body at a time, by (priority, arrival), and only
+ *    while the model's queue holds fewer than `depthLimit` requests, so LOW bodies are parsed into
+ *    shared memory only as fast as the model drains them, and every body parsed ahead of a CRITICAL
+ *    one is at most the one being parsed when it arrived.
+ *
+ * Turns of either kind are handed out one per turn of the event loop, so sockets are read between
+ * two parses. Both turns end once the request is queued (or has failed). CRITICAL requests never
+ * wait for either.
  *
  * Only the priority known before parsing counts here (the `x-priority` header, or gRPC metadata);
  * a priority given only inside the body still orders the queue once parsed.
  */
-import { BinaryHeap, schedulingKey } from "../scheduler/heap.ts";
 import { Priority } from "./priority.ts";
+import { type Turn, TurnQueue } from "./turn-queue.ts";
 
-/**
- * A turn given: `done` must be called once the request is queued or has failed (idempotent; the
- * inference service calls it after queuing, the transport once the response is sent, whatever
- * happened in between).
- */
-export interface Turn {
-  done(): void;
-}
+export type { Turn } from "./turn-queue.ts";
 
-interface Waiter {
-  admit: () => void;
-  waiting: boolean;
+/** A read turn; `parse` waits for the parse turn, and the turn it gives ends both. */
+export interface ReadTurn extends Turn {
+  parse(signal?: AbortSignal): Turn | Promise<Turn>;
 }
 
 const NO_TURN: Turn = { done: () => undefined };
 
+/** A request that never waits (CRITICAL, or an unknown model whose request will answer with the error). */
+export const FREE_PASS: ReadTurn = { done: () => undefined, parse: () => NO_TURN };
+
+/** Bytes of bodies read ahead of their parse, per model, by default. */
+export const DEFAULT_READ_AHEAD_BYTES = 64 * 1024 * 1024;
+
 export class AdmissionGate {
-  private readonly waiters = new BinaryHeap<Waiter>();
-  private sequence = 0;
-  /** Turns given whose requests are not yet queued. */
-  private pending = 0;
+  private readonly reading: TurnQueue;
+  private readonly parsing: TurnQueue;
 
   constructor(
     /** Requests now queued for the model. */
-    private readonly queued: () => number,
-    /** How many queued requests keep the model busy; more wait for a turn. */
+    queued: () => number,
+    /** How many queued requests keep the model busy; beyond that bodies wait, unparsed, for a turn. */
     private depthLimit: number,
-  ) {}
+    /** How many bytes of bodies may be read and not yet queued. */
+    readAheadBytes = DEFAULT_READ_AHEAD_BYTES,
+  ) {
+    this.reading = new TurnQueue((bytes) => this.reading.pending === 0 || this.reading.pendingWeight + bytes <= readAheadBytes);
+    this.parsing = new TurnQueue(() => this.parsing.pending === 0 && queued() < this.depthLimit);
+  }
 
   setDepthLimit(depthLimit: number): void {
     this.depthLimit = depthLimit;
     this.pump();
   }
 
-  /** Resolves when this request may be parsed; rejects only when `signal` aborts first. */
-  turn(priority: Priority, signal?: AbortSignal): Turn | Promise<Turn> {
-    if (priority === Priority.CRITICAL) return NO_TURN;
-    if (this.waiters.size === 0 && this.queued() + this.pending < this.depthLimit) return this.give();
-    return new Promise<Turn>((resolve, reject) => {
-      const waiter: Waiter = {
-        waiting: true,
-        admit: () => {
-          signal?.removeEventListener("abort", onAbort);
-          resolve(this.give());
-        },
-      };
-      const onAbort = () => {
-        waiter.waiting = false;
-        reject(signal!.reason);
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.waiters.push(schedulingKey(priority, this.sequence++), waiter);
-    });
+  /** The read turn for a body of `bytes` (its declared length; 0 when unknown), in priority order within the read-ahead budget. */
+  turn(priority: Priority, signal?: AbortSignal, bytes = 0): ReadTurn | Promise<ReadTurn> {
+    if (priority === Priority.CRITICAL) return FREE_PASS;
+    const taken = this.reading.take(priority, signal, bytes);
+    return taken instanceof Promise ? taken.then((read) => this.withParse(read, priority)) : this.withParse(taken, priority);
   }
 
-  /** Gives every waiting request its turn now (shutdown, or the model was removed: they answer with the error). */
+  /** Gives every waiting request its turns now (shutdown, or the model was removed: they answer with the error). */
   releaseAll(): void {
-    for (let waiter = this.waiters.pop(); waiter; waiter = this.waiters.pop()) if (waiter.waiting) waiter.admit();
+    this.reading.releaseAll();
+    this.parsing.releaseAll();
   }
 
-  /** Hands out turns while the queue has room; call whenever the queue shrinks. */
+  /** Hands out parse turns while the queue has room; call whenever the queue shrinks. */
   pump(): void {
-    while (this.waiters.size > 0 && this.queued() + this.pending < this.depthLimit) {
-      const waiter = this.waiters.pop()!;
-      if (waiter.waiting) waiter.admit();
-    }
+    this.parsing.pump();
   }
 
-  private give(): Turn {
-    this.pending++;
-    let open = true;
+  private withParse(read: Turn, priority: Priority): ReadTurn {
     return {
-      done: () => {
-        if (!open) return;
-        open = false;
-        this.pending--;
-        this.pump();
+      done: () => read.done(),
+      parse: (signal) => {
+        const both = (parse: Turn): Turn => ({
+          done: () => {
+            parse.done();
+            read.done();
+          },
+        });
+        const taken = this.parsing.take(priority, signal);
+        return taken instanceof Promise ? taken.then(both) : both(taken);
       },
     };
   }

@@ -15,7 +15,7 @@ import type { ResolvedVersion, ModelRegistry } from "../registry/registry.ts";
 import { type ItemOutcome, type ModelQueueStats, effectiveTimeout } from "../scheduler/model-scheduler.ts";
 import { Scheduler, type SchedulerOptions } from "../scheduler/scheduler.ts";
 import type { TransportTensor, WireTensor } from "../../workers/protocol.ts";
-import { AdmissionGate, type Turn } from "./admission-gate.ts";
+import { AdmissionGate, FREE_PASS, type ReadTurn } from "./admission-gate.ts";
 import { batchOptions, batchRows, batchSignature, isBatchable, queuePolicy } from "./batch-policy.ts";
 import { type PlacedInputs, placeInputs } from "./input-placement.ts";
 import type { Priority } from "./priority.ts";
@@ -86,16 +86,17 @@ export class InferenceService {
   }
 
   /**
-   * Waits until a request of `priority` for this model may be parsed: at once while its queue is
-   * short, else in priority order as the queue drains (see admission-gate.ts). Unknown models get
-   * a turn at once; the request itself then reports the error.
+   * Waits until a request of `priority` for this model may read its body: at once while its queue
+   * is short, else in priority order as the queue drains; the turn's `parse` then waits for its
+   * turn to parse it (see admission-gate.ts). Unknown models get turns at once; the request itself
+   * then reports the error.
    */
-  async turn(model: string, version: string | undefined, priority: Priority, signal?: AbortSignal): Promise<Turn> {
+  async turn(model: string, version: string | undefined, priority: Priority, signal?: AbortSignal): Promise<ReadTurn> {
     let target: ResolvedVersion;
     try {
       target = await this.registry.resolve(model, version);
     } catch {
-      return { done: () => undefined };
+      return FREE_PASS;
     }
     const key = modelKey(target);
     const policy = queuePolicy(target, isBatchable(target));

@@ -15,6 +15,7 @@ import path from "node:path";
 import { ModelMoraError } from "../errors.ts";
 import { type SourcePolicy, UNRESTRICTED_SOURCE_POLICY } from "../security/source-policy.ts";
 import { type SourceEnvironment, checkSourceAllowed, openSource, parseSource } from "./sources.ts";
+import { VerifiedFiles } from "./verified-files.ts";
 
 export interface CachedFile {
   sha256: string;
@@ -72,6 +73,7 @@ export class ModelCache {
   private readonly policy: SourcePolicy;
   /** Fetch-on-miss in progress, by sha256 (see `ensure`). */
   private readonly refetches = new Map<string, Promise<string>>();
+  private readonly verifiedFiles = new VerifiedFiles();
 
   constructor(dataDir: string, options: ModelCacheOptions = {}) {
     this.blobDirectory = path.join(dataDir, "models", "sha256");
@@ -249,10 +251,13 @@ export class ModelCache {
     }
   }
 
-  /** Throws CHECKSUM_MISMATCH unless the cached file still hashes to `sha256`. */
+  /**
+   * Throws CHECKSUM_MISMATCH unless the cached file still hashes to `sha256`; a file this process
+   * already hashed is not read again while it is unchanged on disk (verified-files.ts).
+   */
   async verify(filePath: string, sha256: string): Promise<void> {
-    const actual = await hashFile(filePath);
-    if (actual !== sha256) {
+    const { matches, actual } = await this.verifiedFiles.matches(filePath, sha256, hashFile);
+    if (!matches) {
       throw new ModelMoraError("CHECKSUM_MISMATCH", "cached model file no longer matches its registered sha256", { expected: sha256, actual });
     }
   }

@@ -9,7 +9,9 @@
  * 3. A full batch (the next request does not fit, or rows reached `maxBatchSize`) is sent.
  * 4. Once rows reach the largest preferred size, the largest prefix that is exactly a preferred
  *    size is sent (or everything that fits when no prefix matches exactly).
- * 5. A CRITICAL head (priority 1) is sent at once with whatever has gathered.
+ * 5. A CRITICAL head (priority 1) is sent at once, with only the CRITICAL requests gathered behind it
+ *    (within `maxBatchSize`): rows of lower priority would add their compute to its latency (a
+ *    CRITICAL request after a flood of LOW ones would otherwise run in a full batch of them).
  * 6. When the head has waited `maxQueueDelayMicroseconds`, whatever has gathered is sent.
  * 7. Otherwise: wait until the head's delay runs out.
  */
@@ -38,6 +40,7 @@ export function formBatch(candidates: readonly BatchCandidate[], policy: BatchPo
   const head = candidates[0];
   if (!head) throw new Error("formBatch needs at least one candidate (this is a bug)");
   if (policy.maxBatchSize <= 1) return { kind: "send", count: 1 };
+  if (head.priority === CRITICAL) return { kind: "send", count: criticalPrefix(candidates, policy.maxBatchSize) };
 
   let count = 0;
   let rows = 0;
@@ -59,8 +62,19 @@ export function formBatch(candidates: readonly BatchCandidate[], policy: BatchPo
     return { kind: "send", count };
   }
 
-  if (head.priority === CRITICAL) return { kind: "send", count };
   const waitedMicroseconds = nowMicroseconds - head.enqueuedAtMicroseconds;
   if (waitedMicroseconds >= policy.maxQueueDelayMicroseconds) return { kind: "send", count };
   return { kind: "wait", microseconds: policy.maxQueueDelayMicroseconds - waitedMicroseconds };
+}
+
+/** The CRITICAL requests at the head whose rows fit in `maxBatchSize` (the head at least). */
+function criticalPrefix(candidates: readonly BatchCandidate[], maxBatchSize: number): number {
+  let count = 0;
+  let rows = 0;
+  for (const candidate of candidates) {
+    if (candidate.priority !== CRITICAL || rows + candidate.rows > maxBatchSize) break;
+    rows += candidate.rows;
+    count++;
+  }
+  return Math.max(1, count);
 }

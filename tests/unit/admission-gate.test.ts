@@ -1,61 +1,102 @@
 /**
- * Pins parsing in priority order under overload: turns are given at once while the queue is short,
- * CRITICAL never waits, waiting requests get their turns by (priority, arrival) as the queue drains,
- * and an aborted waiter gives its place up.
+ * Pins reading and parsing in priority order under overload: read turns are given while the bodies
+ * read ahead fit the budget (one at least), by priority; one parse turn is open at a time, and only
+ * while the queue is short, the next going to the highest priority waiting, one per turn of the
+ * event loop; CRITICAL never waits for either; an aborted waiter gives its place up.
  */
 import { describe, expect, test } from "bun:test";
-import { AdmissionGate, type Turn } from "../../src/inference/admission-gate.ts";
+import { AdmissionGate, type ReadTurn, type Turn } from "../../src/inference/admission-gate.ts";
 import { Priority } from "../../src/inference/priority.ts";
 
-function gateWithQueue(depthLimit: number) {
+function gateWithQueue(depthLimit: number, readAheadBytes = 1_000_000) {
   const queue = { length: 0 };
-  return { queue, gate: new AdmissionGate(() => queue.length, depthLimit) };
+  return { queue, gate: new AdmissionGate(() => queue.length, depthLimit, readAheadBytes) };
 }
 
+const nextLoopTurn = () => new Promise((resolve) => setImmediate(resolve));
+
 describe("AdmissionGate", () => {
-  test("turns are given at once below the depth limit, counting turns given but not yet queued", async () => {
-    const { gate } = gateWithQueue(2);
-    const first = gate.turn(Priority.LOW);
-    const second = gate.turn(Priority.LOW);
+  test("read turns are given while the bodies read and not yet queued fit the budget, and always to one", async () => {
+    const { gate } = gateWithQueue(100, 100);
+    const first = gate.turn(Priority.LOW, undefined, 60) as ReadTurn;
     expect(first instanceof Promise).toBe(false);
-    expect(second instanceof Promise).toBe(false);
-    expect(gate.turn(Priority.LOW) instanceof Promise).toBe(true);
+    const second = gate.turn(Priority.LOW, undefined, 60);
+    expect(second instanceof Promise).toBe(true);
+    first.done();
+    expect(typeof (await second).done).toBe("function");
+    (await second).done();
+    // A body larger than the whole budget still gets a turn when nothing else is read ahead.
+    expect(gate.turn(Priority.LOW, undefined, 500) instanceof Promise).toBe(false);
   });
 
-  test("CRITICAL never waits, however deep the queue", () => {
-    const { queue, gate } = gateWithQueue(1);
-    queue.length = 500;
-    expect(gate.turn(Priority.CRITICAL) instanceof Promise).toBe(false);
+  test("a waiting HIGH body is read before a waiting LOW one", async () => {
+    const { gate } = gateWithQueue(100, 100);
+    const holder = gate.turn(Priority.LOW, undefined, 100) as ReadTurn;
+    const order: string[] = [];
+    const low = (gate.turn(Priority.LOW, undefined, 100) as Promise<ReadTurn>).then((turn) => (order.push("low"), turn));
+    const high = (gate.turn(Priority.HIGH, undefined, 100) as Promise<ReadTurn>).then((turn) => (order.push("high"), turn));
+    holder.done();
+    (await high).done();
+    await low;
+    expect(order).toEqual(["high", "low"]);
   });
 
-  test("waiters get turns by priority, then arrival, as the queue drains", async () => {
+  test("one parse turn is open at a time, however short the queue; the next goes to the highest priority waiting", async () => {
+    const { gate } = gateWithQueue(100);
+    const read = (priority: Priority) => gate.turn(priority) as ReadTurn;
+    const [first, low, high] = [read(Priority.LOW), read(Priority.LOW), read(Priority.HIGH)];
+    for (const turn of [first, low, high]) expect(turn instanceof Promise).toBe(false); // within the read-ahead budget
+    const firstParse = first.parse();
+    expect(firstParse instanceof Promise).toBe(false);
+    const order: string[] = [];
+    const lowParse = (low.parse() as Promise<Turn>).then((turn) => (order.push("low"), turn));
+    const highParse = (high.parse() as Promise<Turn>).then((turn) => (order.push("high"), turn));
+    await nextLoopTurn();
+    expect(order).toEqual([]);
+    (firstParse as Turn).done();
+    (await highParse).done();
+    await lowParse;
+    expect(order).toEqual(["high", "low"]);
+  });
+
+  test("parse turns wait while the queue is at its depth, and go by priority, then arrival, as it drains, one per turn of the event loop", async () => {
     const { queue, gate } = gateWithQueue(1);
     queue.length = 1;
     const order: string[] = [];
-    const wait = (name: string, priority: Priority) => (gate.turn(priority) as Promise<Turn>).then((turn) => (order.push(name), turn));
-    const waits = [wait("low-1", Priority.LOW), wait("normal", Priority.NORMAL), wait("low-2", Priority.LOW), wait("high", Priority.HIGH)];
-    for (let step = 0; step < 4; step++) {
-      queue.length = 0;
+    const turns: Turn[] = [];
+    const parse = (name: string, priority: Priority) => ((gate.turn(priority) as ReadTurn).parse() as Promise<Turn>).then((turn) => (order.push(name), turns.push(turn)));
+    void Promise.all([parse("low-1", Priority.LOW), parse("normal", Priority.NORMAL), parse("low-2", Priority.LOW), parse("high", Priority.HIGH)]);
+    await nextLoopTurn();
+    expect(order).toEqual([]); // the queue is at its depth
+    for (let step = 1; step <= 4; step++) {
+      queue.length = 0; // the queue drains by one
       gate.pump();
-      await Promise.resolve();
-      const turn = await Promise.race(waits);
+      while (turns.length < step) await nextLoopTurn();
+      expect(turns).toHaveLength(step); // one turn per drain, never two at once
       queue.length = 1; // the admitted request is now queued
-      turn.done();
-      waits.splice(0, waits.length, ...waits.map((each) => each)); // keep references
-      await Bun.sleep(0);
-      if (order.length === 4) break;
+      turns.at(-1)!.done();
     }
     expect(order).toEqual(["high", "normal", "low-1", "low-2"]);
+  });
+
+  test("CRITICAL never waits to read or to parse, however deep the queue or busy the parser", () => {
+    const { queue, gate } = gateWithQueue(1, 10);
+    const low = gate.turn(Priority.LOW, undefined, 10) as ReadTurn;
+    expect(low.parse() instanceof Promise).toBe(false); // the read-ahead budget and the one parse turn are taken
+    queue.length = 500;
+    const critical = gate.turn(Priority.CRITICAL, undefined, 10) as ReadTurn;
+    expect(critical instanceof Promise).toBe(false);
+    expect(critical.parse() instanceof Promise).toBe(false);
   });
 
   test("an aborted waiter rejects and gives its place to the next", async () => {
     const { queue, gate } = gateWithQueue(1);
     queue.length = 1;
     const controller = new AbortController();
-    const aborted = gate.turn(Priority.NORMAL, controller.signal) as Promise<Turn>;
-    const next = gate.turn(Priority.LOW) as Promise<Turn>;
+    const aborted = (gate.turn(Priority.NORMAL) as ReadTurn).parse(controller.signal) as Promise<Turn>;
+    const next = (gate.turn(Priority.LOW) as ReadTurn).parse() as Promise<Turn>;
     controller.abort(new Error("client went away"));
-    expect(aborted).rejects.toThrow("client went away");
+    await expect(aborted).rejects.toThrow("client went away");
     queue.length = 0;
     gate.pump();
     const turn = await next;

@@ -36,8 +36,15 @@ describe("formBatch", () => {
     expect(formBatch(candidates([1]), { ...POLICY, maxQueueDelayMicroseconds: 0 }, 0)).toEqual({ kind: "send", count: 1 });
   });
 
-  test("a CRITICAL head flushes at once with whatever has gathered", () => {
+  test("a CRITICAL head flushes at once with the CRITICAL requests gathered behind it, within maxBatchSize", () => {
     expect(formBatch(candidates([1, 1], 0, 1), POLICY, 0)).toEqual({ kind: "send", count: 2 });
+    expect(formBatch(candidates([4, 4, 4], 0, 1), POLICY, 0)).toEqual({ kind: "send", count: 2 });
+  });
+
+  test("a CRITICAL head leaves the lower-priority requests behind it for the next batch", () => {
+    const queue = [...candidates([1, 2], 0, 1), ...candidates([1, 1, 1], 0, 4)];
+    expect(formBatch(queue, POLICY, 0)).toEqual({ kind: "send", count: 2 });
+    expect(formBatch([...candidates([1], 0, 1), ...candidates([1], 0, 2)], POLICY, 0)).toEqual({ kind: "send", count: 1 });
   });
 
   test("reaching the largest preferred size sends the largest exact preferred prefix", () => {

@@ -297,6 +297,22 @@ describe("encodeOutputs turns worker tensors into JSON tensors", () => {
     expect(output).toEqual({ name: "y", datatype: "FP32", shape: [3], data: values });
   });
 
+  test("NaN and ±Infinity become the strings inputs accept, in FP32, FP64 and FP16 alike", () => {
+    const specials = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1.5];
+    const expected = ["NaN", "Infinity", "-Infinity", 1.5];
+    expect(encodeOutputs([{ name: "f", datatype: "FP32", shape: [4], data: Float32Array.from(specials) }])[0]!.data).toEqual(expected);
+    expect(encodeOutputs([{ name: "d", datatype: "FP64", shape: [4], data: Float64Array.from(specials) }])[0]!.data).toEqual(expected);
+    const halves = Uint16Array.from([0x7e00, 0x7c00, 0xfc00, 0x3e00]);
+    expect(encodeOutputs([{ name: "h", datatype: "FP16", shape: [4], data: halves }])[0]!.data).toEqual(expected);
+  });
+
+  test("a large FP32 output keeps every value, in order", () => {
+    const data = Float32Array.from({ length: 265_000 }, (_, index) => Math.sin(index) * 1e-3);
+    const encoded = encodeOutputs([{ name: "y", datatype: "FP32", shape: [1, 40, 6625], data }])[0]!.data as number[];
+    expect(encoded).toHaveLength(data.length);
+    for (let index = 0; index < data.length; index++) if (encoded[index] !== data[index]) throw new Error(`value ${index}: ${encoded[index]} != ${data[index]}`);
+  });
+
   test("INT32 values pass through as numbers", () => {
     const [output] = encodeOutputs([{ name: "n", datatype: "INT32", shape: [2], data: Int32Array.from([-1, 2]) }]);
     expect(output!.data).toEqual([-1, 2]);

@@ -42,9 +42,9 @@ export const ImageInferResponseModel = t.Object({
 
 const rawImages = new WeakMap<Request, Uint8Array>();
 
-/** Reads a raw image body, kept for the handler; the parsed body is empty. */
-export async function readRawImage(request: Request): Promise<Record<string, never>> {
-  rawImages.set(request, new Uint8Array(await request.arrayBuffer()));
+/** Keeps a raw image body's bytes for the handler; the parsed body is empty. */
+export function readRawImage(request: Request, bytes: ArrayBuffer): Record<string, never> {
+  rawImages.set(request, new Uint8Array(bytes));
   return {};
 }
 

@@ -7,7 +7,7 @@ import { Elysia, type Static, t } from "elysia";
 import { invalidInput } from "../../errors.ts";
 import type { InferenceRequest, InferenceService } from "../../inference/service.ts";
 import type { InputTensor } from "../../inference/tensor-codec.ts";
-import { parseTurns } from "./parse-turns.ts";
+import { parseJsonBytes, parseTurns } from "./parse-turns.ts";
 import { requestControls } from "./request-controls.ts";
 import { errorResponseDocs } from "./error-responses.ts";
 import { InferBody, InferResponseModel } from "./schemas.ts";
@@ -50,7 +50,7 @@ export function inferPlugin(inference: InferenceService) {
         const image = IMAGE_CONTENT_TYPE.test(contentType);
         if (!contentType.includes("json") && !image) return undefined; // Elysia's own parsers, then its 415/400
         const version = new URL(request.url).searchParams.get("version") ?? undefined;
-        return turns.read(request, params.name, version, () => (image ? readRawImage(request) : request.json()));
+        return turns.read(request, params.name, version, (bytes) => (image ? readRawImage(request, bytes) : parseJsonBytes(bytes)));
       },
       body: InferOrTextBody,
       query: t.Object({ version: t.Optional(t.String({ description: "a registered version; the active one when absent" })) }),

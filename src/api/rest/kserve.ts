@@ -14,7 +14,7 @@ import { HEADER_LENGTH_HEADER, inferResponse, inputsWithBinary, splitRequestBody
 import { isServerReady, type Readiness } from "../readiness.ts";
 import { errorResponseDocs, errorResponses } from "./error-responses.ts";
 import { toInferenceRequest } from "./infer.ts";
-import { parseTurns } from "./parse-turns.ts";
+import { parseJsonBytes, parseTurns } from "./parse-turns.ts";
 import { TensorSpecModel } from "../../registry/schemas.ts";
 import { InferResponseModel, KServeInferBody } from "./schemas.ts";
 
@@ -77,8 +77,8 @@ export function kservePlugin(models: ModelsService, inference: InferenceService,
     // A plain JSON body is parsed straight from its bytes (no intermediate string); a framed binary
     // one is read as bytes and split.
     parse: ({ request, params }: { request: Request; params: { name: string; version?: string } }) =>
-      turns.read(request, params.name, params.version, () =>
-        request.headers.has(HEADER_LENGTH_HEADER) ? request.arrayBuffer() : request.json().catch(() => INVALID_JSON),
+      turns.read(request, params.name, params.version, (bytes) =>
+        request.headers.has(HEADER_LENGTH_HEADER) ? bytes : parseJsonBytes(bytes).catch(() => INVALID_JSON),
       ),
     transform(context: { body: unknown; request: Request }) {
       if (context.body === INVALID_JSON) throw invalidInput("request body is not valid JSON", { field: "body" });
