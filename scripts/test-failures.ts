@@ -35,7 +35,8 @@ if (report === undefined) {
   console.log(`(no test report at ${reportPath}: the run stopped before bun wrote it)`);
   process.exit(0);
 }
-const testCases = report.matchAll(/<testcase\b([^>]*)>([\s\S]*?)<\/testcase>/g);
+// A passing test case closes itself (`<testcase … />`); only the others have a body.
+const testCases = report.matchAll(/<testcase\b([^>]*?)(?:\/>|>([\s\S]*?)<\/testcase>)/g);
 let failures = 0;
 for (const [, tag = "", body = ""] of testCases) {
   const failure = /<failure\b[^>]*>([\s\S]*?)<\/failure>/.exec(body);

@@ -9,6 +9,7 @@ import path from "node:path";
 import { DEFAULT_CONFIG, environmentOverrides, resolveConfig } from "../../src/config.ts";
 import { ApiKeys } from "../../src/security/api-keys.ts";
 import { assertListenAllowed } from "../../src/security/listen-guard.ts";
+import { WORKER_ALLOCATOR_DEFAULTS } from "../../src/lifecycle/worker-environment.ts";
 
 const ROOT = path.resolve(import.meta.dir, "../..");
 const DEPLOY = path.join(ROOT, "deploy");
@@ -63,7 +64,9 @@ function mebibytes(quantity: string): number {
  * (`process.env.NAME`, `environment.NAME`) anywhere in src/.
  */
 function serverEnvironmentNames(): Set<string> {
-  const names = new Set<string>();
+  // Bun's allocator settings: read by the runtime itself, given to every worker by default
+  // (WORKER_ALLOCATOR_DEFAULTS) and to the server by the Dockerfile and `npm start`.
+  const names = new Set<string>(Object.keys(WORKER_ALLOCATOR_DEFAULTS));
   for (const file of new Bun.Glob("**/*.ts").scanSync({ cwd: path.join(ROOT, "src") })) {
     const text = readFileSync(path.join(ROOT, "src", file), "utf8");
     for (const [, name] of text.matchAll(/["'`]([A-Z][A-Z0-9_]*)["'`]/g)) {
