@@ -2,7 +2,8 @@
  * A worker's output arena reuses its lowest free space: answers written one after another land on
  * the same pages, so the arena's resident size stays at one answer's size instead of growing through
  * the whole arena (each first touch of a page costs a page fault, and the pages stay resident). Real
- * worker, real onnxruntime; the pages in use are read from the arena file's allocated blocks.
+ * worker, real onnxruntime; the pages in use are read from the arena file's allocated blocks. The server
+ * reads answers through one kept mapping of the arena's start: answers in flight together stay apart.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readdirSync, statSync } from "node:fs";
@@ -62,4 +63,25 @@ test("answers written one after another reuse the output arena's first pages", a
   const grownBytes = allocatedBytes(arenaPath) - before;
   expect(grownBytes).toBeGreaterThanOrEqual(ANSWER_BYTES);
   expect(grownBytes).toBeLessThan(2 * ANSWER_BYTES);
+});
+
+test("answers read through the server's kept mapping of the arena are each request's own, also when several are in flight", async () => {
+  const requests = Array.from({ length: 6 }, (_, index) => {
+    const a = Float32Array.from({ length: ROWS * 4 }, (_, element) => element * (index + 1));
+    const b = Float32Array.from({ length: ROWS * 4 }, (_, element) => index - element);
+    return { a, b };
+  });
+  const answers = await Promise.all(
+    requests.map(({ a, b }) =>
+      core.inference.infer({
+        model: "add",
+        priority: 3,
+        inputs: [
+          { name: "a", shape: [ROWS, 4], datatype: "FP32", data: Array.from(a) },
+          { name: "b", shape: [ROWS, 4], datatype: "FP32", data: Array.from(b) },
+        ],
+      }),
+    ),
+  );
+  answers.forEach((answer, index) => expect(answer.outputs[0]!.data).toEqual(Array.from(referenceAdd(requests[index]!.a, requests[index]!.b))));
 });
