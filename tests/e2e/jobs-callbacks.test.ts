@@ -5,13 +5,13 @@
  * recomputed here) and carrying the job id; a receiver that never accepts ends with the callback
  * given up, visible in GET /api/v1/jobs/{id}.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { createHmac } from "node:crypto";
 import path from "node:path";
-import { type FixtureModels, referenceAdd, writeFixtureModels } from "../fixtures/models.ts";
+import { referenceAdd } from "../fixtures/models.ts";
 import { jsonCall, submitJob } from "../support/jobs-client.ts";
 import { type ServerProcess, startServerProcess } from "../support/server-fixture.ts";
-import { type TemporaryDirectory, temporaryDirectory } from "../support/temporary-directory.ts";
+import { fixtureModelsPerFile } from "../support/fixture-models-per-file.ts";
 import { testDatabase } from "../support/test-database.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -21,14 +21,7 @@ const A = [1, 2, 3, 4];
 const B = [0.5, -1, 2.5, 8];
 const BODY = { inputs: [{ name: "a", shape: [1, 4], datatype: "FP32", data: A }, { name: "b", shape: [1, 4], datatype: "FP32", data: B }] };
 
-let directory: TemporaryDirectory;
-let fixtures: FixtureModels;
-
-beforeAll(async () => {
-  directory = await temporaryDirectory();
-  fixtures = await writeFixtureModels(path.join(directory.path, "fixtures"));
-});
-afterAll(async () => directory?.[Symbol.asyncDispose]());
+const shared = fixtureModelsPerFile();
 
 interface Delivery {
   body: string;
@@ -61,14 +54,14 @@ function expectSigned(delivery: Delivery, id: string): void {
 }
 
 test("a server SIGKILLed between two refused deliveries is restarted and the callback still arrives, signed and carrying the job id", async () => {
-  const dataDir = path.join(directory.path, "restart");
+  const dataDir = path.join(shared.directory.path, "restart");
   await using database = await testDatabase(dataDir);
   using hook = receiver((delivery) => (delivery <= 2 ? 503 : 204));
   const environment = { MODELMORA_JOB_CALLBACK_SECRET: SECRET, MODELMORA_JOB_POLL_MILLISECONDS: "50", MODELMORA_JOB_RETRY_BASE_SECONDS: "1", MODELMORA_JOB_CALLBACK_ATTEMPTS: "5" };
   const start = () => startServerProcess({ dataDir, databaseUrl: database.databaseUrl, environment });
   let server = await start();
   try {
-    expect((await jsonCall(server.baseUrl, "POST", "/api/v1/models", { name: "add", version: "1", task: "tensor", source: fixtures.add })).status).toBe(201);
+    expect((await jsonCall(server.baseUrl, "POST", "/api/v1/models", { name: "add", version: "1", task: "tensor", source: shared.fixtures.add })).status).toBe(201);
     const id = await submitJob(server.baseUrl, "add", { ...BODY, callbackUrl: hook.url });
     // The first refusal is recorded in the row (next delivery ~1 s later): kill the server before it comes.
     const refused = await waitFor(async () => {
@@ -99,12 +92,12 @@ test("a server SIGKILLed between two refused deliveries is restarted and the cal
 }, 120_000);
 
 test("a receiver that never accepts: the callback is given up after MODELMORA_JOB_CALLBACK_ATTEMPTS, shown in the job", async () => {
-  const dataDir = path.join(directory.path, "given-up");
+  const dataDir = path.join(shared.directory.path, "given-up");
   await using database = await testDatabase(dataDir);
   using hook = receiver(() => 500);
   const environment = { MODELMORA_JOB_CALLBACK_SECRET: SECRET, MODELMORA_JOB_POLL_MILLISECONDS: "50", MODELMORA_JOB_RETRY_BASE_SECONDS: "0.1", MODELMORA_JOB_CALLBACK_ATTEMPTS: "3" };
   await using server = await startServerProcess({ dataDir, databaseUrl: database.databaseUrl, environment });
-  expect((await jsonCall(server.baseUrl, "POST", "/api/v1/models", { name: "add", version: "1", task: "tensor", source: fixtures.add })).status).toBe(201);
+  expect((await jsonCall(server.baseUrl, "POST", "/api/v1/models", { name: "add", version: "1", task: "tensor", source: shared.fixtures.add })).status).toBe(201);
   const id = await submitJob(server.baseUrl, "add", { ...BODY, callbackUrl: hook.url });
   const givenUp = await waitFor(async () => {
     const job = await jobView(server, id);

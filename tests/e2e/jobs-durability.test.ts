@@ -7,12 +7,12 @@
  * On SQLite the restarted server recovers running jobs at once (it is the file's only user); on
  * PostgreSQL it waits for their lease (2 s here) to expire.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import path from "node:path";
-import { type FixtureModels, referenceSlow, writeFixtureModels } from "../fixtures/models.ts";
+import { referenceSlow } from "../fixtures/models.ts";
 import { jsonCall, listAllJobs, submitJob, succeededJobIds, waitAllSettled } from "../support/jobs-client.ts";
 import { type ServerProcess, startServerProcess } from "../support/server-fixture.ts";
-import { type TemporaryDirectory, temporaryDirectory } from "../support/temporary-directory.ts";
+import { fixtureModelsPerFile } from "../support/fixture-models-per-file.ts";
 import { testDatabase } from "../support/test-database.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -27,14 +27,7 @@ const JOB_ENVIRONMENT = {
   MODELMORA_JOB_CONCURRENCY: "2",
 };
 
-let directory: TemporaryDirectory;
-let fixtures: FixtureModels;
-
-beforeAll(async () => {
-  directory = await temporaryDirectory();
-  fixtures = await writeFixtureModels(path.join(directory.path, "fixtures"));
-});
-afterAll(async () => directory?.[Symbol.asyncDispose]());
+const shared = fixtureModelsPerFile();
 
 /** Distinct inputs per job, so an answer given to the wrong job would show. */
 function slowInput(job: number): Float32Array {
@@ -59,13 +52,13 @@ function expectSlowAnswer(answer: { outputs: { data: number[] }[] }, job: number
 }
 
 test("a server killed with jobs queued and running: restarted on the same data, every job succeeds exactly once with the right answer", async () => {
-  const dataDir = path.join(directory.path, "restart");
+  const dataDir = path.join(shared.directory.path, "restart");
   await using database = await testDatabase(dataDir);
   const start = () => startServerProcess({ dataDir, databaseUrl: database.databaseUrl, environment: JOB_ENVIRONMENT });
   const first = await start();
   const servers = [first];
   try {
-    const registered = await jsonCall(first.baseUrl, "POST", "/api/v1/models", { name: "slow", version: "1", task: "tensor", source: fixtures.slow, config: { replicas: 1 } });
+    const registered = await jsonCall(first.baseUrl, "POST", "/api/v1/models", { name: "slow", version: "1", task: "tensor", source: shared.fixtures.slow, config: { replicas: 1 } });
     expect(registered.status).toBe(201);
     const count = 6;
     const ids: string[] = [];
@@ -93,12 +86,12 @@ test("a server killed with jobs queued and running: restarted on the same data, 
 }, 180_000);
 
 test("a job whose server dies at every attempt is retried up to maxAttempts, then failed", async () => {
-  const dataDir = path.join(directory.path, "max-attempts");
+  const dataDir = path.join(shared.directory.path, "max-attempts");
   await using database = await testDatabase(dataDir);
   const start = () => startServerProcess({ dataDir, databaseUrl: database.databaseUrl, environment: { ...JOB_ENVIRONMENT, MODELMORA_JOB_MAX_ATTEMPTS: "2" } });
   let server = await start();
   try {
-    await jsonCall(server.baseUrl, "POST", "/api/v1/models", { name: "slow", version: "1", task: "tensor", source: fixtures.slow, config: { replicas: 1 } });
+    await jsonCall(server.baseUrl, "POST", "/api/v1/models", { name: "slow", version: "1", task: "tensor", source: shared.fixtures.slow, config: { replicas: 1 } });
     const id = await submitJob(server.baseUrl, "slow", slowBody(slowInput(0)));
     for (let attempt = 1; attempt <= 2; attempt++) {
       const running = await waitFor(

@@ -10,15 +10,15 @@
  * The TTL phase restarts a server with a 1 s TTL rather than racing a short one.
  */
 import { Database } from "bun:sqlite";
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import postgres from "postgres";
 import { EMBEDDED_DATABASE_FILE } from "../../src/registry/database.ts";
-import { type FixtureModels, referenceSlow, writeFixtureModels } from "../fixtures/models.ts";
+import { referenceSlow } from "../fixtures/models.ts";
 import { jsonCall, submitJob } from "../support/jobs-client.ts";
 import { type ServerProcess, startServerProcess } from "../support/server-fixture.ts";
-import { type TemporaryDirectory, temporaryDirectory } from "../support/temporary-directory.ts";
+import { fixtureModelsPerFile } from "../support/fixture-models-per-file.ts";
 import { testDatabase } from "../support/test-database.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -29,20 +29,13 @@ const POLL = { timeoutMilliseconds: 60_000, intervalMilliseconds: 50 };
 const LARGE = { MODELMORA_JOB_INLINE_RESULT_KB: "1", MODELMORA_JOB_POLL_MILLISECONDS: "50", MODELMORA_JOB_RESULT_TTL_SECONDS: "600" };
 const SWEEPING = { ...LARGE, MODELMORA_JOB_RESULT_TTL_SECONDS: "1" };
 
-let directory: TemporaryDirectory;
-let fixtures: FixtureModels;
-
-beforeAll(async () => {
-  directory = await temporaryDirectory();
-  fixtures = await writeFixtureModels(path.join(directory.path, "fixtures"));
-});
-afterAll(async () => directory?.[Symbol.asyncDispose]());
+const shared = fixtureModelsPerFile();
 
 const X = Float32Array.from({ length: 512 }, (_, index) => (index % 16) / 8);
 const BODY = { inputs: [{ name: "x", shape: [1, 512], datatype: "FP32", data: Array.from(X) }] };
 
 async function registerSlow(server: ServerProcess): Promise<void> {
-  expect((await jsonCall(server.baseUrl, "POST", "/api/v1/models", { name: "slow", version: "1", task: "tensor", source: fixtures.slow, config: { replicas: 1 } })).status).toBe(201);
+  expect((await jsonCall(server.baseUrl, "POST", "/api/v1/models", { name: "slow", version: "1", task: "tensor", source: shared.fixtures.slow, config: { replicas: 1 } })).status).toBe(201);
 }
 
 async function finished(server: ServerProcess, id: string, status: string): Promise<any> {
@@ -69,7 +62,7 @@ async function expectLargeAnswer(server: ServerProcess, id: string, job: { resul
 
 if (process.env.DATABASE_URL) {
   test("two servers on one PostgreSQL with their own data directories: a large answer computed by one is read from the other, then swept from the database after the TTL", async () => {
-    const [dirA, dirB] = [path.join(directory.path, "pg-a"), path.join(directory.path, "pg-b")];
+    const [dirA, dirB] = [path.join(shared.directory.path, "pg-a"), path.join(shared.directory.path, "pg-b")];
     await using database = await testDatabase(dirA);
     const sql = postgres(database.databaseUrl!, { max: 1, onnotice: () => undefined });
     const storedRows = async (id: string) => Number((await sql`select count(*)::int as n from job_results where job_id = ${id}`)[0]!.n);
@@ -102,7 +95,7 @@ if (process.env.DATABASE_URL) {
   }, 180_000);
 } else {
   test("the embedded database as result store: a large answer survives SIGKILL in the SQLite file and is swept after the TTL", async () => {
-    const dataDir = path.join(directory.path, "embedded");
+    const dataDir = path.join(shared.directory.path, "embedded");
     const environment = { ...LARGE, MODELMORA_JOB_RESULT_STORE: "database" };
     const storedRows = (id: string) => {
       const file = new Database(path.join(dataDir, EMBEDDED_DATABASE_FILE), { readonly: true });

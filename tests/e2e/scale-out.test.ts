@@ -5,15 +5,15 @@
  * the other takes its jobs). On the embedded database (first pass) replicas cannot share: a second
  * server on the same data directory is refused, so a job has one runner.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { copyFile, readFile, rm } from "node:fs/promises";
 import path from "node:path";
-import { type FixtureModels, referenceAdd, writeFixtureModels } from "../fixtures/models.ts";
+import { referenceAdd } from "../fixtures/models.ts";
 import { jsonCall, listAllJobs, submitJob, succeededJobIds } from "../support/jobs-client.ts";
 import { type ServerProcess, startServerProcess } from "../support/server-fixture.ts";
-import { type TemporaryDirectory, temporaryDirectory } from "../support/temporary-directory.ts";
+import { fixtureModelsPerFile } from "../support/fixture-models-per-file.ts";
 import { testDatabase } from "../support/test-database.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -31,14 +31,7 @@ const JOB_ENVIRONMENT = {
 const NOTIFY_BOUND_MILLISECONDS = 1_000;
 const POLL = { timeoutMilliseconds: 150_000, intervalMilliseconds: 100 };
 
-let directory: TemporaryDirectory;
-let fixtures: FixtureModels;
-
-beforeAll(async () => {
-  directory = await temporaryDirectory();
-  fixtures = await writeFixtureModels(path.join(directory.path, "fixtures"));
-});
-afterAll(async () => directory?.[Symbol.asyncDispose]());
+const shared = fixtureModelsPerFile();
 
 function addBody(job: number) {
   return {
@@ -56,7 +49,7 @@ async function succeededCount(baseUrl: string): Promise<number> {
 if (process.env.DATABASE_URL) {
   test("two replicas started at the same moment on an empty database both come up (migrations under an advisory lock)", async () => {
     for (let round = 0; round < 2; round++) {
-      const dataDirs = [path.join(directory.path, `together-${round}-a`), path.join(directory.path, `together-${round}-b`)];
+      const dataDirs = [path.join(shared.directory.path, `together-${round}-a`), path.join(shared.directory.path, `together-${round}-b`)];
       await using database = await testDatabase(dataDirs[0]!);
       const servers = await Promise.allSettled(dataDirs.map((dataDir) => startServerProcess({ dataDir, databaseUrl: database.databaseUrl })));
       try {
@@ -69,12 +62,12 @@ if (process.env.DATABASE_URL) {
   }, 120_000);
 
   test(`two replicas on one PostgreSQL do ${JOB_COUNT} jobs, each exactly once with the right answer, while one of them is SIGKILLed midway`, async () => {
-    const dataDirs = [path.join(directory.path, "replica-a"), path.join(directory.path, "replica-b")];
+    const dataDirs = [path.join(shared.directory.path, "replica-a"), path.join(shared.directory.path, "replica-b")];
     await using database = await testDatabase(dataDirs[0]!);
     // Shared model files (the source under MODELMORA_SOURCE_DIRS); each replica has its own cache.
     const [first, second] = (await Promise.all(dataDirs.map((dataDir) => startServerProcess({ dataDir, databaseUrl: database.databaseUrl, environment: JOB_ENVIRONMENT })))) as [ServerProcess, ServerProcess];
     try {
-      expect((await jsonCall(first.baseUrl, "POST", "/api/v1/models", { name: "add", version: "1", task: "tensor", source: fixtures.add })).status).toBe(201);
+      expect((await jsonCall(first.baseUrl, "POST", "/api/v1/models", { name: "add", version: "1", task: "tensor", source: shared.fixtures.add })).status).toBe(201);
       const ids: string[] = [];
       const submissions = Array.from({ length: JOB_COUNT }, (_, job) => submitJob((job % 2 === 0 ? first : second).baseUrl, "add", addBody(job)));
       ids.push(...(await Promise.all(submissions)));
@@ -109,16 +102,16 @@ if (process.env.DATABASE_URL) {
   }, 240_000);
 
   test("a replica with an empty cache serves a model registered through another (fetch-on-miss, verified by sha256), and sees a version switch at once (LISTEN/NOTIFY)", async () => {
-    const dataDirs = [path.join(directory.path, "notify-a"), path.join(directory.path, "notify-b")];
+    const dataDirs = [path.join(shared.directory.path, "notify-a"), path.join(shared.directory.path, "notify-b")];
     await using database = await testDatabase(dataDirs[0]!);
-    const source = path.join(directory.path, "fixtures", "add-copy.onnx");
-    await copyFile(fixtures.add, source);
+    const source = path.join(shared.directory.path, "fixtures", "add-copy.onnx");
+    await copyFile(shared.fixtures.add, source);
     const [a, b] = (await Promise.all(dataDirs.map((dataDir) => startServerProcess({ dataDir, databaseUrl: database.databaseUrl })))) as [ServerProcess, ServerProcess];
     try {
       const registered = await jsonCall(a.baseUrl, "POST", "/api/v1/models", { name: "add", version: "1", task: "tensor", source });
       expect(registered.status).toBe(201);
       const sha256 = registered.body.versions[0].sha256;
-      expect(sha256).toBe(createHash("sha256").update(await readFile(fixtures.add)).digest("hex"));
+      expect(sha256).toBe(createHash("sha256").update(await readFile(shared.fixtures.add)).digest("hex"));
       expect(existsSync(path.join(dataDirs[1]!, "models", "sha256", sha256))).toBe(false);
       const answer = await jsonCall(b.baseUrl, "POST", "/api/v1/infer/add", addBody(7));
       expect(answer.status).toBe(200);
@@ -137,7 +130,7 @@ if (process.env.DATABASE_URL) {
       expect(performance.now() - switchedAt).toBeLessThan(NOTIFY_BOUND_MILLISECONDS);
 
       // A source that changed since registration is refused on a miss: the sha256 no longer matches.
-      await copyFile(fixtures.matmulRelu, source);
+      await copyFile(shared.fixtures.matmulRelu, source);
       await rm(path.join(dataDirs[1]!, "models"), { recursive: true, force: true });
       await jsonCall(a.baseUrl, "PUT", "/api/v1/models/add", { config: { maxBatchSize: 8 } });
       const refused = await waitFor(async () => {
@@ -152,7 +145,7 @@ if (process.env.DATABASE_URL) {
   }, 120_000);
 } else {
   test("on the embedded database a second server on the same data directory is refused, so every job has one runner", async () => {
-    const dataDir = path.join(directory.path, "embedded");
+    const dataDir = path.join(shared.directory.path, "embedded");
     await using server = await startServerProcess({ dataDir });
     const refused = await startServerProcess({ dataDir }).then(
       async (unexpected) => {
