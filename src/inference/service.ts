@@ -89,9 +89,10 @@ export class InferenceService {
    * Waits until a request of `priority` for this model may read its body: at once while its queue
    * is short, else in priority order as the queue drains; the turn's `parse` then waits for its
    * turn to parse it (see admission-gate.ts). Unknown models get turns at once; the request itself
-   * then reports the error.
+   * then reports the error. `bodyBytes` (the declared length; 0 when unknown) counts against the
+   * model's read-ahead budget.
    */
-  async turn(model: string, version: string | undefined, priority: Priority, signal?: AbortSignal): Promise<ReadTurn> {
+  async turn(model: string, version: string | undefined, priority: Priority, signal?: AbortSignal, bodyBytes = 0): Promise<ReadTurn> {
     let target: ResolvedVersion;
     try {
       target = await this.registry.resolve(model, version);
@@ -108,7 +109,7 @@ export class InferenceService {
     } else {
       gate.setDepthLimit(depthLimit);
     }
-    return gate.turn(priority, signal);
+    return gate.turn(priority, signal, bodyBytes);
   }
 
   /** Inference with outputs as JSON tensors. */

@@ -19,11 +19,11 @@ export interface ParseTurns {
   end(request: Request): void;
 }
 
-export function parseTurns(inference: InferenceService): ParseTurns {
+export function parseTurns(inference: Pick<InferenceService, "turn">): ParseTurns {
   const turns = new WeakMap<Request, Turn>();
   return {
     async read(request, model, version, parse) {
-      const reading = await inference.turn(model, version, headerPriority(request), request.signal);
+      const reading = await inference.turn(model, version, headerPriority(request), request.signal, declaredBytes(request));
       turns.set(request, reading);
       try {
         const bytes = await request.arrayBuffer();
@@ -44,6 +44,12 @@ export function parseTurns(inference: InferenceService): ParseTurns {
 /** JSON parsed straight from a body's bytes (no intermediate string), as `Request.json()` does. */
 export function parseJsonBytes(bytes: ArrayBuffer): Promise<unknown> {
   return new Response(bytes).json();
+}
+
+/** The body's declared length (content-length), 0 when it has none (chunked): what its read turn weighs. */
+export function declaredBytes(request: Request): number {
+  const length = Number(request.headers.get("content-length"));
+  return Number.isSafeInteger(length) && length > 0 ? length : 0;
 }
 
 /** The priority a request declares before its body is read; a malformed header is reported by the handler. */
