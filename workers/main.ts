@@ -10,7 +10,7 @@ import { ArenaAllocator, mapArenaFile } from "./arena.ts";
 import { concatenateItems } from "./batch.ts";
 import { ortType, typedView, zeros } from "./datatypes.ts";
 import { pinFloat16ToHalfBits } from "./float16.ts";
-import { type OutputArena, placeOutputs } from "./outputs.ts";
+import { numericOutputBytes, type OutputArena, placeOutputs } from "./outputs.ts";
 import {
   type Datatype,
   type GenerateMessage,
@@ -130,7 +130,7 @@ async function infer(message: InferMessage): Promise<void> {
       computeStartedAtMilliseconds: performance.timeOrigin + startedAt,
       computeMicroseconds: Math.round((performance.now() - startedAt) * 1000),
     });
-    if (outputBlock !== undefined && outputBytes(outputs) >= COLLECT_AFTER_OUTPUT_BYTES) setImmediate(() => Bun.gc(true));
+    if (outputBlock !== undefined && numericOutputBytes(outputs) >= COLLECT_AFTER_OUTPUT_BYTES) setImmediate(() => Bun.gc(true));
   } catch (error) {
     send({ type: "infer-failed", requestId: message.requestId, message: errorMessage(error), code: "INFERENCE_FAILED" });
   }
@@ -145,12 +145,6 @@ async function infer(message: InferMessage): Promise<void> {
  * output reuse that memory.
  */
 const COLLECT_AFTER_OUTPUT_BYTES = 16 * 1024 * 1024;
-
-function outputBytes(outputs: WireTensor[]): number {
-  let total = 0;
-  for (const output of outputs) if (!Array.isArray(output.data)) total += output.data.byteLength;
-  return total;
-}
 
 /** A shared tensor as a typed-array view of the input arena (no copy); inline tensors as they are. */
 function resolve(tensor: TransportTensor, inputArena: Uint8Array | undefined): WireTensor {

@@ -35,9 +35,7 @@ export interface PlacedOutputs {
 export function placeOutputs(outputs: WireTensor[], rowsPerItem: number[], arena: OutputArena | undefined): PlacedOutputs {
   const inline = (): PlacedOutputs => ({ itemOutputs: splitOutputs(outputs, rowsPerItem), outputBlock: undefined });
   if (!arena || outputs.some((output) => Array.isArray(output.data))) return inline();
-  let outputBytes = 0;
-  for (const output of outputs) outputBytes += (output.data as NumericData).byteLength;
-  if (outputBytes <= INLINE_OUTPUT_BYTES) return inline();
+  if (numericOutputBytes(outputs) <= INLINE_OUTPUT_BYTES) return inline();
   const totalRows = rowsPerItem.reduce((total, rows) => total + rows, 0);
   if (rowsPerItem.length > 1 && outputs.some((output) => output.shape[0] !== totalRows)) return inline(); // splitOutputs says why
   let blockBytes = 0;
@@ -62,4 +60,11 @@ export function placeOutputs(outputs: WireTensor[], rowsPerItem: number[], arena
     offset += alignUp(data.byteLength);
   }
   return { itemOutputs, outputBlock: block };
+}
+
+/** Bytes of the numeric outputs (BYTES outputs, held as strings, count nothing). */
+export function numericOutputBytes(outputs: WireTensor[]): number {
+  let total = 0;
+  for (const output of outputs) if (!Array.isArray(output.data)) total += output.data.byteLength;
+  return total;
 }
