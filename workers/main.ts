@@ -6,6 +6,7 @@
  * outlives its parent: when the IPC channel closes it exits.
  */
 import * as ort from "onnxruntime-node";
+import { type JsonPacked, pack, unpack } from "./channel.ts";
 import { ArenaAllocator, mapArenaFile } from "./arena.ts";
 import { concatenateItems } from "./batch.ts";
 import { ortType, typedView, zeros } from "./datatypes.ts";
@@ -42,7 +43,7 @@ let decodingLoop: DecodingLoop | undefined;
 pinFloat16ToHalfBits();
 
 function send(message: WorkerToServer): void {
-  process.send!(message);
+  process.send!(pack(message));
 }
 
 async function load(message: LoadMessage): Promise<void> {
@@ -185,7 +186,8 @@ function errorMessage(error: unknown): string {
   return text.split("\n")[0]!.slice(0, 500);
 }
 
-process.on("message", (message: ServerToWorker) => {
+process.on("message", (received: ServerToWorker | JsonPacked) => {
+  const message = unpack(received);
   if (message.type === "infer") void infer(message);
   else if (message.type === "release") release(message.offsets);
   else if (message.type === "load") void load(message);

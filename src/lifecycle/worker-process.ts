@@ -11,7 +11,8 @@ import { ModelMoraError } from "../errors.ts";
 import { type WorkerResourceLimits, workerCommand } from "../runtime/worker-command.ts";
 import { mapArenaBlock } from "../../workers/arena.ts";
 import { typedView } from "../../workers/datatypes.ts";
-import { type GenerateSettings, isShared, type SequenceStep, type LoadMessage, type SharedTensor, type TransportTensor, type WireTensor, type WorkerToServer } from "../../workers/protocol.ts";
+import { type JsonPacked, pack, unpack } from "../../workers/channel.ts";
+import { type CancelGenerateMessage, type GenerateMessage, type GenerateSettings, type InferMessage, isShared, type ReleaseMessage, type SequenceStep, type LoadMessage, type SharedTensor, type TransportTensor, type WireTensor, type WorkerToServer } from "../../workers/protocol.ts";
 import type { OutputArenaFile, SharedMemory } from "./shared-memory.ts";
 import { WORKER_ALLOCATOR_DEFAULTS, workerEnvironment } from "./worker-environment.ts";
 import { workerTempDirectory } from "../runtime/worker-temp.ts";
@@ -73,7 +74,7 @@ class WorkerProcess implements WorkerHandle {
       env: { ...WORKER_ALLOCATOR_DEFAULTS, ...workerEnvironment(process.env), ...(temp.directory !== undefined && { TMPDIR: temp.directory }) },
       stdio: ["ignore", "inherit", "inherit"],
       serialization: "advanced",
-      ipc: (message: WorkerToServer) => this.onMessage(message),
+      ipc: (message: WorkerToServer | JsonPacked) => this.onMessage(unpack(message)),
       onDisconnect: () => void (this.channelOpen = false),
     });
     this.pid = this.process.pid;
@@ -95,7 +96,7 @@ class WorkerProcess implements WorkerHandle {
       this.pendingLoad = { resolve: resolve as (value: never) => void, reject };
       const outputArena = this.outputArena && { path: this.outputArena.path, byteLength: this.outputArena.byteLength };
       const { maxOutputBytes } = this;
-      this.process.send({ type: "load", ...request, ...(outputArena && { outputArena }), ...(maxOutputBytes !== undefined && { maxOutputBytes }) } satisfies LoadMessage);
+      this.process.send(pack({ type: "load", ...request, ...(outputArena && { outputArena }), ...(maxOutputBytes !== undefined && { maxOutputBytes }) } satisfies LoadMessage));
     });
   }
 
@@ -106,7 +107,7 @@ class WorkerProcess implements WorkerHandle {
     return new Promise<InferResult>((resolve, reject) => {
       this.pending.set(requestId, { resolve: resolve as (value: never) => void, reject });
       try {
-        this.process.send({ type: "infer", requestId, items, outputNames, ...(release && { release }) });
+        this.process.send(pack({ type: "infer", requestId, items, outputNames, ...(release && { release }) } satisfies InferMessage));
       } catch {
         this.pending.delete(requestId);
         reject(new WorkerGoneError(this.pid));
@@ -130,7 +131,7 @@ class WorkerProcess implements WorkerHandle {
     const finished = new Promise<SequenceStep>((resolve, reject) => {
       this.sequences.set(sequenceId, { onStep, resolve: resolve as (value: never) => void, reject });
       try {
-        this.process.send({ type: "generate", sequenceId, settings });
+        this.process.send(pack({ type: "generate", sequenceId, settings } satisfies GenerateMessage));
       } catch {
         this.sequences.delete(sequenceId);
         reject(new WorkerGoneError(this.pid));
@@ -139,7 +140,7 @@ class WorkerProcess implements WorkerHandle {
     const cancel = () => {
       if (!this.sequences.has(sequenceId) || !this.channelOpen || this.exitInfo) return;
       try {
-        this.process.send({ type: "generate-cancel", sequenceId });
+        this.process.send(pack({ type: "generate-cancel", sequenceId } satisfies CancelGenerateMessage));
       } catch {
         // the worker is gone; the sequence fails with it
       }
@@ -159,6 +160,8 @@ class WorkerProcess implements WorkerHandle {
   }
 
   private onMessage(message: WorkerToServer): void {
+    // A message is proof of life: under load, answers keep /proc from being read at all.
+    this.seenRunningAtMilliseconds = performance.now();
     switch (message.type) {
       case "ready-for-load":
         this.signalReady();
@@ -242,22 +245,27 @@ class WorkerProcess implements WorkerHandle {
     return this.keptOutputMapping.subarray(offset, end);
   }
 
-  /** Queues a block for the worker; it rides on the next `infer`, or goes alone before the next tick. */
+  /**
+   * Queues a block for the worker. It rides on the next `infer` (the worker frees it before placing
+   * that batch's outputs, so first fit still lands on the same pages); only a worker that gets no
+   * batch for RELEASE_ALONE_AFTER_MILLISECONDS is sent its blocks in a message of their own. Sending
+   * each release alone, right away, cost a third IPC message per request at low concurrency.
+   */
   private releaseBlock(offset: number): void {
     if (this.exitInfo) return;
     this.releasedBlocks.push(offset);
     if (this.releaseScheduled) return;
     this.releaseScheduled = true;
-    setImmediate(() => {
+    setTimeout(() => {
       this.releaseScheduled = false;
       const offsets = this.takeReleasedBlocks();
       if (!offsets || !this.channelOpen || this.exitInfo) return;
       try {
-        this.process.send({ type: "release", offsets });
+        this.process.send(pack({ type: "release", offsets } satisfies ReleaseMessage));
       } catch {
         // the worker is gone; its arena goes with it
       }
-    });
+    }, RELEASE_ALONE_AFTER_MILLISECONDS).unref();
   }
 
   private takeReleasedBlocks(): number[] | undefined {
@@ -294,13 +302,15 @@ class WorkerProcess implements WorkerHandle {
  * (MODELMORA_SHM_MB, 256 by default); it covers a 64 MiB answer.
  */
 const KEPT_OUTPUT_MAPPING_BYTES = 64 * 1024 * 1024;
+/** How long released output blocks wait for an `infer` to carry them before they go alone. */
+const RELEASE_ALONE_AFTER_MILLISECONDS = 20;
 /** The kept mapping grows in steps of this size. */
 const KEPT_MAPPING_GROWTH_BYTES = 1024 * 1024;
 
 /**
- * Between two looks at /proc for the same worker. A batch sent in this window after the worker's
- * death fails like the batches it was running (INFERENCE_FAILED); looking before every send cost
- * about 7 % of the server's CPU with a tiny model at c=32.
+ * Between two looks at /proc for the same worker (a message from it counts as a look). A batch sent
+ * in this window after the worker's death fails like the batches it was running (INFERENCE_FAILED);
+ * looking before every send cost about 7 % of the server's CPU with a tiny model at c=32.
  */
 const RUNNING_RECHECK_MILLISECONDS = 10;
 

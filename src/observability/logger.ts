@@ -26,5 +26,27 @@ export function createLogger(level = process.env.MODELMORA_LOG_LEVEL ?? "info", 
     throw new StartupError(`MODELMORA_LOG_LEVEL is "${level}": use one of ${Object.keys(pino.levels.values).join(", ")} or silent`);
   }
   const options = { level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
-  return format === "pretty" ? pino(options, prettyStream(process.stdout)) : pino(options);
+  return format === "pretty" ? pino(options, prettyStream(process.stdout)) : pino(options, bufferedStdout());
+}
+
+/** Bytes of JSON lines gathered before one write to stdout. */
+const LOG_BUFFER_BYTES = 4096;
+/** Lines wait at most this long for company before they are written anyway. */
+const LOG_FLUSH_MILLISECONDS = 50;
+
+let stdout: pino.DestinationStream | undefined;
+
+/**
+ * stdout for JSON lines, written LOG_BUFFER_BYTES at a time (or every LOG_FLUSH_MILLISECONDS):
+ * one write(2) per line, an access line per request, was a tenth of the server's CPU under load.
+ * One per process, flushed when the process exits; a process killed with -9 loses at most the
+ * last LOG_FLUSH_MILLISECONDS of lines.
+ */
+function bufferedStdout(): pino.DestinationStream {
+  if (!stdout) {
+    const destination = pino.destination({ dest: 1, sync: true, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_MILLISECONDS });
+    process.once("exit", () => destination.flushSync());
+    stdout = destination;
+  }
+  return stdout;
 }

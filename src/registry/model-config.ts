@@ -5,7 +5,12 @@
 export type Device = "auto" | "cpu" | "cuda" | "webgpu";
 
 export interface ModelConfig {
-  /** Largest batch in rows (dim 0) the batch former may send; 0 or 1 = never batch. */
+  /**
+   * Largest batch in rows (dim 0) the batch former may send; 0 or 1 = never batch. Only models
+   * whose inputs and outputs all have a dynamic dim 0 batch at all (src/inference/batch-policy.ts);
+   * for those the default batches, as Triton's auto-completed configs and TEI do: with no queue
+   * delay, a batch holds only what queued while the worker was busy, so it costs no latency.
+   */
   maxBatchSize: number;
   /** Batch sizes (rows) the model runs best at; the batch former sends them as soon as reachable. */
   preferredBatchSizes: number[];
@@ -72,8 +77,11 @@ export interface ModelConfig {
 /** Queued requests per model when its config names no maxQueueSize. */
 export const DEFAULT_MAX_QUEUE_SIZE = 4096;
 
+/** Rows per batch when a batchable model's config names no maxBatchSize. */
+export const DEFAULT_MAX_BATCH_SIZE = 16;
+
 export const DEFAULT_MODEL_CONFIG: ModelConfig = {
-  maxBatchSize: 0,
+  maxBatchSize: DEFAULT_MAX_BATCH_SIZE,
   preferredBatchSizes: [],
   maxQueueDelayMicroseconds: 0,
   maxQueueSize: DEFAULT_MAX_QUEUE_SIZE,

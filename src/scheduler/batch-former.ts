@@ -5,7 +5,7 @@
  *
  * Rules, in order:
  * 1. A model that does not batch (`maxBatchSize` ≤ 1) sends one request at a time.
- * 2. Requests join while their rows fit in `maxBatchSize`.
+ * 2. Requests join while their rows fit in `maxBatchSize`; a head with more rows than that runs alone.
  * 3. A full batch (the next request does not fit, or rows reached `maxBatchSize`) is sent.
  * 4. Once rows reach the largest preferred size, the largest prefix that is exactly a preferred
  *    size is sent (or everything that fits when no prefix matches exactly).
@@ -50,7 +50,7 @@ export function formBatch(candidates: readonly BatchCandidate[], policy: BatchPo
     prefixRows.push(rows);
     count++;
   }
-  // A head larger than the batch limit is rejected at enqueue; sending it alone is the safe answer.
+  // A request with more rows than the batch limit runs alone, as it would on a model that does not batch.
   if (count === 0) return { kind: "send", count: 1 };
   if (count < candidates.length || rows === policy.maxBatchSize) return { kind: "send", count };
 

@@ -63,13 +63,6 @@ export class ModelScheduler<P, R> {
   enqueue(options: EnqueueOptions<P>): Promise<R> {
     if (this.closedWith) return Promise.reject(this.closedWith);
     const { policy } = this;
-    if (policy.maxBatchSize > 1 && options.rows > policy.maxBatchSize) {
-      return Promise.reject(
-        new ModelMoraError("INVALID_INPUT", `batch dimension ${options.rows} exceeds the model's maxBatchSize ${policy.maxBatchSize}`, {
-          field: "inputs[0].shape[0]",
-        }),
-      );
-    }
     if (policy.maxQueueSize > 0 && this.live >= policy.maxQueueSize) {
       this.counters.rejectedQueueFull++;
       return Promise.reject(

@@ -17,6 +17,7 @@ import { type HubFixture, sha256Hex, startHub } from "../support/hub-fixture.ts"
 import { type ServerProcess, startServerProcess } from "../support/server-fixture.ts";
 import { type TemporaryDirectory, temporaryDirectory } from "../support/temporary-directory.ts";
 import { type TestDatabase, testDatabase } from "../support/test-database.ts";
+import { DEFAULT_MAX_BATCH_SIZE } from "../../src/registry/model-config.ts";
 
 const CLI = path.join(import.meta.dir, "..", "..", "src", "cli.ts");
 const COMMANDS = ["serve", "init", "install", "list", "info", "lock", "sync", "uninstall", "load", "unload", "infer", "jobs", "health", "status"];
@@ -293,7 +294,7 @@ describe("server mode", () => {
       source: ADD_HF,
       sha256: addSha256,
       sizeBytes: addBytes.length,
-      config: expect.objectContaining({ maxBatchSize: 0, replicas: 1, keepAliveSeconds: 300 }),
+      config: expect.objectContaining({ maxBatchSize: DEFAULT_MAX_BATCH_SIZE, replicas: 1, keepAliveSeconds: 300 }),
     });
     expect(Object.keys(lock.models)).toEqual([...Object.keys(lock.models)].sort());
 

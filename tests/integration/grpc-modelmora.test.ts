@@ -10,6 +10,7 @@ import { loadProtos } from "../../src/api/grpc/proto-loading.ts";
 import type { ServerCore } from "../../src/server.ts";
 import { FIXTURE_SIGNATURES, type FixtureModels, referenceAdd } from "../fixtures/models.ts";
 import { type CoreFixture, startCore } from "../support/core-fixture.ts";
+import { DEFAULT_MAX_BATCH_SIZE } from "../../src/registry/model-config.ts";
 
 /** The add fixture's sums are exact in float32; 1e-6 leaves room for kernel choice. */
 const TOLERANCE = 1e-6;
@@ -133,7 +134,7 @@ describe("RegistryService", () => {
     const updated = await call(registry, "UpdateModelConfig", { name: "g-update", config_json: JSON.stringify({ maxQueueDelayMicroseconds: 500 }) });
     expect(JSON.parse(updated.config_json)).toMatchObject({ maxBatchSize: 8, maxQueueDelayMicroseconds: 500 });
     const reset = await call(registry, "UpdateModelConfig", { name: "g-update", config_json: JSON.stringify({ maxBatchSize: null }) });
-    expect(JSON.parse(reset.config_json)).toMatchObject({ maxBatchSize: 0, maxQueueDelayMicroseconds: 500 });
+    expect(JSON.parse(reset.config_json)).toMatchObject({ maxBatchSize: DEFAULT_MAX_BATCH_SIZE, maxQueueDelayMicroseconds: 500 });
   });
 
   test("a second version registers beside the first; SetActiveVersion switches to it", async () => {

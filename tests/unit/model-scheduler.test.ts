@@ -185,10 +185,11 @@ describe("ModelScheduler limits", () => {
     expect(scheduler.stats()).toMatchObject({ cancelled: 1, queued: 0 });
   });
 
-  test("rows beyond maxBatchSize are INVALID_INPUT naming dim 0", async () => {
-    const { enqueue } = harness({ maxBatchSize: 4 });
-    const error = await enqueue("big", { rows: 5 }).catch((caught: ModelMoraError) => caught);
-    expect((error as ModelMoraError).code).toBe("INVALID_INPUT");
+  test("a request with more rows than maxBatchSize runs alone; the requests behind it batch as usual", async () => {
+    const { enqueue, drain } = harness({ maxBatchSize: 4 });
+    const answers = [enqueue("running"), enqueue("big", { rows: 5 }), enqueue("a", { rows: 2 }), enqueue("b", { rows: 2 })];
+    expect(await drain()).toEqual([["running"], ["big"], ["a", "b"]]);
+    expect(await Promise.all(answers)).toEqual(["done:running", "done:big", "done:a", "done:b"]);
   });
 
   test("close rejects queued requests and refuses new ones", async () => {

@@ -12,6 +12,7 @@
 import { Elysia } from "elysia";
 import type { Logger } from "../../observability/logger.ts";
 import type { Metrics } from "../../observability/metrics.ts";
+import { originalRequest } from "./request-identity.ts";
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 const PROBE = /^\/(health\/|v2\/health\/|metrics$)/;
@@ -30,18 +31,11 @@ export function accessLogPlugin(logger: Logger, metrics: Metrics | undefined) {
       started.set(request, { id, startedAt: performance.now() });
       set.headers["x-request-id"] = id;
     })
-    .onAfterResponse({ as: "global" }, (context) => {
-      const { request, set, code } = context as typeof context & { code?: string };
-      const { route, params, query, responseValue } = context as unknown as {
-        route?: string;
-        params?: Record<string, string | undefined>;
-        query?: Record<string, string | undefined>;
-        responseValue?: unknown;
-      };
-      const start = started.get(request);
+    // Destructured, never handed on whole: see request-identity.ts.
+    .onAfterResponse({ as: "global" }, ({ request, set, path, route, params, query, code, responseValue }: AfterResponse) => {
+      const start = started.get(originalRequest(request));
       const seconds = start ? (performance.now() - start.startedAt) / 1000 : 0;
       const status = statusOf(responseValue, set.status, code);
-      const path = new URL(request.url).pathname;
       const model = params?.name;
       const answered = responseValue !== null && typeof responseValue === "object" ? (responseValue as { model_version?: unknown }).model_version : undefined;
       const version = typeof answered === "string" ? answered : (params?.version ?? query?.version);
@@ -62,6 +56,18 @@ export function accessLogPlugin(logger: Logger, metrics: Metrics | undefined) {
         metrics.recordRequest({ model, version: version ?? "", protocol: "rest", code: String(status), seconds });
       }
     });
+}
+
+/** What the after-response hook reads of Elysia's context (some of it untyped there). */
+interface AfterResponse {
+  request: Request;
+  set: { status?: unknown };
+  path: string;
+  route?: string;
+  params?: Record<string, string | undefined>;
+  query?: Record<string, string | undefined>;
+  code?: string;
+  responseValue?: unknown;
 }
 
 /** A Response carries its own status; else the handler's `set.status`; Elysia's NOT_FOUND is 404. */

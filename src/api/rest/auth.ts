@@ -12,6 +12,7 @@ import type { ApiKeys, Principal } from "../../security/api-keys.ts";
 import { type Requirement, authorize, restRequirement } from "../../security/access.ts";
 import { audit } from "../../security/audit.ts";
 import { HTTP_STATUS } from "./error-mapping.ts";
+import { originalRequest } from "./request-identity.ts";
 
 export interface RestAuthOptions {
   keys: ApiKeys;
@@ -29,32 +30,30 @@ interface Caller {
 }
 
 /**
- * Each request's caller, set in `onRequest`, keyed by the request's context object: Elysia hands the
- * same object to every hook and the handler, while the Request itself may be replaced on the way
- * (body-limit.ts rebuilds a chunked one). One map for every app.
+ * Each request's caller, set in `onRequest`, keyed by the request as it first arrived (see
+ * request-identity.ts: body-limit.ts may replace it on the way). One map for every app.
  */
-const callers = new WeakMap<object, Caller>();
+const callers = new WeakMap<Request, Caller>();
 
 /**
- * Who made a request the auth plugin let through, from the handler's context: always set on a route
- * that needs a scope (with no keys configured, the anonymous admin). Throws (a bug, answered 500)
- * where the plugin did not run.
+ * Who made a request the auth plugin let through, from the handler's `request`: always set on a
+ * route that needs a scope (with no keys configured, the anonymous admin). Throws (a bug, answered
+ * 500) where the plugin did not run.
  */
-export function requestPrincipal(context: object): Principal {
-  const principal = callers.get(context)?.principal;
+export function requestPrincipal(request: Request): Principal {
+  const principal = callers.get(originalRequest(request))?.principal;
   if (!principal) throw new Error("no principal for this request: the auth plugin must run before this route");
   return principal;
 }
 
 export function authPlugin(options: RestAuthOptions) {
   return new Elysia({ name: "auth" })
-    .onRequest((context) => {
-      const { request } = context;
+    .onRequest(({ request }) => {
       const url = new URL(request.url);
       const requirement = restRequirement(request.method, url.pathname, options.openPaths);
       const action = `${request.method} ${url.pathname}`;
       const caller: Caller = { principal: undefined, requirement, action, refusedKeyId: undefined };
-      callers.set(context, caller);
+      callers.set(originalRequest(request), caller);
       try {
         caller.principal = authorize(options.keys, request.headers.get("authorization") ?? undefined, requirement);
       } catch (error) {
@@ -63,15 +62,13 @@ export function authPlugin(options: RestAuthOptions) {
         throw error;
       }
     })
-    .onError({ as: "global" }, (context) => {
-      const { error, code } = context;
-      const caller = callers.get(context);
+    .onError({ as: "global" }, ({ error, code, request }) => {
+      const caller = callers.get(originalRequest(request));
       // Returns nothing: errorsPlugin, next in line, answers; this only keeps the status for the audit line.
       if (caller) caller.failedStatus = error instanceof ModelMoraError ? HTTP_STATUS[error.code] : code === "VALIDATION" || code === "PARSE" ? 400 : code === "NOT_FOUND" ? 404 : 500;
     })
-    .onAfterResponse({ as: "global" }, (context) => {
-      const { request, set } = context;
-      const caller = callers.get(context);
+    .onAfterResponse({ as: "global" }, ({ request, set }) => {
+      const caller = callers.get(originalRequest(request));
       if (!caller || caller.requirement !== "admin") return;
       const status = caller.failedStatus ?? (typeof set.status === "number" ? set.status : 200);
       audit(options.logger, { keyId: caller.principal?.keyId ?? caller.refusedKeyId ?? presentedKeyId(request), transport: "rest", action: caller.action, result: String(status) });

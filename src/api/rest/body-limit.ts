@@ -13,6 +13,7 @@
 import { Elysia } from "elysia";
 import { ModelMoraError } from "../../errors.ts";
 import { errorResponse } from "./error-mapping.ts";
+import { replaceRequest } from "./request-identity.ts";
 
 export function bunBodyCapBytes(maxBodyBytes: number): number {
   return maxBodyBytes * 4;
@@ -33,7 +34,9 @@ export function bodyLimitPlugin(maxBodyBytes: number) {
     headers.delete("transfer-encoding");
     headers.set("content-length", String(bytes.byteLength));
     // Route handlers read `context.request`; the replacement keeps the client's abort signal.
-    (context as { request: Request }).request = new Request(request.url, { method: request.method, headers, body: bytes, signal: request.signal });
+    const replacement = new Request(request.url, { method: request.method, headers, body: bytes, signal: request.signal });
+    replaceRequest(replacement, request);
+    (context as { request: Request }).request = replacement;
   });
 }
 

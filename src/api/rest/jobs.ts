@@ -67,8 +67,7 @@ export function jobsPlugin(jobs: JobsService) {
   return new Elysia({ name: "jobs", detail: { tags: ["jobs"] } })
     .post(
       "/api/v1/infer/:name/async",
-      async (context) => {
-        const { params, body, headers, query, set } = context;
+      async ({ params, body, headers, query, set, request }) => {
         const parameters = body.parameters;
         const view = await jobs.submit({
           model: params.name,
@@ -76,7 +75,7 @@ export function jobsPlugin(jobs: JobsService) {
           priority: parsePriority(parameters?.priority ?? headers["x-priority"], parameters?.priority !== undefined ? "parameters.priority" : "x-priority"),
           request: jobRequest(body),
           callbackUrl: body.callbackUrl,
-        }, requestPrincipal(context));
+        }, requestPrincipal(request));
         set.status = 202;
         set.headers.location = links(view.jobId).self;
         return { jobId: view.jobId, status: "queued" as const, links: links(view.jobId) };
@@ -90,10 +89,9 @@ export function jobsPlugin(jobs: JobsService) {
     )
     .get(
       "/api/v1/jobs",
-      async (context) => {
-        const { query } = context;
+      async ({ query, request }) => {
         const status = jobStatus(query.status);
-        const page = await jobs.list({ status, model: query.model, limit: query.limit, offset: query.offset }, requestPrincipal(context));
+        const page = await jobs.list({ status, model: query.model, limit: query.limit, offset: query.offset }, requestPrincipal(request));
         const next = page.nextOffset === undefined ? undefined : `/api/v1/jobs?${new URLSearchParams({ ...(query.status && { status: query.status }), ...(query.model && { model: query.model }), limit: String(query.limit ?? 100), offset: String(page.nextOffset) })}`;
         return { jobs: page.jobs.map(withLinks), nextOffset: page.nextOffset ?? null, links: { next: next ?? null } };
       },
@@ -109,17 +107,17 @@ export function jobsPlugin(jobs: JobsService) {
         detail: { summary: "List jobs, newest first (?status=, ?model=, ?limit= up to 500, ?offset=)" },
       },
     )
-    .get("/api/v1/jobs/:id", async (context) => withLinks(await jobs.get(context.params.id, requestPrincipal(context))), {
+    .get("/api/v1/jobs/:id", async ({ params, request }) => withLinks(await jobs.get(params.id, requestPrincipal(request))), {
       response: { 200: t.Object({ ...JobViewModel.properties, links: JobLinks }), ...errorResponses("readJob") },
       detail: { summary: "A job's status, timestamps, attempts and error" },
     })
-    .get("/api/v1/jobs/:id/result", (context) => jobs.result(context.params.id, requestPrincipal(context)), {
+    .get("/api/v1/jobs/:id/result", ({ params, request }) => jobs.result(params.id, requestPrincipal(request)), {
       detail: {
         summary: "The sync route's answer; 409 JOB_NOT_READY while queued or running, the job's error once it failed",
         responses: { 200: { description: "The answer", content: { "application/json": { schema: t.Union([InferResponseModel, TextInferResponseModel]) as never } } }, ...errorResponseDocs("jobResult") },
       },
     })
-    .delete("/api/v1/jobs/:id", async (context) => withLinks(await jobs.cancel(context.params.id, requestPrincipal(context))), {
+    .delete("/api/v1/jobs/:id", async ({ params, request }) => withLinks(await jobs.cancel(params.id, requestPrincipal(request))), {
       response: { 200: t.Object({ ...JobViewModel.properties, links: JobLinks }), ...errorResponses("readJob") },
       detail: { summary: "Cancel a queued or running job (a finished job is left as it is)" },
     });
