@@ -104,7 +104,7 @@ export async function runPriorityBench(options: PriorityOptions, gate: LoadGate)
     process.stdout.write(`${heading}${resultsTable(floods, batches.length > 0 ? spread(batches) : undefined)}\n\n${heading}${goalTable(floods)}\n\n`);
     process.stdout.write(
       `PaddleOCR ch_ppocr_mobile_v2.0_cls, x FP32 [1,3,48,192], registered with ${JSON.stringify(MODEL_CONFIG)}. ` +
-        `Per run, the client (bench/lib/priority-flood.ts, own bun process, body encoded once) calls fetch ${FLOOD_SIZE} times with x-priority: low without awaiting, then once with x-priority: critical; all POST /api/v1/infer/${MODEL_NAME} (REST JSON). ` +
+        `Per run, the client (bench/lib/priority-flood.ts, own bun process, body encoded once) opens ${FLOOD_SIZE} connections, each writing one request with x-priority: low as fast as the kernel takes it, then one with x-priority: critical; all POST /api/v1/infer/${MODEL_NAME} (REST JSON). ` +
         `Origin = just before the first LOW send; times to each answer's last byte. ${options.runs} run(s) after one untimed warm-up flood; median (min–max) over runs; the ratio is the median of the per-run ratios. ` +
         `Mean batch = requests per batch ModelMora ran during each flood (GET /api/v1/status).\n`,
     );

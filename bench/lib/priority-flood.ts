@@ -1,14 +1,16 @@
 /**
  * One priority flood, run by `bun` as its own process: `floodSize` LOW requests put in flight at
- * once (each `fetch` called without awaiting the one before), then, right after the last LOW one is
- * sent, one CRITICAL request. All carry the same KServe JSON body, encoded once; the priority is the
- * `x-priority` header. Times are from one origin (just before the first LOW send) to each answer's
- * last byte.
+ * once, then, right after the last LOW one is started, one CRITICAL request. Each request is its own
+ * TCP connection written from prepared bytes as fast as the kernel takes them (raw-http.ts; Bun's
+ * `fetch` delivered the last request of the flood hundreds of milliseconds late). All carry the
+ * same KServe JSON body, encoded once; the priority is the `x-priority` header. Times are from one
+ * origin (just before the first LOW connection) to each answer's last byte.
  *
  * Usage: bun bench/lib/priority-flood.ts '{"url":"http://127.0.0.1:8080/api/v1/infer/m","inputs":[{"name":"x","shape":[1,3,48,192],"seed":3}],"floodSize":200}'
  * Prints one JSON line: PriorityFloodResult.
  */
 import { elementCount, pseudoRandomValues } from "./data.ts";
+import { rawPost, rawPostBytes } from "./raw-http.ts";
 import { jsonRequestBody } from "./rest-senders.ts";
 import type { InputSpec } from "./transport-load.ts";
 
@@ -35,11 +37,14 @@ export async function runPriorityFlood(spec: PriorityFloodSpec): Promise<Priorit
   const body = new TextEncoder().encode(jsonRequestBody(inputs));
   let failed = 0;
   let firstError: string | undefined;
+  const url = new URL(spec.url);
+  const requests = Object.fromEntries(
+    (["low", "critical", "normal"] as const).map((priority) => [priority, rawPostBytes(url, { "content-type": "application/json", "x-priority": priority }, body)]),
+  ) as Record<"low" | "critical" | "normal", Uint8Array>;
   const post = async (priority: "low" | "critical" | "normal", origin: number): Promise<number> => {
     try {
-      const response = await fetch(spec.url, { method: "POST", headers: { "content-type": "application/json", "x-priority": priority }, body });
-      const text = await response.text();
-      if (!response.ok) throw new Error(`HTTP ${response.status} ${text.slice(0, 300)}`);
+      const answer = await rawPost(url, requests[priority]);
+      if (answer.status < 200 || answer.status >= 300) throw new Error(`HTTP ${answer.status} ${answer.body.slice(0, 300)}`);
     } catch (error) {
       failed++;
       firstError ??= String(error);

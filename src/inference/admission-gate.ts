@@ -19,6 +19,12 @@
  * two parses. Both turns end once the request is queued (or has failed). CRITICAL requests never
  * wait for either.
  *
+ * While a more urgent request is still reading its body, less urgent ones get no parse turn (for
+ * at most URGENT_READ_HOLD_MILLISECONDS from the start of that read): Bun reads a socket a chunk per
+ * event-loop turn, and a turn that also parses a 520 kB LOW body takes a millisecond or two, so a
+ * CRITICAL body that arrived during a flood took 100-300 ms to read while LOW bodies were parsed
+ * between its chunks.
+ *
  * Only the priority known before parsing counts here (the `x-priority` header, or gRPC metadata);
  * a priority given only inside the body still orders the queue once parsed.
  */
@@ -37,12 +43,18 @@ const NO_TURN: Turn = { done: () => undefined };
 /** A request that never waits (CRITICAL, or an unknown model whose request will answer with the error). */
 export const FREE_PASS: ReadTurn = { done: () => undefined, parse: () => NO_TURN };
 
+/** The longest a body still being read holds back the parse turns of less urgent requests. */
+export const URGENT_READ_HOLD_MILLISECONDS = 50;
+
 /** Bytes of bodies read ahead of their parse, per model, by default. */
 export const DEFAULT_READ_AHEAD_BYTES = 64 * 1024 * 1024;
 
 export class AdmissionGate {
   private readonly reading: TurnQueue;
   private readonly parsing: TurnQueue;
+  /** Bodies being read now, by priority: when each read began (performance.now() milliseconds). */
+  private readonly readsInProgress = new Map<Priority, Set<{ startedAtMilliseconds: number }>>();
+  private holdTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     /** Requests now queued for the model. */
@@ -51,9 +63,10 @@ export class AdmissionGate {
     private depthLimit: number,
     /** How many bytes of bodies may be read and not yet queued. */
     readAheadBytes = DEFAULT_READ_AHEAD_BYTES,
+    private readonly now: () => number = () => performance.now(),
   ) {
     this.reading = new TurnQueue((bytes) => this.reading.pending === 0 || this.reading.pendingWeight + bytes <= readAheadBytes);
-    this.parsing = new TurnQueue(() => this.parsing.pending === 0 && queued() < this.depthLimit);
+    this.parsing = new TurnQueue((_weight, priority) => this.parsing.pending === 0 && queued() < this.depthLimit && !this.heldBack(priority));
   }
 
   setDepthLimit(depthLimit: number): void {
@@ -63,7 +76,7 @@ export class AdmissionGate {
 
   /** The read turn for a body of `bytes` (its declared length; 0 when unknown), in priority order within the read-ahead budget. */
   turn(priority: Priority, signal?: AbortSignal, bytes = 0): ReadTurn | Promise<ReadTurn> {
-    if (priority === Priority.CRITICAL) return FREE_PASS;
+    if (priority === Priority.CRITICAL) return this.criticalPass();
     const taken = this.reading.take(priority, signal, bytes);
     return taken instanceof Promise ? taken.then((read) => this.withParse(read, priority)) : this.withParse(taken, priority);
   }
@@ -79,10 +92,21 @@ export class AdmissionGate {
     this.parsing.pump();
   }
 
+  /** CRITICAL requests wait for nothing, but their reading holds back everyone else's parsing. */
+  private criticalPass(): ReadTurn {
+    const endRead = this.startRead(Priority.CRITICAL);
+    return { done: endRead, parse: () => (endRead(), NO_TURN) };
+  }
+
   private withParse(read: Turn, priority: Priority): ReadTurn {
+    const endRead = this.startRead(priority);
     return {
-      done: () => read.done(),
+      done: () => {
+        endRead();
+        read.done();
+      },
       parse: (signal) => {
+        endRead();
         const both = (parse: Turn): Turn => ({
           done: () => {
             parse.done();
@@ -93,5 +117,39 @@ export class AdmissionGate {
         return taken instanceof Promise ? taken.then(both) : both(taken);
       },
     };
+  }
+
+  /** Records a body read in progress; the returned function (idempotent) ends it. */
+  private startRead(priority: Priority): () => void {
+    const read = { startedAtMilliseconds: this.now() };
+    let reads = this.readsInProgress.get(priority);
+    if (!reads) this.readsInProgress.set(priority, (reads = new Set()));
+    reads.add(read);
+    let open = true;
+    return () => {
+      if (!open) return;
+      open = false;
+      reads.delete(read);
+      this.pump();
+    };
+  }
+
+  /** Whether a more urgent body, read for less than URGENT_READ_HOLD_MILLISECONDS, holds this priority's parsing back. */
+  private heldBack(priority: Priority): boolean {
+    const now = this.now();
+    let latestEndMilliseconds = 0;
+    for (const [readPriority, reads] of this.readsInProgress) {
+      if (readPriority >= priority) continue;
+      for (const read of reads) latestEndMilliseconds = Math.max(latestEndMilliseconds, read.startedAtMilliseconds + URGENT_READ_HOLD_MILLISECONDS);
+    }
+    if (latestEndMilliseconds <= now) return false;
+    // Nothing else may pump the queue when the hold runs out: a timer does.
+    if (this.holdTimer === undefined) {
+      this.holdTimer = setTimeout(() => {
+        this.holdTimer = undefined;
+        this.pump();
+      }, latestEndMilliseconds - now);
+    }
+    return true;
   }
 }

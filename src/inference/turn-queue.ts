@@ -22,6 +22,7 @@ interface Waiter {
   admit: () => void;
   waiting: boolean;
   weight: number;
+  priority: Priority;
 }
 
 export class TurnQueue {
@@ -33,16 +34,17 @@ export class TurnQueue {
   pendingWeight = 0;
   private pumpScheduled = false;
 
-  /** `hasRoom(weight)` is asked before every turn is given, with `pending` and `pendingWeight` as they are before it. */
-  constructor(private readonly hasRoom: (weight: number) => boolean) {}
+  /** `hasRoom(weight, priority)` is asked before every turn is given, with `pending` and `pendingWeight` as they are before it. */
+  constructor(private readonly hasRoom: (weight: number, priority: Priority) => boolean) {}
 
   /** A turn at once when nobody waits and there is room, else a promise of one (rejects only when `signal` aborts first). */
   take(priority: Priority, signal?: AbortSignal, weight = 0): Turn | Promise<Turn> {
-    if (this.waiters.size === 0 && this.hasRoom(weight)) return this.give(weight);
+    if (this.waiters.size === 0 && this.hasRoom(weight, priority)) return this.give(weight);
     return new Promise<Turn>((resolve, reject) => {
       const waiter: Waiter = {
         waiting: true,
         weight,
+        priority,
         admit: () => {
           signal?.removeEventListener("abort", onAbort);
           resolve(this.give(weight));
@@ -79,7 +81,7 @@ export class TurnQueue {
         this.waiters.pop();
         continue;
       }
-      if (!this.hasRoom(waiter.weight)) return;
+      if (!this.hasRoom(waiter.weight, waiter.priority)) return;
       this.waiters.pop();
       waiter.admit();
       this.pump();

@@ -2,10 +2,11 @@
  * Pins reading and parsing in priority order under overload: read turns are given while the bodies
  * read ahead fit the budget (one at least), by priority; one parse turn is open at a time, and only
  * while the queue is short, the next going to the highest priority waiting, one per turn of the
- * event loop; CRITICAL never waits for either; an aborted waiter gives its place up.
+ * event loop; CRITICAL never waits for either; a body still being read holds back the parsing of
+ * less urgent ones (for a bounded time); an aborted waiter gives its place up.
  */
 import { describe, expect, test } from "bun:test";
-import { AdmissionGate, type ReadTurn, type Turn } from "../../src/inference/admission-gate.ts";
+import { AdmissionGate, type ReadTurn, type Turn, URGENT_READ_HOLD_MILLISECONDS } from "../../src/inference/admission-gate.ts";
 import { Priority } from "../../src/inference/priority.ts";
 
 function gateWithQueue(depthLimit: number, readAheadBytes = 1_000_000) {
@@ -44,10 +45,11 @@ describe("AdmissionGate", () => {
   test("one parse turn is open at a time, however short the queue; the next goes to the highest priority waiting", async () => {
     const { gate } = gateWithQueue(100);
     const read = (priority: Priority) => gate.turn(priority) as ReadTurn;
-    const [first, low, high] = [read(Priority.LOW), read(Priority.LOW), read(Priority.HIGH)];
-    for (const turn of [first, low, high]) expect(turn instanceof Promise).toBe(false); // within the read-ahead budget
+    const first = read(Priority.LOW);
     const firstParse = first.parse();
     expect(firstParse instanceof Promise).toBe(false);
+    const [low, high] = [read(Priority.LOW), read(Priority.HIGH)];
+    for (const turn of [low, high]) expect(turn instanceof Promise).toBe(false); // within the read-ahead budget
     const order: string[] = [];
     const lowParse = (low.parse() as Promise<Turn>).then((turn) => (order.push("low"), turn));
     const highParse = (high.parse() as Promise<Turn>).then((turn) => (order.push("high"), turn));
@@ -57,6 +59,38 @@ describe("AdmissionGate", () => {
     (await highParse).done();
     await lowParse;
     expect(order).toEqual(["high", "low"]);
+  });
+
+  test("while a more urgent body is still being read, less urgent bodies wait to be parsed", async () => {
+    const { gate } = gateWithQueue(100);
+    const critical = gate.turn(Priority.CRITICAL) as ReadTurn;
+    const high = gate.turn(Priority.HIGH) as ReadTurn;
+    const low = gate.turn(Priority.LOW) as ReadTurn;
+    const order: string[] = [];
+    const lowParse = (low.parse() as Promise<Turn>).then((turn) => (order.push("low"), turn));
+    await nextLoopTurn();
+    expect(order).toEqual([]); // CRITICAL and HIGH bodies are still arriving
+    critical.parse(); // the CRITICAL body is in
+    await nextLoopTurn();
+    expect(order).toEqual([]); // the HIGH one is not
+    const highParse = (high.parse() as Promise<Turn>).then((turn) => (order.push("high"), turn));
+    (await highParse).done();
+    (await lowParse).done();
+    expect(order).toEqual(["high", "low"]);
+  });
+
+  test(`a more urgent body still not in after ${URGENT_READ_HOLD_MILLISECONDS} ms holds nobody back any longer`, async () => {
+    let nowMilliseconds = 0;
+    const gate = new AdmissionGate(() => 0, 100, 1_000_000, () => nowMilliseconds);
+    gate.turn(Priority.CRITICAL); // a body that never arrives
+    const low = gate.turn(Priority.LOW) as ReadTurn;
+    let parsed = false;
+    const lowParse = (low.parse() as Promise<Turn>).then((turn) => ((parsed = true), turn));
+    await nextLoopTurn();
+    expect(parsed).toBe(false);
+    nowMilliseconds = URGENT_READ_HOLD_MILLISECONDS;
+    (await lowParse).done(); // the gate's own timer hands the turn out once the hold has run out
+    expect(parsed).toBe(true);
   });
 
   test("parse turns wait while the queue is at its depth, and go by priority, then arrival, as it drains, one per turn of the event loop", async () => {
