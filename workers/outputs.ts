@@ -1,7 +1,7 @@
 /**
  * Places a batch's outputs for the server: every numeric output is copied once into one block of
  * the worker's output arena, and each request's share of it is a slice (rows are contiguous, so
- * splitting costs nothing). Small outputs (INLINE_OUTPUT_BYTES), BYTES outputs, and batches whose
+ * splitting costs nothing). BYTES outputs, and batches whose
  * outputs do not fit the free space travel inline instead (split by copying): never a torn or
  * shared buffer.
  */
@@ -11,10 +11,12 @@ import { splitOutputs } from "./batch.ts";
 import type { TransportTensor, WireTensor } from "./protocol.ts";
 
 /**
- * Outputs up to this size travel inline in the answer message: copying a few kilobytes through IPC
- * costs less than the server mapping the block and handing it back (a second message per batch).
+ * Outputs up to this size travel inline in the answer message. None do any more: inline typed
+ * arrays make the answer go through the IPC channel's structured clone (workers/channel.ts), which
+ * cost a tiny model's worker ~140 us of its ~390 us per batch, while an arena block costs no message
+ * of its own (its release rides on the next batch) and the server reads it through a mapping it keeps.
  */
-export const INLINE_OUTPUT_BYTES = 64 * 1024;
+export const INLINE_OUTPUT_BYTES = 0;
 
 export interface OutputArena {
   bytes: Uint8Array;
