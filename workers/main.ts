@@ -10,7 +10,8 @@ import { ArenaAllocator, mapArenaFile } from "./arena.ts";
 import { concatenateItems } from "./batch.ts";
 import { ortType, typedView, zeros } from "./datatypes.ts";
 import { pinFloat16ToHalfBits } from "./float16.ts";
-import { type OutputArena, placeOutputs } from "./outputs.ts";
+import { OutputPlans } from "./output-plans.ts";
+import { type OutputArena, placeOutputs, type PresetOutputs, presetOutputs } from "./outputs.ts";
 import {
   type Datatype,
   type GenerateMessage,
@@ -32,6 +33,7 @@ interface LoadedModel {
   outputDatatypes: Map<string, Datatype>;
   inputArena: Uint8Array | undefined;
   outputArena: OutputArena | undefined;
+  outputPlans: OutputPlans;
   maxOutputBytes: number;
 }
 
@@ -61,6 +63,7 @@ async function load(message: LoadMessage): Promise<void> {
       outputArena: message.outputArena
         ? { bytes: mapArenaFile(message.outputArena.path), allocator: new ArenaAllocator(message.outputArena.byteLength, { firstFit: true }) }
         : undefined,
+      outputPlans: new OutputPlans(),
       maxOutputBytes: message.maxOutputBytes ?? Number.POSITIVE_INFINITY,
     };
     send({ type: "loaded", provider: opened.provider, ...signature, loadMilliseconds: performance.now() - startedAt, notes: opened.notes });
@@ -94,7 +97,7 @@ async function infer(message: InferMessage): Promise<void> {
   }
   const startedAt = performance.now();
   try {
-    const { session, outputDatatypes, inputArena, outputArena, maxOutputBytes } = loaded;
+    const { session, inputArena, outputArena, maxOutputBytes } = loaded;
     if (isTaskBatch(message.items)) {
       const itemOutputs = await runTask(session, message.items);
       send({
@@ -111,19 +114,16 @@ async function infer(message: InferMessage): Promise<void> {
     const { inputs, rowsPerItem } = concatenateItems(items);
     const feeds: Record<string, ort.Tensor> = {};
     for (const input of inputs) feeds[input.name] = toOrtTensor(input);
-    const results = message.outputNames ? await session.run(feeds, message.outputNames) : await session.run(feeds);
-    const outputs: WireTensor[] = [];
-    for (const [name, tensor] of Object.entries(results)) {
-      outputs.push({ name, datatype: outputDatatypes.get(name) ?? "FP32", shape: [...tensor.dims], data: tensor.data as WireTensor["data"] });
-    }
+    const { outputs, preset } = await runBatch(loaded, feeds, inputs, message.outputNames, rowsPerItem);
     for (const tensor of Object.values(feeds)) tensor.dispose();
     const largest = largestAnswerBytes(outputs, rowsPerItem);
     if (largest > maxOutputBytes) {
+      if (preset) outputArena!.allocator.free(preset.outputBlock);
       const reason = `the answer would be ${Math.ceil(largest)} bytes, more than the limit of ${maxOutputBytes} bytes (MODELMORA_MAX_OUTPUT_MB)`;
       send({ type: "infer-failed", requestId: message.requestId, message: reason, code: "OUTPUT_TOO_LARGE" });
       return;
     }
-    const { itemOutputs, outputBlock } = placeOutputs(outputs, rowsPerItem, outputArena);
+    const { itemOutputs, outputBlock } = preset ?? placeOutputs(outputs, rowsPerItem, outputArena);
     send({
       type: "inferred",
       requestId: message.requestId,
@@ -132,10 +132,46 @@ async function infer(message: InferMessage): Promise<void> {
       computeStartedAtMilliseconds: performance.timeOrigin + startedAt,
       computeMicroseconds: Math.round((performance.now() - startedAt) * 1000),
     });
-    if (outputBlock !== undefined) freeOutputMemory(outputs.map((output) => output.data));
+    if (!preset && outputBlock !== undefined) freeOutputMemory(outputs.map((output) => output.data));
   } catch (error) {
     send({ type: "infer-failed", requestId: message.requestId, message: errorMessage(error), code: "INFERENCE_FAILED" });
   }
+}
+
+/**
+ * Runs a batch. When these input shapes ran before (see OutputPlans), onnxruntime writes the outputs
+ * straight into a reserved arena block; `preset` then says where, and nothing is left to copy. If it
+ * refuses the planned shapes, the block is freed and the batch runs as usual, unplanned from then on.
+ */
+async function runBatch(
+  model: LoadedModel,
+  feeds: Record<string, ort.Tensor>,
+  inputs: WireTensor[],
+  outputNames: string[] | undefined,
+  rowsPerItem: number[],
+): Promise<{ outputs: WireTensor[]; preset: PresetOutputs | undefined }> {
+  const { session, outputDatatypes, outputArena, outputPlans } = model;
+  const planKey = outputPlans.key(inputs, outputNames);
+  const planned = outputArena ? outputPlans.expected(planKey) : undefined;
+  const preset = planned && outputArena ? presetOutputs(planned, rowsPerItem, outputArena) : undefined;
+  if (preset && outputArena) {
+    try {
+      const results = await session.run(feeds, Object.fromEntries(preset.views.map((view) => [view.name, toOrtTensor(view)])));
+      // onnxruntime-node also hands back a copy of each output, never needed here (never the arena itself).
+      freeOutputMemory(Object.values(results).flatMap((tensor) => (tensor.data as { buffer?: unknown }).buffer === outputArena.bytes.buffer ? [] : [tensor.data as WireTensor["data"]]));
+      return { outputs: preset.views, preset };
+    } catch {
+      outputArena.allocator.free(preset.outputBlock);
+      outputPlans.markUnstable(planKey);
+    }
+  }
+  const results = outputNames ? await session.run(feeds, outputNames) : await session.run(feeds);
+  const outputs: WireTensor[] = [];
+  for (const [name, tensor] of Object.entries(results)) {
+    outputs.push({ name, datatype: outputDatatypes.get(name) ?? "FP32", shape: [...tensor.dims], data: tensor.data as WireTensor["data"] });
+  }
+  outputPlans.remember(planKey, outputs);
+  return { outputs, preset: undefined };
 }
 
 /**
