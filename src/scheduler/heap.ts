@@ -8,7 +8,8 @@
  * keys lie side by side). Keys live in a Float64Array and values in a parallel array, both grown by
  * doubling and never shrunk, so the hot loops compare unboxed doubles and never resize. Sifting moves
  * a hole, not pairs: one write per level. Measured in one process against the binary version it
- * replaced, interleaved: 7–10 % more push+pop ops/s at depth 1,000 (bench/scheduler.ts).
+ * replaced, interleaved and timed by CPU time on the shared 2-core machine: 4–18 % more push+pop
+ * ops/s at depth 1,000 over five runs (bench/scheduler.ts's op).
  *
  * @example
  * const heap = new PriorityHeap<string>();
