@@ -15,7 +15,7 @@
  * Run: `bun bench/scheduler.ts` (or `bun bench/run.ts scheduler`).
  */
 import { do_not_optimize, measure } from "mitata";
-import { BinaryHeap, schedulingKey } from "../src/scheduler/heap.ts";
+import { PriorityHeap, schedulingKey } from "../src/scheduler/heap.ts";
 import { describeMachine, integer, machineLine, markdownTable, ratio, significant, verdict } from "./lib/report.ts";
 
 /** The seed study's asyncio.PriorityQueue (DESIGN §1). */
@@ -59,9 +59,9 @@ interface Item {
 }
 
 const binaryHeapCase: QueueCase = {
-  name: "BinaryHeap push+pop",
+  name: "PriorityHeap push+pop",
   prepare(depth) {
-    const heap = new BinaryHeap<Item>();
+    const heap = new PriorityHeap<Item>();
     let sequence = 0;
     const push = () => {
       const current = sequence++;

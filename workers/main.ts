@@ -11,7 +11,8 @@ import { ArenaAllocator, mapArenaFile } from "./arena.ts";
 import { concatenateItems } from "./batch.ts";
 import { ortType, typedView, zeros } from "./datatypes.ts";
 import { pinFloat16ToHalfBits } from "./float16.ts";
-import { numericOutputBytes, type OutputArena, placeOutputs } from "./outputs.ts";
+import { OutputPlans } from "./output-plans.ts";
+import { type OutputArena, placeOutputs, type PresetOutputs, presetOutputs } from "./outputs.ts";
 import {
   type Datatype,
   type GenerateMessage,
@@ -33,6 +34,7 @@ interface LoadedModel {
   outputDatatypes: Map<string, Datatype>;
   inputArena: Uint8Array | undefined;
   outputArena: OutputArena | undefined;
+  outputPlans: OutputPlans;
   maxOutputBytes: number;
 }
 
@@ -62,6 +64,7 @@ async function load(message: LoadMessage): Promise<void> {
       outputArena: message.outputArena
         ? { bytes: mapArenaFile(message.outputArena.path), allocator: new ArenaAllocator(message.outputArena.byteLength, { firstFit: true }) }
         : undefined,
+      outputPlans: new OutputPlans(),
       maxOutputBytes: message.maxOutputBytes ?? Number.POSITIVE_INFINITY,
     };
     send({ type: "loaded", provider: opened.provider, ...signature, loadMilliseconds: performance.now() - startedAt, notes: opened.notes });
@@ -79,7 +82,9 @@ async function healthCheck(target: ort.InferenceSession, inputs: TensorSpec[], w
     feeds[input.name] = toOrtTensor({ name: input.name, datatype: input.datatype, shape, data: zeros(input.datatype, elementCount) });
   }
   try {
-    await target.run(feeds);
+    const results = await target.run(feeds);
+    // The first request's outputs then reuse this memory instead of faulting fresh pages in.
+    freeOutputMemory(Object.values(results).map((tensor) => tensor.data as WireTensor["data"]));
   } catch (error) {
     throw new Error(`health-check inference failed: ${errorMessage(error)}`);
   }
@@ -93,7 +98,7 @@ async function infer(message: InferMessage): Promise<void> {
   }
   const startedAt = performance.now();
   try {
-    const { session, outputDatatypes, inputArena, outputArena, maxOutputBytes } = loaded;
+    const { session, inputArena, outputArena, maxOutputBytes } = loaded;
     if (isTaskBatch(message.items)) {
       const itemOutputs = await runTask(session, message.items);
       send({
@@ -110,19 +115,16 @@ async function infer(message: InferMessage): Promise<void> {
     const { inputs, rowsPerItem } = concatenateItems(items);
     const feeds: Record<string, ort.Tensor> = {};
     for (const input of inputs) feeds[input.name] = toOrtTensor(input);
-    const results = message.outputNames ? await session.run(feeds, message.outputNames) : await session.run(feeds);
-    const outputs: WireTensor[] = [];
-    for (const [name, tensor] of Object.entries(results)) {
-      outputs.push({ name, datatype: outputDatatypes.get(name) ?? "FP32", shape: [...tensor.dims], data: tensor.data as WireTensor["data"] });
-    }
+    const { outputs, preset } = await runBatch(loaded, feeds, inputs, message.outputNames, rowsPerItem);
     for (const tensor of Object.values(feeds)) tensor.dispose();
     const largest = largestAnswerBytes(outputs, rowsPerItem);
     if (largest > maxOutputBytes) {
+      if (preset) outputArena!.allocator.free(preset.outputBlock);
       const reason = `the answer would be ${Math.ceil(largest)} bytes, more than the limit of ${maxOutputBytes} bytes (MODELMORA_MAX_OUTPUT_MB)`;
       send({ type: "infer-failed", requestId: message.requestId, message: reason, code: "OUTPUT_TOO_LARGE" });
       return;
     }
-    const { itemOutputs, outputBlock } = placeOutputs(outputs, rowsPerItem, outputArena);
+    const { itemOutputs, outputBlock } = preset ?? placeOutputs(outputs, rowsPerItem, outputArena);
     send({
       type: "inferred",
       requestId: message.requestId,
@@ -131,21 +133,71 @@ async function infer(message: InferMessage): Promise<void> {
       computeStartedAtMilliseconds: performance.timeOrigin + startedAt,
       computeMicroseconds: Math.round((performance.now() - startedAt) * 1000),
     });
-    if (outputBlock !== undefined && numericOutputBytes(outputs) >= COLLECT_AFTER_OUTPUT_BYTES) setImmediate(() => Bun.gc(true));
+    if (!preset && outputBlock !== undefined) freeOutputMemory(outputs.map((output) => output.data));
   } catch (error) {
     send({ type: "infer-failed", requestId: message.requestId, message: errorMessage(error), code: "INFERENCE_FAILED" });
   }
 }
 
 /**
- * onnxruntime-node hands each output back in a fresh ArrayBuffer. A large one, once copied into the
- * output arena, is garbage, but its memory returns to the allocator only when a collection runs;
- * until then the next large output is given fresh memory, faulted in page by page (a 64 MiB output:
- * ~200 ms instead of ~16 ms, in 2 of 12 runs of the gRPC bench). A full collection right after such
- * an answer (a few milliseconds in a worker's small heap, after the answer is sent) lets the next
- * output reuse that memory.
+ * Runs a batch. When these input shapes ran before (see OutputPlans), onnxruntime writes the outputs
+ * straight into a reserved arena block; `preset` then says where, and nothing is left to copy. If it
+ * refuses the planned shapes, the block is freed and the batch runs as usual, unplanned from then on.
  */
-const COLLECT_AFTER_OUTPUT_BYTES = 16 * 1024 * 1024;
+async function runBatch(
+  model: LoadedModel,
+  feeds: Record<string, ort.Tensor>,
+  inputs: WireTensor[],
+  outputNames: string[] | undefined,
+  rowsPerItem: number[],
+): Promise<{ outputs: WireTensor[]; preset: PresetOutputs | undefined }> {
+  const { session, outputDatatypes, outputArena, outputPlans } = model;
+  const planKey = outputPlans.key(inputs, outputNames);
+  const planned = outputArena ? outputPlans.expected(planKey) : undefined;
+  const preset = planned && outputArena ? presetOutputs(planned, rowsPerItem, outputArena) : undefined;
+  if (preset && outputArena) {
+    try {
+      const results = await session.run(feeds, Object.fromEntries(preset.views.map((view) => [view.name, toOrtTensor(view)])));
+      // onnxruntime-node also hands back a copy of each output, never needed here (never the arena itself).
+      freeOutputMemory(Object.values(results).flatMap((tensor) => (tensor.data as { buffer?: unknown }).buffer === outputArena.bytes.buffer ? [] : [tensor.data as WireTensor["data"]]));
+      return { outputs: preset.views, preset };
+    } catch {
+      outputArena.allocator.free(preset.outputBlock);
+      outputPlans.markUnstable(planKey);
+    }
+  }
+  const results = outputNames ? await session.run(feeds, outputNames) : await session.run(feeds);
+  const outputs: WireTensor[] = [];
+  for (const [name, tensor] of Object.entries(results)) {
+    outputs.push({ name, datatype: outputDatatypes.get(name) ?? "FP32", shape: [...tensor.dims], data: tensor.data as WireTensor["data"] });
+  }
+  outputPlans.remember(planKey, outputs);
+  return { outputs, preset: undefined };
+}
+
+/**
+ * onnxruntime-node hands each output back in a fresh ArrayBuffer. Once copied into the output arena
+ * it is garbage; left to the collector, its memory comes back late, and a large output landing on
+ * fresh memory is faulted in page by page (64 MiB: 16,384 faults, ~260 ms of CPU on the loaded
+ * 2-core machine, against ~19 ms for the whole run on reused memory). A full collection after each
+ * large answer kept it reused most of the time, at ~8 ms of CPU per answer while the server streams
+ * it. Detaching the buffer (`transfer(0)`) frees the memory at once, deterministically, and the next
+ * output of that size reuses it (measured in a loop of runs: 0 faults per run).
+ */
+function freeOutputMemory(outputData: WireTensor["data"][]): void {
+  for (const data of outputData) {
+    if (Array.isArray(data) || data.byteLength < FREE_AT_ONCE_BYTES) continue;
+    // Only a buffer that is this output alone (never a view into a mapping or a larger buffer).
+    const buffer = data.buffer as TransferableBuffer;
+    if (buffer instanceof ArrayBuffer && !buffer.detached && data.byteOffset === 0 && buffer.byteLength === data.byteLength) buffer.transfer(0);
+  }
+}
+
+/** ES2024's ArrayBuffer (Bun has it; the project's TypeScript lib predates it). */
+type TransferableBuffer = ArrayBuffer & { readonly detached: boolean; transfer(newByteLength?: number): ArrayBuffer };
+
+/** Below this an output's buffer is left to the collector (small buffers come from pooled memory anyway). */
+const FREE_AT_ONCE_BYTES = 1024 * 1024;
 
 /** A shared tensor as a typed-array view of the input arena (no copy); inline tensors as they are. */
 function resolve(tensor: TransportTensor, inputArena: Uint8Array | undefined): WireTensor {

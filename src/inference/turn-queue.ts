@@ -6,7 +6,7 @@
  * parse it) never runs back to back for many requests while sockets go unread. The admission gate
  * (admission-gate.ts) is two of these.
  */
-import { BinaryHeap, schedulingKey } from "../scheduler/heap.ts";
+import { PriorityHeap, schedulingKey } from "../scheduler/heap.ts";
 import type { Priority } from "./priority.ts";
 
 /**
@@ -26,7 +26,7 @@ interface Waiter {
 }
 
 export class TurnQueue {
-  private readonly waiters = new BinaryHeap<Waiter>();
+  private readonly waiters = new PriorityHeap<Waiter>();
   private sequence = 0;
   /** Turns given and not yet ended. */
   pending = 0;

@@ -15,7 +15,7 @@
 import { ModelMoraError } from "../errors.ts";
 import { type BatchCandidate, formBatch } from "./batch-former.ts";
 import type { Clock } from "../clock.ts";
-import { BinaryHeap, schedulingKey } from "./heap.ts";
+import { PriorityHeap, schedulingKey } from "./heap.ts";
 import { DEAD, DELAYED_PRIORITY, DISPATCHED, QUEUED, type QueuedRequest, cancelledError, settle } from "./queued-request.ts";
 import { type EnqueueOptions, type ItemOutcome, type ModelQueueStats, type QueuePolicy, type RunBatch, type SchedulerObserver, effectiveTimeout } from "./queue-contract.ts";
 
@@ -26,7 +26,7 @@ export { effectiveTimeout } from "./queue-contract.ts";
 const GATHER_LOOKAHEAD = 64;
 
 export class ModelScheduler<P, R> {
-  private readonly heap = new BinaryHeap<QueuedRequest<P, R>>();
+  private readonly heap = new PriorityHeap<QueuedRequest<P, R>>();
   private sequence = 0;
   private live = 0;
   private dead = 0;

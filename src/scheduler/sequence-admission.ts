@@ -1,7 +1,7 @@
 /**
  * Admission of generation sequences to one model's decoding loop (txt2txt continuous batching): at
  * most `capacity` sequences run at once (the model's `maxConcurrentSequences`); the rest wait in a
- * binary heap ordered by priority then arrival (1 = highest, FIFO within a level), as inference
+ * heap ordered by priority then arrival (1 = highest, FIFO within a level), as inference
  * requests do. A slot freed by a finished sequence goes to the best waiting one; a waiter whose
  * signal aborts or whose deadline passes leaves the queue. Only this class touches its heap.
  *
@@ -11,7 +11,7 @@
  * try { … decode … } finally { release(); }
  */
 import { ModelMoraError } from "../errors.ts";
-import { BinaryHeap, schedulingKey } from "./heap.ts";
+import { PriorityHeap, schedulingKey } from "./heap.ts";
 
 interface Waiter {
   admit: () => void;
@@ -21,7 +21,7 @@ interface Waiter {
 export class SequenceAdmission {
   private running = 0;
   private arrivals = 0;
-  private readonly waiting = new BinaryHeap<Waiter>();
+  private readonly waiting = new PriorityHeap<Waiter>();
 
   /** `onChange` sees the counts after every admission, release and departure (metrics gauges). */
   constructor(

@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { ModelMoraError } from "../../src/errors.ts";
 import { type Clock, MAX_TIMER_MILLISECONDS, systemClock, timerDelay } from "../../src/clock.ts";
-import { BinaryHeap, schedulingKey } from "../../src/scheduler/heap.ts";
+import { PriorityHeap, schedulingKey } from "../../src/scheduler/heap.ts";
 import { type ItemOutcome, ModelScheduler, type QueuePolicy } from "../../src/scheduler/model-scheduler.ts";
 
 class FakeClock implements Clock {
@@ -80,9 +80,9 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
   }
 }
 
-describe("BinaryHeap", () => {
+describe("PriorityHeap", () => {
   test("pops in key order for a random sequence of pushes and pops, like a sorted list", () => {
-    const heap = new BinaryHeap<number>();
+    const heap = new PriorityHeap<number>();
     const reference: number[] = [];
     let seed = 42;
     const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
@@ -105,7 +105,7 @@ describe("BinaryHeap", () => {
   });
 
   test("removeWhere takes out matching values and keeps the order of the rest", () => {
-    const heap = new BinaryHeap<number>();
+    const heap = new PriorityHeap<number>();
     for (const key of [5, 1, 4, 2, 3]) heap.push(key, key);
     expect(heap.removeWhere((value) => value % 2 === 0).sort()).toEqual([2, 4]);
     expect([heap.pop(), heap.pop(), heap.pop(), heap.pop()]).toEqual([1, 3, 5, undefined]);

@@ -15,6 +15,7 @@ import { inferenceServiceHandlers } from "./inference-service.ts";
 import { jobServiceHandlers } from "./jobs-service.ts";
 import { managementServiceHandlers } from "./management-service.ts";
 import { registryServiceHandlers } from "./registry-service.ts";
+import { withReusedChunkBuffer } from "./stream-chunk-encoding.ts";
 
 /** The .proto files of modelmora.v1, relative to proto/ (they import kserve/grpc_predict_v2.proto). */
 export const MODELMORA_PROTO_FILES = ["modelmora/v1/inference.proto", "modelmora/v1/registry.proto", "modelmora/v1/management.proto"];
@@ -29,7 +30,8 @@ const SERVICES: Record<string, (dependencies: GrpcDependencies) => UntypedServic
 export function addModelmoraServices(server: Server, dependencies: GrpcDependencies): string[] {
   const { definition } = loadProtos(MODELMORA_PROTO_FILES);
   return Object.entries(SERVICES).map(([name, handlers]) => {
-    server.addService(definition[name] as ServiceDefinition, handlers(dependencies));
+    const service = definition[name] as ServiceDefinition;
+    server.addService(name === "modelmora.v1.InferenceService" ? withReusedChunkBuffer(service) : service, handlers(dependencies));
     return name;
   });
 }
