@@ -1,0 +1,62 @@
+/**
+ * Prefill of the sequences that join at one step boundary: their prompts run together, one run per
+ * group, each prompt **right-padded** to the group's longest. A row's tokens sit at columns
+ * 0 … length−1 with positions 0 … length−1, exactly as when it runs alone; the attention mask is 0
+ * over the padding after them, and causal attention never lets a real token see a later column, so
+ * a row's logits and cache are its own. The first token is chosen from the logits at its last real
+ * column; its cache (columns [0, length) of its row of the `present` outputs) is re-packed into the
+ * decoding batch by kv-batch.ts, left-padded there.
+ *
+ * Prompts are grouped shortest first (less padding), up to `PREFILL_TOKENS_PER_RUN` padded tokens
+ * per run, so that many long prompts never make one huge attention run; a prompt longer than that
+ * runs alone, as it would anyway.
+ */
+import * as ort from "onnxruntime-node";
+import type { CacheRow } from "./kv-batch.ts";
+import type { Sequence } from "./sequence.ts";
+import type { DecoderSignature } from "./text-model.ts";
+
+/** Padded tokens (rows × longest prompt) one prefill run takes at most, unless one prompt is longer. */
+export const PREFILL_TOKENS_PER_RUN = 2048;
+
+/** A sequence whose prefill chose its first token and which decodes on, with where its cache lies. */
+export interface Joining {
+  sequence: Sequence;
+  cache: CacheRow;
+}
+
+/** `sequences` grouped into prefill runs: shortest prompts first, each run within the token budget. */
+export function prefillRuns(sequences: readonly Sequence[], tokensPerRun = PREFILL_TOKENS_PER_RUN): Sequence[][] {
+  const sorted = [...sequences].sort((a, b) => a.promptIds.length - b.promptIds.length);
+  const runs: Sequence[][] = [];
+  let current: Sequence[] = [];
+  for (const sequence of sorted) {
+    // Sorted ascending: this prompt is the run's longest, so the run's padded size is (rows + 1) × its length.
+    if (current.length > 0 && (current.length + 1) * sequence.promptIds.length > tokensPerRun) {
+      runs.push(current);
+      current = [];
+    }
+    current.push(sequence);
+  }
+  if (current.length > 0) runs.push(current);
+  return runs;
+}
+
+/** The run's non-cache inputs: ids, mask and positions [rows, width], right-padded; `width` is the longest prompt. */
+export function prefillInputs(run: readonly Sequence[], signature: DecoderSignature): { feeds: Record<string, ort.Tensor>; width: number } {
+  const width = Math.max(...run.map((sequence) => sequence.promptIds.length));
+  const ids = new BigInt64Array(run.length * width);
+  const mask = new BigInt64Array(run.length * width);
+  const positions = new BigInt64Array(run.length * width);
+  run.forEach((sequence, row) => {
+    sequence.promptIds.forEach((id, column) => (ids[row * width + column] = BigInt(id)));
+    mask.fill(1n, row * width, row * width + sequence.promptIds.length);
+    // Padding columns go on counting: any valid position does, as nothing real attends to them.
+    for (let column = 0; column < width; column++) positions[row * width + column] = BigInt(column);
+  });
+  const dims = [run.length, width];
+  const feeds: Record<string, ort.Tensor> = { input_ids: new ort.Tensor("int64", ids, dims), attention_mask: new ort.Tensor("int64", mask, dims) };
+  if (signature.hasPositionIds) feeds.position_ids = new ort.Tensor("int64", positions, dims);
+  if (signature.hasUseCacheBranch) feeds.use_cache_branch = new ort.Tensor("bool", [false], [1]);
+  return { feeds, width };
+}
