@@ -8,16 +8,20 @@
  * decoding batch by kv-batch.ts, left-padded there.
  *
  * Prompts are grouped shortest first (less padding), up to `PREFILL_TOKENS_PER_RUN` padded tokens
- * per run, so that many long prompts never make one huge attention run; a prompt longer than that
- * runs alone, as it would anyway.
+ * per run: a run's logits are rows × width × vocabulary floats (and its attention rows × heads ×
+ * width²), so a run of several prompts never needs more than one prompt of that length alone; a
+ * longer prompt runs alone, as it would anyway.
  */
 import * as ort from "onnxruntime-node";
 import type { CacheRow } from "./kv-batch.ts";
 import type { Sequence } from "./sequence.ts";
 import type { DecoderSignature } from "./text-model.ts";
 
-/** Padded tokens (rows × longest prompt) one prefill run takes at most, unless one prompt is longer. */
-export const PREFILL_TOKENS_PER_RUN = 2048;
+/**
+ * Padded tokens (rows × longest prompt) one prefill run takes at most, unless one prompt is longer.
+ * 512 holds eight chat-sized prompts; its logits at a 128k vocabulary are 256 MiB, as one 512-token prompt's are.
+ */
+export const PREFILL_TOKENS_PER_RUN = 512;
 
 /** A sequence whose prefill chose its first token and which decodes on, with where its cache lies. */
 export interface Joining {
