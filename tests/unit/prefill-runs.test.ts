@@ -1,6 +1,7 @@
 /**
- * Grouping of joining prompts into prefill runs: shortest first, within the padded-token budget,
- * every sequence in exactly one run; and the run's inputs are right-padded with positions from 0.
+ * Grouping of joining prompts into prefill runs: shortest first, a prompt joining only while the
+ * padding it adds and the run's padded size stay within their limits, every sequence in exactly one
+ * run; and the run's inputs are right-padded with positions from 0.
  */
 import { describe, expect, test } from "bun:test";
 import { prefillInputs, prefillRuns } from "../../workers/generation/prefill.ts";
@@ -16,18 +17,31 @@ const signature = (hasPositionIds: boolean): DecoderSignature => ({ geometry: { 
 
 describe("prefillRuns", () => {
   test("short prompts share one run, shortest first", () => {
-    const runs = prefillRuns([sequence(0, 5), sequence(1, 2), sequence(2, 9)], 2048);
+    const runs = prefillRuns([sequence(0, 5), sequence(1, 2), sequence(2, 9)], { paddingTokens: 16, tokensPerRun: 512 });
     expect(runs.map((run) => run.map((entry) => entry.id))).toEqual([[1, 0, 2]]);
   });
 
+  test("a prompt that would add more padding than allowed starts a new run", () => {
+    // Lengths 5, 9, 11, 13, 13, 14, 22, 36 (the bench's prompts): padding added 4, 8, 14, 14, then 19 > 16.
+    const lengths = [13, 36, 5, 22, 9, 14, 11, 13];
+    const runs = prefillRuns(lengths.map((length, id) => sequence(id, length)), { paddingTokens: 16, tokensPerRun: 512 });
+    expect(runs.map((run) => run.map((entry) => entry.promptIds.length))).toEqual([[5, 9, 11, 13, 13], [14, 22], [36]]);
+    for (const run of runs) {
+      const longest = Math.max(...run.map((entry) => entry.promptIds.length));
+      const padding = run.reduce((sum, entry) => sum + longest - entry.promptIds.length, 0);
+      expect(padding).toBeLessThanOrEqual(16 * (run.length - 1));
+    }
+  });
+
   test("a run's rows × longest prompt stays within the budget; a longer prompt runs alone", () => {
-    const lengths = [30, 10, 25, 40, 200, 12];
-    const runs = prefillRuns(lengths.map((length, id) => sequence(id, length)), 100);
+    const lengths = [30, 30, 30, 31, 200, 31];
+    const runs = prefillRuns(lengths.map((length, id) => sequence(id, length)), { paddingTokens: 1000, tokensPerRun: 100 });
     for (const run of runs) {
       const longest = Math.max(...run.map((entry) => entry.promptIds.length));
       expect(run.length === 1 || run.length * longest <= 100).toBe(true);
     }
     expect(runs.flat().map((entry) => entry.id).sort()).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(runs.map((run) => run.length)).toEqual([3, 2, 1]);
     expect(runs.at(-1)!.map((entry) => entry.id)).toEqual([4]);
   });
 });

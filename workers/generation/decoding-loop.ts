@@ -2,10 +2,10 @@
  * Continuous batching in the worker: every sequence of this model decodes in one shared step.
  * At each step boundary, in order:
  *   1. sequences the server cancelled leave (answered `cancelled`);
- *   2. sequences that arrived since the last step are prefilled together (prefill.ts: one run for
- *      all their prompts, right-padded, empty past, up to a token budget per run), which chooses
- *      their first token — so a joining sequence never makes the running ones wait longer than its
- *      own prefill, and eight arrivals cost one run, not eight;
+ *   2. sequences that arrived since the last step are prefilled together (prefill.ts: prompts of
+ *      similar length share a run, right-padded, empty past), which chooses their first token — so
+ *      joining sequences make the running ones wait only for their prefill, and eight short
+ *      arrivals cost one to three runs, not eight;
  *   3. when anyone joined or left, the KV cache is re-packed (kv-batch.ts: left-padded rows, one copy);
  *   4. one decoding step runs for every row (input: each row's last token), and each row's logits
  *      choose its next token; finished rows leave at the next boundary.

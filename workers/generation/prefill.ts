@@ -7,10 +7,14 @@
  * column; its cache (columns [0, length) of its row of the `present` outputs) is re-packed into the
  * decoding batch by kv-batch.ts, left-padded there.
  *
- * Prompts are grouped shortest first (less padding), up to `PREFILL_TOKENS_PER_RUN` padded tokens
- * per run: a run's logits are rows × width × vocabulary floats (and its attention rows × heads ×
- * width²), so a run of several prompts never needs more than one prompt of that length alone; a
- * longer prompt runs alone, as it would anyway.
+ * Which prompts share a run is a cost rule. A run costs one pass over the weights (the same at one
+ * row or many: small batches are bound by reading them) plus compute per padded token (long prompts
+ * are bound by it, where padding is pure waste). So prompts go shortest first, and the next one
+ * joins the run while the padding it adds stays within `PREFILL_PADDING_TOKENS` — about what one
+ * weights pass costs in tokens — and the run within `PREFILL_TOKENS_PER_RUN` padded tokens: a
+ * run's logits are rows × width × vocabulary floats (its attention rows × heads × width²), so a run
+ * of several prompts never needs more than one prompt of that length alone; a longer prompt runs
+ * alone, as it would anyway. Eight short chat prompts take one to three runs instead of eight.
  */
 import * as ort from "onnxruntime-node";
 import type { CacheRow } from "./kv-batch.ts";
@@ -23,24 +27,36 @@ import type { DecoderSignature } from "./text-model.ts";
  */
 export const PREFILL_TOKENS_PER_RUN = 512;
 
+/**
+ * Padding tokens a prompt may add to a run it joins: below this, the padding's compute costs less
+ * than the separate run's pass over the weights it saves. On the 2-core bench machine a prefill
+ * of the bench decoder cost ~4.6 ms + ~0.27 ms per token, so ~17 tokens break even.
+ */
+export const PREFILL_PADDING_TOKENS = 16;
+
 /** A sequence whose prefill chose its first token and which decodes on, with where its cache lies. */
 export interface Joining {
   sequence: Sequence;
   cache: CacheRow;
 }
 
-/** `sequences` grouped into prefill runs: shortest prompts first, each run within the token budget. */
-export function prefillRuns(sequences: readonly Sequence[], tokensPerRun = PREFILL_TOKENS_PER_RUN): Sequence[][] {
+/** `sequences` grouped into prefill runs: shortest prompts first, each run within the padding and token budgets. */
+export function prefillRuns(sequences: readonly Sequence[], limits = { paddingTokens: PREFILL_PADDING_TOKENS, tokensPerRun: PREFILL_TOKENS_PER_RUN }): Sequence[][] {
   const sorted = [...sequences].sort((a, b) => a.promptIds.length - b.promptIds.length);
   const runs: Sequence[][] = [];
   let current: Sequence[] = [];
+  let currentTokens = 0;
   for (const sequence of sorted) {
-    // Sorted ascending: this prompt is the run's longest, so the run's padded size is (rows + 1) × its length.
-    if (current.length > 0 && (current.length + 1) * sequence.promptIds.length > tokensPerRun) {
+    // Sorted ascending: this prompt is the run's longest, so every row already in it pads up to its length.
+    const length = sequence.promptIds.length;
+    const addedPadding = current.length * length - currentTokens;
+    if (current.length > 0 && (addedPadding > limits.paddingTokens || (current.length + 1) * length > limits.tokensPerRun)) {
       runs.push(current);
       current = [];
+      currentTokens = 0;
     }
     current.push(sequence);
+    currentTokens += length;
   }
   if (current.length > 0) runs.push(current);
   return runs;
