@@ -6,12 +6,12 @@
  * zeros. The attention mask row of a sequence is 0 over its padding and 1 over its tokens, so the
  * padding receives exactly zero attention weight (softmax of −∞-like scores) and changes nothing.
  *
- * Between joins and leaves the batch is never copied: a step's `present` outputs
+ * Between joins and leaves the batch is never copied by us: a step's `present` outputs
  * [rows, heads, width + 1, headDim] are the next step's past as they are (every row grew by one, so
- * the padding stays on the left). When a sequence joins (after its prefill, alone) or leaves, the
- * batch is **re-packed**: each staying row's own tokens are cut out, and all rows are laid out again
- * at the new longest length. Re-packing costs one copy of the live cache; it happens only at a
- * membership change, not at every step.
+ * the padding stays on the left). When a sequence joins or leaves, the batch is **re-packed** in
+ * one copy: each row's own tokens go straight from where they lie — a row of the running batch
+ * (after its left padding) or a row of a joining prefill's output (right-padded, from column 0) —
+ * to their place in the new batch. Re-packing happens only at a membership change.
  */
 
 /**
@@ -31,10 +31,16 @@ export function emptyCacheArray(elementType: CacheElementType): CacheArray {
   return elementType === "float32" ? new Float32Array(0) : new Uint16Array(0);
 }
 
-/** One sequence's cache alone: per cache input, [heads, length, headDim]. */
-export interface SequenceCache {
-  length: number;
+/**
+ * Where one sequence's cache lies: row `row` of per-input arrays [rows, heads, width, headDim],
+ * its `length` tokens at columns [start, start + length) of each head.
+ */
+export interface CacheRow {
   tensors: CacheArray[];
+  width: number;
+  row: number;
+  start: number;
+  length: number;
 }
 
 export interface CacheGeometry {
@@ -58,40 +64,30 @@ export class KvBatch {
     return this.lengths.length;
   }
 
-  /** Lays `caches` out as a fresh left-padded batch. */
-  static pack(geometry: CacheGeometry, caches: SequenceCache[]): KvBatch {
+  /** Lays `sources` out as a fresh left-padded batch, row i from `sources[i]` (one copy of each row's tokens). */
+  static pack(geometry: CacheGeometry, sources: CacheRow[]): KvBatch {
     const { heads, headDimension } = geometry;
-    const width = Math.max(0, ...caches.map((cache) => cache.length));
+    const width = Math.max(0, ...sources.map((source) => source.length));
     const tensors = geometry.names.map((_, input) => {
-      const packed = arrayLike(caches[0]!.tensors[input]!, caches.length * heads * width * headDimension);
-      caches.forEach((cache, row) => {
-        const source = cache.tensors[input]!;
-        const padding = width - cache.length;
+      const packed = arrayLike(sources[0]!.tensors[input]!, sources.length * heads * width * headDimension);
+      sources.forEach((source, row) => {
+        const from = source.tensors[input]!;
+        const padding = width - source.length;
+        const count = source.length * headDimension;
         for (let head = 0; head < heads; head++) {
-          const from = head * cache.length * headDimension;
-          const to = ((row * heads + head) * width + padding) * headDimension;
-          packed.set(source.subarray(from, from + cache.length * headDimension), to);
+          const begin = ((source.row * heads + head) * source.width + source.start) * headDimension;
+          packed.set(from.subarray(begin, begin + count), ((row * heads + head) * width + padding) * headDimension);
         }
       });
       return packed;
     });
-    return new KvBatch(geometry, caches.map((cache) => cache.length), width, tensors);
+    return new KvBatch(geometry, sources.map((source) => source.length), width, tensors);
   }
 
-  /** Row `row`'s own cache, cut out of the padding (a copy). */
-  extract(row: number): SequenceCache {
-    const { heads, headDimension } = this.geometry;
+  /** Where row `row`'s own tokens lie in this batch (valid until the next step replaces the tensors). */
+  row(row: number): CacheRow {
     const length = this.lengths[row]!;
-    const padding = this.width - length;
-    const tensors = this.tensors.map((batch) => {
-      const own = arrayLike(batch, heads * length * headDimension);
-      for (let head = 0; head < heads; head++) {
-        const from = ((row * heads + head) * this.width + padding) * headDimension;
-        own.set(batch.subarray(from, from + length * headDimension), head * length * headDimension);
-      }
-      return own;
-    });
-    return { length, tensors };
+    return { tensors: this.tensors, width: this.width, row, start: this.width - length, length };
   }
 
   /** The attention mask for the next step: per row, padding 0, cached tokens 1, the new token 1. */
