@@ -10,7 +10,7 @@
  *   `modelmora_request_duration_seconds` with protocol "rest".
  */
 import { Elysia } from "elysia";
-import type { Logger } from "../../observability/logger.ts";
+import { batchedLogger, type Logger } from "../../observability/logger.ts";
 import type { Metrics } from "../../observability/metrics.ts";
 import { originalRequest } from "./request-identity.ts";
 
@@ -24,6 +24,7 @@ interface Started {
 
 export function accessLogPlugin(logger: Logger, metrics: Metrics | undefined) {
   const started = new WeakMap<Request, Started>();
+  const lines = batchedLogger(logger);
   return new Elysia({ name: "access-log" })
     .onRequest(({ request, set }) => {
       const given = request.headers.get("x-request-id");
@@ -51,7 +52,7 @@ export function accessLogPlugin(logger: Logger, metrics: Metrics | undefined) {
         duration_ms: Math.round(seconds * 1e6) / 1e3,
       };
       const level = status >= 500 ? "error" : status >= 400 ? "warn" : PROBE.test(path) ? "debug" : "info";
-      logger[level](line, `${request.method} ${path} ${status}`);
+      lines[level](line, `${request.method} ${path} ${status}`);
       if (metrics && model !== undefined && /\/infer(\/|$)/.test(route ?? "")) {
         metrics.recordRequest({ model, version: version ?? "", protocol: "rest", code: String(status), seconds });
       }
