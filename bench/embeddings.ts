@@ -14,7 +14,8 @@
  * runs a session synchronously on the JavaScript thread, and its intra-op threads barely speed up
  * one small run, so the naive server keeps about one core busy; ModelMora runs one replica per core
  * with one onnxruntime thread each (what README.md recommends for small encoders on a CPU). The
- * ceiling is then 2 cores over ModelMora's CPU per request (bench/embed-levers.ts measures both).
+ * ratio is then about (ModelMora's cores ÷ its CPU per request) ÷ (≈ 1 core ÷ the naive server's):
+ * ≈ 1.7× on 2 cores (bench/README.md; bench/embed-cpu.ts and bench/embed-levers.ts measure the parts).
  *
  * Run: `bun bench/run.ts embeddings [--duration 8] [--warmup 2] [--runs 3] [--force]`.
  */
