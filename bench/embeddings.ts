@@ -9,11 +9,17 @@
  * (tests/fixtures/text-encoder.ts MINILM_L6: 6 layers, hidden 384, 12 heads, feed-forward 1536,
  * a generated 30,522-token WordPiece vocabulary, 256 positions, 90 MB), so the figures weigh a real
  * small encoder's compute, padding and tokenisation, not only per-request overhead. On a CPU that
- * compute is most of a request, and batching makes it at most ≈ 1.3× faster for these lengths
- * (the table in workers/tasks/embed-rows.ts): that, less ModelMora's own costs, bounds the ratio.
+ * compute is most of a request, and batching makes it only ≈ 1.1–1.3× cheaper for these lengths
+ * (the table in workers/tasks/embed-rows.ts). What ModelMora adds is the second core: onnxruntime-node
+ * runs a session synchronously on the JavaScript thread, and its intra-op threads barely speed up
+ * one small run, so the naive server keeps about one core busy; ModelMora runs one replica per core
+ * with one onnxruntime thread each (what README.md recommends for small encoders on a CPU). The
+ * ratio is then about (ModelMora's cores ÷ its CPU per request) ÷ (≈ 1 core ÷ the naive server's):
+ * ≈ 1.7× on 2 cores (bench/README.md; bench/embed-cpu.ts and bench/embed-levers.ts measure the parts).
  *
  * Run: `bun bench/run.ts embeddings [--duration 8] [--warmup 2] [--runs 3] [--force]`.
  */
+import os from "node:os";
 import path from "node:path";
 import { MINILM_L6, writeSizedTextEncoder } from "../tests/fixtures/text-encoder.ts";
 import { type LoadGate, checkLoadGate, parseForce, quietnessMark } from "./lib/load-gate.ts";
@@ -27,6 +33,8 @@ import { type ServeOptions, parseServeOptions } from "./serve.ts";
 const CONNECTIONS = 32;
 const SENTENCES = 256;
 const ANSWER_TOLERANCE = 1e-4;
+/** One worker replica per core, each with one onnxruntime thread (README.md, "Embeddings on a CPU"). */
+const REPLICAS = Math.min(os.availableParallelism(), 16);
 
 /**
  * Sentences of 3 to 120 words of the encoder's vocabulary, deterministic; one word in eight is
@@ -57,7 +65,7 @@ export async function runEmbeddingsBench(options: ServeOptions, gate: LoadGate):
       task: "txt2embed",
       source: encoder.model,
       files: { "tokenizer.json": encoder.tokenizer },
-      config: { maxBatchSize: CONNECTIONS, maxQueueDelayMicroseconds: 2000 },
+      config: { maxBatchSize: CONNECTIONS, maxQueueDelayMicroseconds: 2000, replicas: REPLICAS, intraOpThreads: 1 },
     });
     const naive = await children.startServer("naive embeddings server", [process.execPath, path.join(import.meta.dir, "baselines", "naive-embed-server.ts"), encoder.model, encoder.tokenizer, "--port", "0"]);
     const bodies = mixedSentences(SENTENCES, encoder.words).map((input) => JSON.stringify({ model: "encoder", input }));

@@ -14,6 +14,8 @@
  *    CRITICAL request after a flood of LOW ones would otherwise run in a full batch of them).
  * 6. When the head has waited `maxQueueDelayMicroseconds`, whatever has gathered is sent.
  * 7. Otherwise: wait until the head's delay runs out.
+ *
+ * A batch that takes everything gathered is then shared among the idle replicas (`shareBatch`).
  */
 
 export interface BatchPolicy {
@@ -77,4 +79,35 @@ function criticalPrefix(candidates: readonly BatchCandidate[], maxBatchSize: num
     count++;
   }
   return Math.max(1, count);
+}
+
+/**
+ * How a batch is shared among `idleReplicas` free worker replicas: the number of consecutive requests
+ * each gets, rows as even as the requests allow, at least one request each (fewer parts than replicas
+ * when there are fewer requests). One replica gets it all when only one is idle.
+ *
+ * Why: under a closed loop (clients that send again once answered) every request comes back to the
+ * queue at about the same time; sent as one batch, they keep one replica busy and the others idle
+ * until it returns, every round. On a CPU each replica has its own cores' worth of work only when the
+ * batch is shared (bench/README.md, embeddings).
+ *
+ * @example shareBatch([1, 1, 1, 1, 1], 2) // [2, 3]
+ */
+export function shareBatch(rows: readonly number[], idleReplicas: number): number[] {
+  const parts = Math.max(1, Math.min(idleReplicas, rows.length));
+  const counts: number[] = [];
+  let remainingRows = rows.reduce((sum, count) => sum + count, 0);
+  let index = 0;
+  for (let part = parts; part > 1; part--) {
+    const target = remainingRows / part;
+    let taken = 0;
+    let count = 0;
+    // Leave at least one request for each later part.
+    while (index + count < rows.length - (part - 1) && (count === 0 || taken + rows[index + count]! <= target)) taken += rows[index + count++]!;
+    counts.push(count);
+    index += count;
+    remainingRows -= taken;
+  }
+  counts.push(rows.length - index);
+  return counts;
 }

@@ -8,12 +8,13 @@
  *   or with `timeoutAction: "delay"` the request drops behind every other priority level instead.
  * - Cancellation: an aborted `signal` removes a queued request; it never runs.
  * - Dispatch: at most `concurrency` batches in flight (one per worker replica); batches are formed
- *   by `formBatch` from requests with the same `signature` (same inputs apart from dim 0).
+ *   by `formBatch` from requests with the same `signature` (same inputs apart from dim 0). A batch
+ *   that takes every request gathered is shared among the idle replicas (`shareBatch`).
  *
  * Queued requests leave the heap lazily: a cancelled or expired one is marked dead and skipped when popped.
  */
 import { ModelMoraError } from "../errors.ts";
-import { type BatchCandidate, formBatch } from "./batch-former.ts";
+import { type BatchCandidate, formBatch, shareBatch } from "./batch-former.ts";
 import type { Clock } from "../clock.ts";
 import { PriorityHeap, schedulingKey } from "./heap.ts";
 import { DEAD, DELAYED_PRIORITY, DISPATCHED, QUEUED, type QueuedRequest, cancelledError, settle } from "./queued-request.ts";
@@ -233,7 +234,12 @@ export class ModelScheduler<P, R> {
       this.scheduleWait(now + decision.microseconds);
       return false;
     }
-    this.dispatch(compatible.slice(0, taken));
+    const idleReplicas = taken === compatible.length ? this.policy.concurrency - this.inFlightBatches : 1;
+    let start = 0;
+    for (const count of shareBatch(compatible.slice(0, taken).map((request) => request.rows), idleReplicas)) {
+      this.dispatch(compatible.slice(start, start + count));
+      start += count;
+    }
     return true;
   }
 

@@ -1,6 +1,6 @@
 /** formBatch: Triton-style batch decisions, as a pure function of the queue head and the clock. */
 import { describe, expect, test } from "bun:test";
-import { type BatchCandidate, type BatchPolicy, formBatch } from "../../src/scheduler/batch-former.ts";
+import { type BatchCandidate, type BatchPolicy, formBatch, shareBatch } from "../../src/scheduler/batch-former.ts";
 
 const POLICY: BatchPolicy = { maxBatchSize: 8, preferredBatchSizes: [], maxQueueDelayMicroseconds: 1000 };
 
@@ -60,5 +60,31 @@ describe("formBatch", () => {
 
   test("needs at least one candidate", () => {
     expect(() => formBatch([], POLICY, 0)).toThrow("this is a bug");
+  });
+});
+
+describe("shareBatch", () => {
+  /** Rows each part gets, from the counts shareBatch answers. */
+  const rowsPerPart = (rows: number[], counts: number[]) => counts.map((count, part) => rows.slice(counts.slice(0, part).reduce((sum, value) => sum + value, 0)).slice(0, count).reduce((sum, value) => sum + value, 0));
+
+  test("one idle replica takes the whole batch", () => {
+    expect(shareBatch([1, 1, 1], 1)).toEqual([3]);
+    expect(shareBatch([5], 0)).toEqual([1]);
+  });
+
+  test("requests are shared evenly by rows, in order, every request placed once", () => {
+    expect(shareBatch(Array(32).fill(1), 2)).toEqual([16, 16]);
+    expect(shareBatch([1, 1, 1, 1, 1], 2)).toEqual([2, 3]);
+    expect(shareBatch(Array(10).fill(1), 3)).toEqual([3, 3, 4]);
+    const rows = [4, 1, 1, 1, 1, 3, 2, 3];
+    const counts = shareBatch(rows, 2);
+    expect(counts.reduce((sum, count) => sum + count, 0)).toBe(rows.length);
+    expect(rowsPerPart(rows, counts)).toEqual([8, 8]);
+  });
+
+  test("never more parts than requests, and each part has at least one request", () => {
+    expect(shareBatch([1, 1], 4)).toEqual([1, 1]);
+    expect(shareBatch([8, 1, 1], 3)).toEqual([1, 1, 1]);
+    expect(shareBatch([1, 1, 8], 2)).toEqual([2, 1]);
   });
 });

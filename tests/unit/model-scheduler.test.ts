@@ -254,6 +254,27 @@ describe("ModelScheduler batching and concurrency", () => {
     expect(batches).toHaveLength(3);
   });
 
+  test("with several replicas idle, a batch that takes everything queued is shared among them", () => {
+    const { enqueue, batches, clock } = harness({ concurrency: 2, maxBatchSize: 8, maxQueueDelayMicroseconds: 1000 });
+    for (const name of ["a", "b", "c", "d", "e"]) void enqueue(name);
+    expect(batches).toHaveLength(0);
+    clock.advance(1000);
+    expect(batches.map((batch) => batch.payloads)).toEqual([["a", "b"], ["c", "d", "e"]]);
+  });
+
+  test("a batch with more queued behind it is not split: each replica that frees takes the next batch", async () => {
+    const { enqueue, batches } = harness({ concurrency: 2, maxBatchSize: 2, maxQueueDelayMicroseconds: 0 });
+    void enqueue("p");
+    void enqueue("q");
+    for (const name of ["a", "b", "c", "d", "e"]) void enqueue(name);
+    expect(batches.map((batch) => batch.payloads)).toEqual([["p"], ["q"]]);
+    batches[0]!.finish();
+    await settle();
+    batches[1]!.finish();
+    await settle();
+    expect(batches.slice(2).map((batch) => batch.payloads)).toEqual([["a", "b"], ["c", "d"]]);
+  });
+
   test("a failed batch rejects each of its requests and the queue keeps going", async () => {
     const { enqueue, batches } = harness();
     const failing = enqueue("a");
