@@ -160,8 +160,9 @@ class WorkerProcess implements WorkerHandle {
   }
 
   private onMessage(message: WorkerToServer): void {
-    // A message is proof of life: under load, answers keep /proc from being read at all.
-    this.seenRunningAtMilliseconds = performance.now();
+    // An answer is proof of life: under load, answers keep /proc from being read at all. (Not
+    // `loaded`: the first batch after a load always looks, so a worker that died idle since is seen.)
+    if (message.type === "inferred" || message.type === "generated") this.seenRunningAtMilliseconds = performance.now();
     switch (message.type) {
       case "ready-for-load":
         this.signalReady();
