@@ -1,7 +1,7 @@
 /**
  * One priority flood, run by `bun` as its own process: `floodSize` LOW requests put in flight at
  * once, then, right after the last LOW one is started, one CRITICAL request. Each request is its own
- * TCP connection written from prepared bytes as fast as the kernel takes them (raw-http.ts; Bun's
+ * TCP connection written from prepared bytes as fast as the kernel takes them (tests/support/raw-http.ts; Bun's
  * `fetch` delivered the last request of the flood hundreds of milliseconds late). All carry the
  * same KServe JSON body, encoded once; the priority is the `x-priority` header. Times are from one
  * origin (just before the first LOW connection) to each answer's last byte.
@@ -10,7 +10,7 @@
  * Prints one JSON line: PriorityFloodResult.
  */
 import { elementCount, pseudoRandomValues } from "./data.ts";
-import { rawPost, rawPostBytes } from "./raw-http.ts";
+import { sendRaw } from "../../tests/support/raw-http.ts";
 import { jsonRequestBody } from "./rest-senders.ts";
 import type { InputSpec } from "./transport-load.ts";
 
@@ -38,12 +38,14 @@ export async function runPriorityFlood(spec: PriorityFloodSpec): Promise<Priorit
   let failed = 0;
   let firstError: string | undefined;
   const url = new URL(spec.url);
-  const requests = Object.fromEntries(
-    (["low", "critical", "normal"] as const).map((priority) => [priority, rawPostBytes(url, { "content-type": "application/json", "x-priority": priority }, body)]),
-  ) as Record<"low" | "critical" | "normal", Uint8Array>;
+  const head = (priority: string) =>
+    new TextEncoder().encode(
+      `POST ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/json\r\nContent-Length: ${body.byteLength}\r\nConnection: close\r\nx-priority: ${priority}\r\n\r\n`,
+    );
+  const requests = { low: [head("low"), body], critical: [head("critical"), body], normal: [head("normal"), body] };
   const post = async (priority: "low" | "critical" | "normal", origin: number): Promise<number> => {
     try {
-      const answer = await rawPost(url, requests[priority]);
+      const answer = await sendRaw(Number(url.port), requests[priority]);
       if (answer.status < 200 || answer.status >= 300) throw new Error(`HTTP ${answer.status} ${answer.body.slice(0, 300)}`);
     } catch (error) {
       failed++;

@@ -52,8 +52,8 @@ export const DEFAULT_READ_AHEAD_BYTES = 64 * 1024 * 1024;
 export class AdmissionGate {
   private readonly reading: TurnQueue;
   private readonly parsing: TurnQueue;
-  /** Bodies being read now, by priority: when each read began (performance.now() milliseconds). */
-  private readonly readsInProgress = new Map<Priority, Set<{ startedAtMilliseconds: number }>>();
+  /** Bodies being read now: their priority and when the read began (performance.now() milliseconds). */
+  private readonly readsInProgress = new Set<{ priority: Priority; startedAtMilliseconds: number }>();
   private holdTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
@@ -121,16 +121,10 @@ export class AdmissionGate {
 
   /** Records a body read in progress; the returned function (idempotent) ends it. */
   private startRead(priority: Priority): () => void {
-    const read = { startedAtMilliseconds: this.now() };
-    let reads = this.readsInProgress.get(priority);
-    if (!reads) this.readsInProgress.set(priority, (reads = new Set()));
-    reads.add(read);
-    let open = true;
+    const read = { priority, startedAtMilliseconds: this.now() };
+    this.readsInProgress.add(read);
     return () => {
-      if (!open) return;
-      open = false;
-      reads.delete(read);
-      this.pump();
+      if (this.readsInProgress.delete(read)) this.pump();
     };
   }
 
@@ -138,9 +132,8 @@ export class AdmissionGate {
   private heldBack(priority: Priority): boolean {
     const now = this.now();
     let latestEndMilliseconds = 0;
-    for (const [readPriority, reads] of this.readsInProgress) {
-      if (readPriority >= priority) continue;
-      for (const read of reads) latestEndMilliseconds = Math.max(latestEndMilliseconds, read.startedAtMilliseconds + URGENT_READ_HOLD_MILLISECONDS);
+    for (const read of this.readsInProgress) {
+      if (read.priority < priority) latestEndMilliseconds = Math.max(latestEndMilliseconds, read.startedAtMilliseconds + URGENT_READ_HOLD_MILLISECONDS);
     }
     if (latestEndMilliseconds <= now) return false;
     // Nothing else may pump the queue when the hold runs out: a timer does.

@@ -12,7 +12,7 @@ import { type WorkerResourceLimits, workerCommand } from "../runtime/worker-comm
 import { mapArenaBlock } from "../../workers/arena.ts";
 import { typedView } from "../../workers/datatypes.ts";
 import { type JsonPacked, pack, unpack } from "../../workers/channel.ts";
-import { type CancelGenerateMessage, type GenerateMessage, type GenerateSettings, type InferMessage, isShared, type ReleaseMessage, type SequenceStep, type LoadMessage, type SharedTensor, type TransportTensor, type WireTensor, type WorkerToServer } from "../../workers/protocol.ts";
+import { type GenerateSettings, isShared, type SequenceStep, type LoadMessage, type ServerToWorker, type SharedTensor, type TransportTensor, type WireTensor, type WorkerToServer } from "../../workers/protocol.ts";
 import type { OutputArenaFile, SharedMemory } from "./shared-memory.ts";
 import { WORKER_ALLOCATOR_DEFAULTS, workerEnvironment } from "./worker-environment.ts";
 import { workerTempDirectory } from "../runtime/worker-temp.ts";
@@ -96,7 +96,7 @@ class WorkerProcess implements WorkerHandle {
       this.pendingLoad = { resolve: resolve as (value: never) => void, reject };
       const outputArena = this.outputArena && { path: this.outputArena.path, byteLength: this.outputArena.byteLength };
       const { maxOutputBytes } = this;
-      this.process.send(pack({ type: "load", ...request, ...(outputArena && { outputArena }), ...(maxOutputBytes !== undefined && { maxOutputBytes }) } satisfies LoadMessage));
+      this.send({ type: "load", ...request, ...(outputArena && { outputArena }), ...(maxOutputBytes !== undefined && { maxOutputBytes }) });
     });
   }
 
@@ -107,7 +107,7 @@ class WorkerProcess implements WorkerHandle {
     return new Promise<InferResult>((resolve, reject) => {
       this.pending.set(requestId, { resolve: resolve as (value: never) => void, reject });
       try {
-        this.process.send(pack({ type: "infer", requestId, items, outputNames, ...(release && { release }) } satisfies InferMessage));
+        this.send({ type: "infer", requestId, items, outputNames, ...(release && { release }) });
       } catch {
         this.pending.delete(requestId);
         reject(new WorkerGoneError(this.pid));
@@ -131,7 +131,7 @@ class WorkerProcess implements WorkerHandle {
     const finished = new Promise<SequenceStep>((resolve, reject) => {
       this.sequences.set(sequenceId, { onStep, resolve: resolve as (value: never) => void, reject });
       try {
-        this.process.send(pack({ type: "generate", sequenceId, settings } satisfies GenerateMessage));
+        this.send({ type: "generate", sequenceId, settings });
       } catch {
         this.sequences.delete(sequenceId);
         reject(new WorkerGoneError(this.pid));
@@ -140,7 +140,7 @@ class WorkerProcess implements WorkerHandle {
     const cancel = () => {
       if (!this.sequences.has(sequenceId) || !this.channelOpen || this.exitInfo) return;
       try {
-        this.process.send(pack({ type: "generate-cancel", sequenceId } satisfies CancelGenerateMessage));
+        this.send({ type: "generate-cancel", sequenceId });
       } catch {
         // the worker is gone; the sequence fails with it
       }
@@ -157,6 +157,11 @@ class WorkerProcess implements WorkerHandle {
       clearTimeout(timer);
     }
     return this.exited;
+  }
+
+  /** Every message to the worker goes through here, packed for the channel (workers/channel.ts). */
+  private send(message: ServerToWorker): void {
+    this.process.send(pack(message));
   }
 
   private onMessage(message: WorkerToServer): void {
@@ -262,7 +267,7 @@ class WorkerProcess implements WorkerHandle {
       const offsets = this.takeReleasedBlocks();
       if (!offsets || !this.channelOpen || this.exitInfo) return;
       try {
-        this.process.send(pack({ type: "release", offsets } satisfies ReleaseMessage));
+        this.send({ type: "release", offsets });
       } catch {
         // the worker is gone; its arena goes with it
       }
@@ -309,7 +314,7 @@ const RELEASE_ALONE_AFTER_MILLISECONDS = 20;
 const KEPT_MAPPING_GROWTH_BYTES = 1024 * 1024;
 
 /**
- * Between two looks at /proc for the same worker (a message from it counts as a look). A batch sent
+ * Between two looks at /proc for the same worker (an answer from it counts as a look). A batch sent
  * in this window after the worker's death fails like the batches it was running (INFERENCE_FAILED);
  * looking before every send cost about 7 % of the server's CPU with a tiny model at c=32.
  */
